@@ -1,0 +1,310 @@
+"""The CNN supernet of DARTS/NASP: MixedOp, search cell and search network.
+
+The supernet knows its cells and candidate ops; it owns no search logic. The
+architecture comes in as tensors, one pair per cell kind: `weights` (float
+[edges, ops], the mixing coefficients) and `index` (int32 [edges], the
+selected op of every edge, `ops` for a pruned edge). Three ways to run it:
+
+- "discrete": every edge runs only its selected op through `tf.switch_case`
+  (a pruned edge runs nothing), forward and backward. NASP's weight step and
+  validation.
+- "arch": the forward value of the discrete network, arranged so that the
+  gradient with respect to `weights` is exactly that of the dense mixture
+  sum_k w_k op_k(x) at a one-hot `weights`, while backpropagation runs through
+  the selected ops only (every other op is evaluated forward, never
+  differentiated). NASP's architecture step.
+- "dense": the plain mixture sum_k w_k op_k(x), differentiable everywhere
+  (DARTS, and the reference the "arch" gradient is tested against).
+"""
+
+import keras
+import tensorflow as tf
+
+from nasp_tf import ops as ops_lib
+from nasp_tf import spaces
+
+MODES = ("discrete", "arch", "dense")
+
+
+# One traced function per (op set, input shape, stride), shared by every edge
+# of that kind: each edge passes its own weights. `_noinline` keeps each call a
+# function call in the step graph, so graph optimisation sees the op bodies
+# once, not once per edge.
+@tf.function(autograph=False, experimental_attributes={"_noinline": True})
+def _selected_op(x, index, params, specs, stride, training):
+    branches = [lambda spec=spec, p=p: ops_lib.apply_op(spec, x, p, training)
+                for spec, p in zip(specs, params)]
+    # A pruned edge (index == number of ops) computes nothing.
+    height, width = (x.shape[1] - 1) // stride + 1, (x.shape[2] - 1) // stride + 1
+    branches.append(lambda: tf.zeros(
+        tf.stack([tf.shape(x)[0], height, width, x.shape[3]]), x.dtype))
+    return tf.switch_case(index, branches)
+
+
+@tf.function(autograph=False, experimental_attributes={"_noinline": True})
+def _all_ops(x, params, specs, training):
+    return tf.stack([ops_lib.apply_op(spec, x, p, training) for spec, p in zip(specs, params)])
+
+
+class MixedOp(keras.layers.Layer):
+    """One edge of a search cell: every candidate op of the space, mixed.
+
+    Args:
+      op_names: the candidate ops, in architecture-column order.
+      channels: channels in and out.
+      stride: 1 or 2 (2 on the input edges of a reduction cell).
+      affine: learnable batch-norm parameters in the ops (False in search).
+    Reference: Liu et al., "DARTS", ICLR 2019; Yao et al., "NASP", AAAI 2020.
+    """
+
+    def __init__(self, op_names, channels, stride=1, affine=False, **kwargs):
+        super().__init__(**kwargs)
+        self.op_names = tuple(op_names)
+        self.channels = channels
+        self.stride = stride
+        self.affine = affine
+        self.candidates = [
+            ops_lib.build_op(name, channels, stride, affine, search=True)
+            for name in self.op_names]
+        self.specs = tuple(op.spec for op in self.candidates)
+
+    def build(self, input_shape):
+        # Every op's weights exist before any traced step: a switch_case branch
+        # must never create variables.
+        for op in self.candidates:
+            op.build(input_shape)
+
+    def compute_output_shape(self, input_shape):
+        return self.candidates[0].compute_output_shape(input_shape)
+
+    def params(self):
+        return tuple(op.params() for op in self.candidates)
+
+    def call(self, x, weights, index, mode="discrete", training=None):
+        training = bool(training)
+        if mode == "dense":
+            outs = _all_ops(x, self.params(), self.specs, training)
+            return tf.einsum("k,kbhwc->bhwc", weights, outs)
+        # The coefficient of the selected op (0 for a pruned edge).
+        scale = tf.reduce_sum(weights * tf.one_hot(index, len(self.candidates)))
+        selected = _selected_op(x, index, self.params(), self.specs, self.stride, training)
+        if mode == "discrete":
+            return scale * selected
+        if mode != "arch":
+            raise ValueError(f"mode must be one of {MODES}. Received: mode={mode!r}")
+        # d/dw_k = <dL/dout, op_k(x)> comes from the stopped stack; dL/dx comes
+        # through the selected op alone, the only one with a non-zero w_k.
+        outs = tf.stop_gradient(_all_ops(x, self.params(), self.specs, training))
+        mixed = tf.einsum("k,kbhwc->bhwc", weights, outs)
+        return mixed + tf.stop_gradient(scale) * (selected - tf.stop_gradient(selected))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(op_names=list(self.op_names), channels=self.channels,
+                      stride=self.stride, affine=self.affine)
+        return config
+
+
+class SearchCell(keras.layers.Layer):
+    """A search cell: two preprocessed inputs, `num_nodes` nodes, a MixedOp per edge.
+
+    Node i sums one MixedOp edge from each of the 2 + i earlier states; the
+    output concatenates the nodes. Rows of the architecture matrix follow the
+    edges node by node (REFERENCE.md §2).
+
+    Args:
+      op_names: candidate ops of this cell kind.
+      channels: channels C of the cell's nodes.
+      prev_prev_channels: channels of the cell input k-2.
+      prev_channels: channels of the cell input k-1.
+      reduction: a reduction cell (stride 2 on the input edges, 2x channels).
+      reduction_prev: the previous cell was a reduction cell, so input k-2 is
+        twice as large as input k-1 and is factor-reduced.
+      num_nodes: intermediate nodes.
+    """
+
+    def __init__(self, op_names, channels, prev_prev_channels, prev_channels,
+                 reduction, reduction_prev, num_nodes=4, **kwargs):
+        super().__init__(**kwargs)
+        self.op_names = tuple(op_names)
+        self.channels = channels
+        self.prev_prev_channels = prev_prev_channels
+        self.prev_channels = prev_channels
+        self.reduction = reduction
+        self.reduction_prev = reduction_prev
+        self.num_nodes = num_nodes
+        if reduction_prev:
+            self.preprocess0 = ops_lib.FactorizedReduce(
+                channels, affine=False, in_channels=prev_prev_channels, name="preprocess0")
+        else:
+            self.preprocess0 = ops_lib.ReLUConvBN(
+                channels, 1, 1, affine=False, in_channels=prev_prev_channels,
+                name="preprocess0")
+        self.preprocess1 = ops_lib.ReLUConvBN(
+            channels, 1, 1, affine=False, in_channels=prev_channels, name="preprocess1")
+        self.edges = []
+        for node in range(num_nodes):
+            for pred in range(2 + node):
+                stride = 2 if reduction and pred < 2 else 1
+                self.edges.append(MixedOp(self.op_names, channels, stride,
+                                          name=f"edge_{node}_{pred}"))
+
+    @property
+    def node_sizes(self):
+        return spaces.edges_per_node(self.num_nodes)
+
+    def build(self, s0_shape, s1_shape):
+        self.preprocess0.build(s0_shape)
+        self.preprocess1.build(s1_shape)
+        state_shape = self.preprocess1.compute_output_shape(s1_shape)
+        reduced_shape = self.edges[0].compute_output_shape(state_shape)
+        edge = 0
+        for node in range(self.num_nodes):
+            for pred in range(2 + node):
+                self.edges[edge].build(state_shape if pred < 2 else reduced_shape)
+                edge += 1
+
+    def compute_output_shape(self, s0_shape, s1_shape):
+        state = self.edges[0].compute_output_shape(
+            self.preprocess1.compute_output_shape(s1_shape))
+        return state[:3] + (self.num_nodes * self.channels,)
+
+    def call(self, s0, s1, weights, index, mode="discrete", training=None):
+        states = [self.preprocess0(s0, training=training),
+                  self.preprocess1(s1, training=training)]
+        edge = 0
+        for _ in range(self.num_nodes):
+            terms = []
+            for state in states:
+                terms.append(self.edges[edge](state, weights[edge], index[edge],
+                                              mode=mode, training=training))
+                edge += 1
+            states.append(tf.add_n(terms))
+        return tf.concat(states[2:], axis=-1)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(op_names=list(self.op_names), channels=self.channels,
+                      prev_prev_channels=self.prev_prev_channels,
+                      prev_channels=self.prev_channels, reduction=self.reduction,
+                      reduction_prev=self.reduction_prev, num_nodes=self.num_nodes)
+        return config
+
+
+class SearchNetwork(keras.layers.Layer):
+    """The CIFAR search network: stem, `num_cells` search cells, classifier.
+
+    Reductions sit at cells num_cells//3 and 2*num_cells//3 and double the
+    channels. Every normal cell shares the "normal" architecture, every
+    reduction cell the "reduce" one (REFERENCE.md §2). Batch norms inside
+    the cells have no affine parameters.
+
+    Args:
+      space: a `spaces.CNNSpace` or its name.
+      num_classes: classifier outputs.
+      channels: initial channels C (the stem has 3C).
+      num_cells: cells in the network.
+      num_nodes: intermediate nodes per cell.
+      image_shape: (H, W, channels) of the input images.
+    Reference: Liu et al., "DARTS", ICLR 2019, model_search.py.
+    """
+
+    def __init__(self, space="darts7", num_classes=10, channels=16, num_cells=8,
+                 num_nodes=4, image_shape=(32, 32, 3), **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(space, str):
+            space = spaces.get_cnn_space(space)
+        for arg, value in (("num_classes", num_classes), ("channels", channels),
+                           ("num_cells", num_cells), ("num_nodes", num_nodes)):
+            if int(value) < 1:
+                raise ValueError(f"{arg} must be positive. Received: {arg}={value}")
+        if num_cells < 3:
+            raise ValueError("num_cells must be at least 3 (two reduction cells and a "
+                             f"normal one). Received: num_cells={num_cells}")
+        self.space = space
+        self.num_classes = num_classes
+        self.channels = channels
+        self.num_cells = num_cells
+        self.num_nodes = num_nodes
+        self.image_shape = tuple(image_shape)
+        stem_channels = 3 * channels
+        self.stem_kernel = None
+        self.stem_bn = ops_lib.BatchNorm(True, name="stem_bn")
+        self.cells = []
+        c_pp, c_p, c_curr = stem_channels, stem_channels, channels
+        reduction_prev = False
+        for i in range(num_cells):
+            reduction = i in self.reduction_cells
+            if reduction:
+                c_curr *= 2
+            kind = "reduce" if reduction else "normal"
+            self.cells.append(SearchCell(space.ops(kind), c_curr, c_pp, c_p, reduction,
+                                         reduction_prev, num_nodes, name=f"cell_{i}"))
+            reduction_prev = reduction
+            c_pp, c_p = c_p, num_nodes * c_curr
+        self.classifier = keras.layers.Dense(
+            num_classes, kernel_initializer=ops_lib.torch_uniform(c_p),
+            bias_initializer=ops_lib.torch_uniform(c_p), name="classifier")
+        self.build((None,) + self.image_shape)
+
+    @property
+    def reduction_cells(self):
+        return (self.num_cells // 3, 2 * self.num_cells // 3)
+
+    @property
+    def num_edges(self):
+        return spaces.num_edges(self.num_nodes)
+
+    @property
+    def node_sizes(self):
+        return spaces.edges_per_node(self.num_nodes)
+
+    def build(self, input_shape):
+        in_channels = input_shape[-1]
+        stem_channels = 3 * self.channels
+        self.stem_kernel = self.add_weight(
+            name="stem_kernel", shape=(3, 3, in_channels, stem_channels),
+            initializer=ops_lib.torch_uniform(9 * in_channels))
+        shape = tuple(input_shape[:3]) + (stem_channels,)
+        self.stem_bn.build(shape)
+        s0 = s1 = shape
+        for cell in self.cells:
+            cell.build(s0, s1)
+            s0, s1 = s1, cell.compute_output_shape(s0, s1)
+        self.classifier.build((None, s1[-1]))
+
+    def op_costs(self, cell_kind):
+        """Mean trainable parameter count of each op over the edges of the first
+        cell of `cell_kind`: the p_k of the complexity penalty."""
+        want_reduce = cell_kind == "reduce"
+        cell = next(c for c in self.cells if c.reduction == want_reduce)
+        costs = []
+        for k in range(len(cell.op_names)):
+            total = sum(e.candidates[k].count_params() for e in cell.edges)
+            costs.append(total / len(cell.edges))
+        return costs
+
+    def call(self, images, arch, mode="discrete", training=None):
+        """Runs the network on `images` under architecture `arch`.
+
+        Args:
+          images: float [batch, H, W, channels].
+          arch: {"normal": (weights, index), "reduce": (weights, index)}.
+          mode: "discrete", "arch" or "dense" (see the module docstring).
+          training: batch-norm mode.
+        Returns:
+          logits [batch, num_classes].
+        """
+        x = tf.nn.conv2d(images, self.stem_kernel, 1, "SAME")
+        s0 = s1 = self.stem_bn(x, training=training)
+        for cell in self.cells:
+            weights, index = arch["reduce" if cell.reduction else "normal"]
+            s0, s1 = s1, cell(s0, s1, weights, index, mode=mode, training=training)
+        return self.classifier(tf.reduce_mean(s1, axis=[1, 2]))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(space=self.space.name, num_classes=self.num_classes,
+                      channels=self.channels, num_cells=self.num_cells,
+                      num_nodes=self.num_nodes, image_shape=list(self.image_shape))
+        return config

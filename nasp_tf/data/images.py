@@ -1,0 +1,243 @@
+"""Image data for search and retraining: CIFAR-10 (tfds), digits, synthetic.
+
+Every source yields uint8 images [H, W, 3] and int labels. Augmentation
+follows the reference (REFERENCE.md §7): random crop from a zero-padded uint8
+image, horizontal flip, scaling to [0, 1], normalisation, then an optional
+cutout hole. Random ops are stateless and seeded per element from one
+`tf.data.Dataset.random` stream, so a seeded pipeline is reproducible even
+with parallel maps.
+"""
+
+import dataclasses
+import os
+import socket
+
+import numpy as np
+import tensorflow as tf
+
+AUTOTUNE = tf.data.AUTOTUNE
+DATASETS = ("cifar10", "digits", "synthetic")
+
+CIFAR_MEAN = (0.49139968, 0.48215827, 0.44653124)
+CIFAR_STD = (0.24703233, 0.24348505, 0.26158768)
+CIFAR_HOST = ("www.cs.toronto.edu", 443)
+
+
+class DataError(RuntimeError):
+    """Data that cannot be had or read; the message says how to provide it."""
+
+
+@dataclasses.dataclass
+class ImageSource:
+    """An image classification dataset and how to augment it.
+
+    Args:
+      name: dataset name.
+      train: tf.data.Dataset of (uint8 [H, W, 3], int64 label), the training set.
+      test: the same for the test set.
+      num_train: examples in `train`.
+      num_test: examples in `test`.
+      image_shape: (H, W, 3).
+      num_classes: label count.
+      mean, std: per-channel normalisation of [0, 1] images.
+      crop_padding: zero padding of the random crop (0 disables the crop).
+      flip: random horizontal flips.
+    """
+    name: str
+    train: tf.data.Dataset
+    test: tf.data.Dataset
+    num_train: int
+    num_test: int
+    image_shape: tuple
+    num_classes: int
+    mean: tuple
+    std: tuple
+    crop_padding: int
+    flip: bool
+
+
+def _from_arrays(name, x_train, y_train, x_test, y_test, num_classes, crop_padding, flip):
+    mean = tuple(float(m) for m in (x_train / 255.0).mean(axis=(0, 1, 2)))
+    std = tuple(float(s) for s in (x_train / 255.0).std(axis=(0, 1, 2)))
+    return ImageSource(
+        name, tf.data.Dataset.from_tensor_slices((x_train, y_train.astype(np.int64))),
+        tf.data.Dataset.from_tensor_slices((x_test, y_test.astype(np.int64))),
+        len(x_train), len(x_test), tuple(x_train.shape[1:]), num_classes, mean, std,
+        crop_padding, flip)
+
+
+def digits_source():
+    """scikit-learn's bundled 8x8 handwritten digits: 1,797 real images, offline.
+
+    A fixed permutation (independent of any seed) puts 1,500 images in the
+    training set and 297 in the test set. Grey levels 0..16 are scaled to
+    0..255 and repeated on 3 channels. No flips: digits are not symmetric.
+    """
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        raise DataError("the digits dataset needs scikit-learn: pip install scikit-learn "
+                        "(or pip install -e '.[test]')") from None
+    digits = load_digits()
+    images = np.round(digits.images * (255.0 / 16.0)).astype(np.uint8)
+    images = np.repeat(images[..., None], 3, axis=-1)
+    order = np.random.RandomState(0).permutation(len(images))
+    images, labels = images[order], digits.target[order]
+    return _from_arrays("digits", images[:1500], labels[:1500], images[1500:],
+                        labels[1500:], 10, crop_padding=1, flip=False)
+
+
+def synthetic_source(num_train=256, num_test=64, image_size=32, num_classes=10, seed=0):
+    """Random CIFAR-shaped images and labels, for tests and benchmarks."""
+    rng = np.random.RandomState(seed)
+    shape = (image_size, image_size, 3)
+    x_train = rng.randint(0, 256, (num_train,) + shape).astype(np.uint8)
+    x_test = rng.randint(0, 256, (num_test,) + shape).astype(np.uint8)
+    return _from_arrays("synthetic", x_train, rng.randint(0, num_classes, num_train),
+                        x_test, rng.randint(0, num_classes, num_test), num_classes,
+                        crop_padding=4, flip=True)
+
+
+def _reachable(host, timeout=3.0):
+    try:
+        socket.create_connection(host, timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def tfds_source(name, data_dir, download=True):
+    """CIFAR-10 through tensorflow-datasets, failing fast when it cannot be had."""
+    import tensorflow_datasets as tfds
+
+    data_dir = os.path.expanduser(data_dir or os.path.join("~", "tensorflow_datasets"))
+    builder = tfds.builder(name, data_dir=data_dir)
+    prepared = tf.io.gfile.exists(os.path.join(builder.data_dir, "dataset_info.json"))
+    if not prepared:
+        how = (f"{name} is not prepared under {data_dir}. On a machine with internet run "
+               f"`python -c \"import tensorflow_datasets as tfds; tfds.builder('{name}', "
+               f"data_dir='{data_dir}').download_and_prepare()\"` and copy {data_dir} here, "
+               f"or pass --data_dir=DIR where it is prepared (or use --dataset=digits offline)")
+        if not download or not _reachable(CIFAR_HOST):
+            raise DataError(how)
+        try:
+            builder.download_and_prepare()
+        except Exception as e:  # any download or preparation failure
+            raise DataError(f"{how}. The download failed: {type(e).__name__}: {e}") from None
+    try:
+        train = builder.as_dataset(split="train", as_supervised=True, shuffle_files=False)
+        test = builder.as_dataset(split="test", as_supervised=True, shuffle_files=False)
+    except Exception as e:
+        raise DataError(f"cannot read {name} under {data_dir} ({type(e).__name__}: {e}); "
+                        "delete that directory and prepare it again") from None
+    info = builder.info
+    return ImageSource(name, train, test, info.splits["train"].num_examples,
+                       info.splits["test"].num_examples, (32, 32, 3),
+                       info.features["label"].num_classes, CIFAR_MEAN, CIFAR_STD, 4, True)
+
+
+def get_source(name, data_dir=None, download=True, synthetic_size=256):
+    if name == "cifar10":
+        return tfds_source("cifar10", data_dir, download)
+    if name == "digits":
+        return digits_source()
+    if name == "synthetic":
+        return synthetic_source(num_train=synthetic_size)
+    raise ValueError(f"Unknown dataset. Received: {name!r}; choose one of {DATASETS}")
+
+
+def cutout_mask(height, width, length, seed):
+    """A [H, W, 1] mask with one length x length hole of zeros (clipped at the borders)."""
+    centre = tf.random.stateless_uniform([2], seed, 0, 2 ** 30, dtype=tf.int32)
+    y, x = centre[0] % height, centre[1] % width
+    rows, cols = tf.range(height)[:, None], tf.range(width)[None, :]
+    half = length // 2
+    inside = ((rows >= y - half) & (rows < y + half)) & ((cols >= x - half) & (cols < x + half))
+    return tf.cast(~inside, tf.float32)[..., None]
+
+
+def make_preprocess(source, augment, cutout=0):
+    """A map fn (image, label, seed[2]) -> (normalised float image, label)."""
+    height, width, _ = source.image_shape
+    mean = tf.constant(source.mean, tf.float32)
+    std = tf.constant(source.std, tf.float32)
+    pad = source.crop_padding
+
+    def preprocess(image, label, seed):
+        seeds = tf.random.experimental.stateless_split(seed, 3)
+        if augment and pad:
+            padded = tf.pad(image, [[pad, pad], [pad, pad], [0, 0]])
+            image = tf.image.stateless_random_crop(padded, [height, width, 3], seeds[0])
+        if augment and source.flip:
+            image = tf.image.stateless_random_flip_left_right(image, seeds[1])
+        image = (tf.cast(image, tf.float32) / 255.0 - mean) / std
+        if augment and cutout:
+            image = image * cutout_mask(height, width, cutout, seeds[2])
+        return image, label
+
+    return preprocess
+
+
+def batched(dataset, source, batch_size, seed, augment, shuffle, cutout=0,
+            drop_remainder=True, repeat=False):
+    """Shuffles, augments and batches a (uint8 image, label) dataset."""
+    if shuffle:
+        dataset = dataset.shuffle(min(50000, 10 * batch_size + 1000), seed=seed,
+                                  reshuffle_each_iteration=True)
+    if repeat:
+        dataset = dataset.repeat()
+    seeds = tf.data.Dataset.random(seed=seed).batch(2)
+    preprocess = make_preprocess(source, augment, cutout)
+    dataset = tf.data.Dataset.zip((dataset, seeds)).map(
+        lambda example, s: preprocess(example[0], example[1], s),
+        num_parallel_calls=AUTOTUNE, deterministic=True)
+    return dataset.batch(batch_size, drop_remainder=drop_remainder)
+
+
+@dataclasses.dataclass
+class SearchData:
+    """The search's input: (train batch, validation batch) pairs and a validation set.
+
+    Args:
+      pairs: repeated dataset of ((x_train, y_train), (x_val, y_val)).
+      validation: the architecture half, unaugmented, for epoch-end validation.
+      steps_per_epoch: one pass over the weight half.
+      source: the `ImageSource`.
+    """
+    pairs: tf.data.Dataset
+    validation: tf.data.Dataset
+    steps_per_epoch: int
+    source: ImageSource
+
+
+def search_data(source, batch_size, seed, train_portion=0.5, cutout=0, max_examples=0):
+    """Splits the training set into a weight half and an architecture half.
+
+    The first `train_portion` of the training set trains the weights, the rest
+    the architecture (REFERENCE.md §3.6); both halves are augmented and batched
+    with `batch_size`. An epoch is one pass over the weight half (without its
+    last partial batch, so every step has the same static shape).
+
+    Args:
+      source: an `ImageSource`.
+      batch_size: global batch of each half.
+      seed: shuffling and augmentation seed.
+      train_portion: fraction of the training set that trains the weights.
+      cutout: cutout length (0: off).
+      max_examples: use only the first N training examples (0: all).
+    """
+    total = source.num_train if not max_examples else min(max_examples, source.num_train)
+    num_weight = int(total * train_portion)
+    if num_weight < batch_size or total - num_weight < batch_size:
+        raise DataError(f"{source.name}: {total} training examples split {train_portion} "
+                        f"give fewer than one batch of {batch_size} per half; lower "
+                        "--batch_size")
+    data = source.train.take(total)
+    weight_half = data.take(num_weight).cache()
+    arch_half = data.skip(num_weight).cache()
+    train = batched(weight_half, source, batch_size, seed, True, True, cutout, repeat=True)
+    val = batched(arch_half, source, batch_size, seed + 1, True, True, cutout, repeat=True)
+    pairs = tf.data.Dataset.zip((train, val)).prefetch(AUTOTUNE)
+    validation = batched(arch_half, source, batch_size, seed + 2, False, False,
+                         drop_remainder=True).prefetch(AUTOTUNE)
+    return SearchData(pairs, validation, num_weight // batch_size, source)

@@ -1,0 +1,129 @@
+"""PyTorch-semantics optimizers and schedules for the search and retraining.
+
+The reference trains with PyTorch's SGD and Adam, whose weight decay is a
+coupled L2 term added to the (already clipped) gradient, and whose SGD
+momentum buffer does not fold in the learning rate. Keras's own optimizers
+differ on both counts once the learning rate changes every epoch
+(REFERENCE.md §9).
+
+Gradients reach these optimizers already summed across replicas: the
+searchers all-reduce them first, because the global-norm clip must see the
+global gradient. So the optimizers skip Keras's own all-reduce.
+"""
+
+import math
+
+import keras
+import tensorflow as tf
+
+
+class _PreAggregated:
+    def _all_reduce_sum_gradients(self, grads_and_vars):
+        return list(grads_and_vars)
+
+
+class TorchSGD(_PreAggregated, keras.optimizers.Optimizer):
+    """SGD as PyTorch computes it: g += l2*w; buf = momentum*buf + g; w -= lr*buf.
+
+    Args:
+      learning_rate: float or schedule.
+      momentum: momentum factor (no dampening, no Nesterov).
+      l2: coupled weight decay.
+    """
+
+    def __init__(self, learning_rate=0.025, momentum=0.9, l2=0.0, name="torch_sgd", **kwargs):
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        if momentum < 0 or l2 < 0:
+            raise ValueError(f"momentum and l2 must be >= 0. Received: momentum={momentum}, l2={l2}")
+        self.momentum = momentum
+        self.l2 = l2
+
+    def build(self, variables):
+        if self.built:
+            return
+        super().build(variables)
+        self.momentums = [self.add_variable_from_reference(v, "momentum") for v in variables]
+
+    def update_step(self, gradient, variable, learning_rate):
+        gradient = tf.cast(gradient, variable.dtype)
+        if self.l2:
+            gradient = gradient + self.l2 * variable
+        buf = self.momentums[self._get_variable_index(variable)]
+        self.assign(buf, self.momentum * buf + gradient)
+        self.assign_sub(variable, tf.cast(learning_rate, variable.dtype) * buf)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(momentum=self.momentum, l2=self.l2)
+        return config
+
+
+class TorchAdam(_PreAggregated, keras.optimizers.Adam):
+    """Keras Adam with PyTorch's coupled weight decay (g += l2*w before the moments).
+
+    Args:
+      l2: coupled weight decay.
+      **kwargs: arguments of `keras.optimizers.Adam`.
+    """
+
+    def __init__(self, learning_rate=3e-4, beta_1=0.5, beta_2=0.999, epsilon=1e-8,
+                 l2=1e-3, name="torch_adam", **kwargs):
+        super().__init__(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2,
+                         epsilon=epsilon, name=name, **kwargs)
+        if l2 < 0:
+            raise ValueError(f"l2 must be >= 0. Received: l2={l2}")
+        self.l2 = l2
+
+    def update_step(self, gradient, variable, learning_rate):
+        if self.l2:
+            gradient = tf.cast(gradient, variable.dtype) + self.l2 * variable
+        super().update_step(gradient, variable, learning_rate)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(l2=self.l2)
+        return config
+
+
+class EpochCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """Cosine annealing stepped once per epoch, at the epoch's start (PyTorch 0.3).
+
+    lr(e) = minimum + (initial - minimum) * (1 + cos(pi * (e + 1) / epochs)) / 2,
+    so the first epoch already runs at the T=1 value (REFERENCE.md §3.7).
+
+    Args:
+      initial: learning rate at T=0.
+      minimum: learning rate at T=epochs.
+      epochs: annealing period in epochs.
+      steps_per_epoch: optimizer steps per epoch.
+    """
+
+    def __init__(self, initial, minimum, epochs, steps_per_epoch):
+        if epochs < 1 or steps_per_epoch < 1:
+            raise ValueError(f"epochs and steps_per_epoch must be positive. Received: "
+                             f"epochs={epochs}, steps_per_epoch={steps_per_epoch}")
+        self.initial = float(initial)
+        self.minimum = float(minimum)
+        self.epochs = int(epochs)
+        self.steps_per_epoch = int(steps_per_epoch)
+
+    def lr_at_epoch(self, epoch):
+        return self.minimum + (self.initial - self.minimum) * 0.5 * (
+            1.0 + math.cos(math.pi * (epoch + 1) / self.epochs))
+
+    def __call__(self, step):
+        epoch = tf.cast(step // self.steps_per_epoch, tf.float32)
+        cosine = tf.cos(math.pi * (epoch + 1.0) / self.epochs)
+        return self.minimum + (self.initial - self.minimum) * 0.5 * (1.0 + cosine)
+
+    def get_config(self):
+        return dict(initial=self.initial, minimum=self.minimum, epochs=self.epochs,
+                    steps_per_epoch=self.steps_per_epoch)
+
+
+def all_reduce_sum(grads):
+    """Sums gradients across replicas (identity outside a multi-replica run)."""
+    ctx = tf.distribute.get_replica_context()
+    if ctx is None or ctx.num_replicas_in_sync == 1:
+        return list(grads)
+    return ctx.all_reduce(tf.distribute.ReduceOp.SUM, list(grads))

@@ -1,0 +1,115 @@
+"""A whole search run: data, strategy, supernet and searcher, fit, outputs.
+
+`run(config)` takes the parsed flags of `bin/search.py` (any object with the
+same attributes) and writes the run directory:
+
+    flags.txt, genotype.json, genotypes/epoch_NNN.json, arch/epoch_NNN.npz,
+    cell_normal.{png,dot}, cell_reduce.{png,dot}, checkpoints/, tensorboard/
+"""
+
+import os
+import random
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from nasp_tf import callbacks as callbacks_lib
+from nasp_tf import distribute
+from nasp_tf import genotype as genotype_lib
+from nasp_tf import optimizers
+from nasp_tf import spaces
+from nasp_tf.cnn import search_model
+from nasp_tf.data import images
+from nasp_tf.search import nasp
+
+
+class SearchFailed(RuntimeError):
+    """A search that could not finish; the message says why and what is kept."""
+
+
+def seed_everything(seed, deterministic):
+    random.seed(seed)
+    np.random.seed(seed)
+    keras.utils.set_random_seed(seed)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+
+def build_searcher(config, image_shape, num_classes, steps_per_epoch):
+    """The supernet, the searcher and both optimizers (call inside a strategy scope)."""
+    supernet = search_model.SearchNetwork(
+        spaces.get_cnn_space(config.space), num_classes, config.init_channels, config.layers,
+        config.nodes, image_shape, name="supernet")
+    searcher = nasp.NASPSearcher(
+        supernet, eta=config.eta, penalize=config.penalize,
+        keep_value=config.prox_value == "keep", grad_clip=config.grad_clip,
+        derive=config.derive, name="nasp")
+    schedule = optimizers.EpochCosineDecay(config.learning_rate, config.learning_rate_min,
+                                           config.epochs, steps_per_epoch)
+    searcher.compile(
+        weight_optimizer=optimizers.TorchSGD(schedule, config.momentum, config.weight_decay),
+        arch_optimizer=optimizers.TorchAdam(config.arch_learning_rate, beta_1=config.arch_beta1,
+                                            l2=config.arch_weight_decay))
+    return searcher, schedule
+
+
+def run(config, flags_text=""):
+    run_dir = config.output_dir
+    os.makedirs(run_dir, exist_ok=True)
+    with open(os.path.join(run_dir, "flags.txt"), "w", encoding="utf-8") as f:
+        f.write(flags_text)
+    strategy = distribute.get_strategy(config.strategy, config.cpu_devices)
+    seed_everything(config.seed, config.deterministic)
+    source = images.get_source(config.dataset, config.data_dir, config.download)
+    data = images.search_data(source, config.batch_size, config.seed, config.train_portion,
+                              config.cutout, config.max_examples)
+    steps = config.steps_per_epoch or data.steps_per_epoch
+    logging.info("%s: %d steps per epoch, global batch %d, %d replica(s)", source.name, steps,
+                 config.batch_size, strategy.num_replicas_in_sync)
+
+    with strategy.scope():
+        searcher, schedule = build_searcher(config, source.image_shape, source.num_classes,
+                                            steps)
+        epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+        checkpoint = tf.train.Checkpoint(searcher=searcher, epoch=epoch,
+                                         weight_optimizer=searcher.weight_optimizer,
+                                         arch_optimizer=searcher.arch_optimizer)
+    manager = tf.train.CheckpointManager(checkpoint, os.path.join(run_dir, "checkpoints"),
+                                         max_to_keep=2)
+    initial_epoch = 0
+    if config.resume and manager.latest_checkpoint:
+        try:
+            checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        except (tf.errors.OpError, AssertionError, ValueError) as e:
+            raise SearchFailed(
+                f"cannot resume from {manager.latest_checkpoint} ({type(e).__name__}); it was "
+                "written by a different configuration or is damaged: use another "
+                "--output_dir or --noresume") from None
+        initial_epoch = int(epoch.numpy())
+        logging.info("resuming from %s at epoch %d", manager.latest_checkpoint, initial_epoch + 1)
+    logging.info("supernet: %d weights, space %s", searcher.supernet.count_params(), config.space)
+
+    guard = callbacks_lib.NaNGuard()
+    callbacks = [
+        guard,
+        callbacks_lib.SearchHistory(run_dir, checkpoint, manager, schedule.lr_at_epoch,
+                                    config.epochs),
+        keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard"), write_graph=False),
+    ]
+    if initial_epoch < config.epochs:
+        searcher.fit(data.pairs, epochs=config.epochs, steps_per_epoch=steps,
+                     initial_epoch=initial_epoch, validation_data=data.validation,
+                     callbacks=callbacks, verbose=config.verbose)
+    if guard.failed_at:
+        epoch_no, step, key = guard.failed_at
+        raise SearchFailed(
+            f"{key} became NaN/inf at epoch {epoch_no}, step {step}; the last good epoch's "
+            f"genotype and checkpoint are in {run_dir}: lower --learning_rate or "
+            "--arch_learning_rate and rerun (it resumes from the checkpoint)")
+    genotype = searcher.genotype()
+    genotype_lib.write_json(genotype, os.path.join(run_dir, "genotype.json"))
+    genotype_lib.write_cell_pictures(genotype, run_dir)
+    logging.info("genotype: %s", genotype.to_json())
+    return genotype

@@ -1,0 +1,1 @@
+"""Searchers: keras.Models that own the architecture variables and `train_step`."""

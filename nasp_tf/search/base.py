@@ -1,0 +1,113 @@
+"""What every CNN searcher shares: the supernet, the architecture variables,
+both optimizers, the metrics and the discrete validation step."""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from nasp_tf import genotype as genotype_lib
+from nasp_tf import optimizers as optimizers_lib
+from nasp_tf import proximal
+
+CELL_KINDS = ("normal", "reduce")
+
+
+def per_example_loss(labels, logits):
+    return tf.nn.sparse_softmax_cross_entropy_with_logits(
+        labels=tf.cast(labels, tf.int32), logits=logits)
+
+
+class CNNSearcher(keras.Model):
+    """Base searcher over a `SearchNetwork`.
+
+    Subclasses set `arch_initializer` and implement `train_step` and
+    `inference_arch`. `compile(weight_optimizer, arch_optimizer)` takes both
+    optimizers, in the manner of keras-io's GAN guide, so `fit`, callbacks and
+    `tf.distribute` work unchanged.
+
+    Args:
+      supernet: the `SearchNetwork` searched over.
+      grad_clip: global-norm clip of the weight gradient (0 disables it).
+      derive: genotype rule, "complete" (the discrete Ā) or "softmax".
+    """
+
+    arch_initializer = "zeros"
+    arch_constraint = None
+    inference_mode = "discrete"
+
+    def __init__(self, supernet, grad_clip=5.0, derive="complete", **kwargs):
+        super().__init__(**kwargs)
+        if derive not in ("complete", "softmax"):
+            raise ValueError(f"derive must be 'complete' or 'softmax'. Received: {derive!r}")
+        self.supernet = supernet
+        self.grad_clip = float(grad_clip)
+        self.derive = derive
+        self.arch_vars = {}
+        for kind in CELL_KINDS:
+            num_ops = len(supernet.space.ops(kind))
+            self.arch_vars[kind] = self.add_weight(
+                name=f"arch_matrix_{kind}", shape=(supernet.num_edges, num_ops),
+                initializer=self.arch_initializer, trainable=False,
+                constraint=self.arch_constraint, aggregation="only_first_replica")
+        self.train_loss = keras.metrics.Mean(name="loss")
+        self.train_accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+        self.arch_loss = keras.metrics.Mean(name="arch_loss")
+        self.arch_accuracy = keras.metrics.SparseCategoricalAccuracy(name="arch_accuracy")
+
+    def compile(self, weight_optimizer, arch_optimizer, **kwargs):
+        kwargs.setdefault("jit_compile", False)
+        super().compile(**kwargs)
+        self.weight_optimizer = weight_optimizer
+        self.arch_optimizer = arch_optimizer
+        # Both optimizers are built now, inside the caller's strategy scope.
+        self.weight_optimizer.build(self.supernet.trainable_weights)
+        self.arch_optimizer.build(list(self.arch_vars.values()))
+
+    @property
+    def metrics(self):
+        return [self.train_loss, self.train_accuracy, self.arch_loss, self.arch_accuracy]
+
+    def call(self, images, training=False):
+        return self.supernet(images, self.inference_arch(), mode=self.inference_mode,
+                             training=training)
+
+    def inference_arch(self):
+        raise NotImplementedError("subclasses define the architecture they validate")
+
+    def mean_loss(self, labels, logits):
+        # Divided by the global batch: the per-replica gradients sum to the mean.
+        return tf.nn.compute_average_loss(per_example_loss(labels, logits))
+
+    def weight_step(self, images, labels, arch, mode):
+        """One SGD step on the network weights under `arch`."""
+        weights = self.supernet.trainable_weights
+        with tf.GradientTape() as tape:
+            logits = self.supernet(images, arch, mode=mode, training=True)
+            loss = self.mean_loss(labels, logits)
+        grads = optimizers_lib.all_reduce_sum(tape.gradient(loss, weights))
+        grads = [tf.zeros_like(w) if g is None else g for g, w in zip(grads, weights)]
+        if self.grad_clip > 0:
+            grads, _ = tf.clip_by_global_norm(grads, self.grad_clip)
+        self.weight_optimizer.apply(grads, weights)
+        self.train_loss.update_state(per_example_loss(labels, logits))
+        self.train_accuracy.update_state(labels, logits)
+        return loss
+
+    def test_step(self, data):
+        images, labels = data
+        logits = self(images, training=False)
+        self.train_loss.update_state(per_example_loss(labels, logits))
+        self.train_accuracy.update_state(labels, logits)
+        return {"loss": self.train_loss.result(), "accuracy": self.train_accuracy.result()}
+
+    # Host-side views, for callbacks and the outputs.
+
+    def arch_numpy(self):
+        """{"normal": (A, Ā), "reduce": (A, Ā)} as numpy arrays."""
+        arch = self.inference_arch()
+        return {kind: (np.array(self.arch_vars[kind].numpy()), np.array(arch[kind][0]))
+                for kind in CELL_KINDS}
+
+    def genotype(self):
+        return genotype_lib.derive_cnn_genotype(
+            self.supernet.space, self.arch_numpy(), self.supernet.num_nodes, self.derive)

@@ -1,0 +1,60 @@
+"""Search spaces: the candidate op lists of each cell kind, by name.
+
+The column order of an architecture matrix is the order of its op list.
+"""
+
+import dataclasses
+
+# DARTS's PRIMITIVES without `none` (REFERENCE.md §1.4): the paper's
+# "7 operations", the same list for normal and reduction cells.
+DARTS7 = ("max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3",
+          "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5")
+# DARTS's own 8 ops, with `none` first, for the DARTS searchers.
+DARTS8 = ("none",) + DARTS7
+# NASP's PRIMITIVES_NORMAL / PRIMITIVES_REDUCE (REFERENCE.md §1.3): 12 distinct ops.
+NASP12_NORMAL = ("skip_connect", "conv_3x1_1x3", "dil_conv_3x3", "conv 1x1",
+                 "conv 3x3", "sep_3x3", "sep_5x5", "sep_7x7")
+NASP12_REDUCE = ("skip_connect", "avg_pool_3x3", "max_pool_3x3", "max_pool_5x5",
+                 "max_pool_7x7")
+
+
+@dataclasses.dataclass(frozen=True)
+class CNNSpace:
+    """The candidate ops of a CNN search space.
+
+    Args:
+      name: the space's name (`darts7`, `darts8`, `nasp12`).
+      normal: op names of the normal cell, in column order.
+      reduce: op names of the reduction cell, in column order.
+    """
+    name: str
+    normal: tuple
+    reduce: tuple
+
+    def ops(self, cell_kind):
+        if cell_kind not in ("normal", "reduce"):
+            raise ValueError(f"cell_kind must be 'normal' or 'reduce'. Received: {cell_kind!r}")
+        return self.normal if cell_kind == "normal" else self.reduce
+
+
+CNN_SPACES = {
+    "darts7": CNNSpace("darts7", DARTS7, DARTS7),
+    "darts8": CNNSpace("darts8", DARTS8, DARTS8),
+    "nasp12": CNNSpace("nasp12", NASP12_NORMAL, NASP12_REDUCE),
+}
+
+
+def get_cnn_space(name):
+    if name not in CNN_SPACES:
+        raise ValueError(f"Unknown CNN search space. Received: {name!r}; "
+                         f"choose one of {sorted(CNN_SPACES)}")
+    return CNN_SPACES[name]
+
+
+def edges_per_node(num_nodes, num_inputs=2):
+    """Incoming edge counts of the intermediate nodes: 2, 3, 4, ... for a CNN cell."""
+    return [num_inputs + i for i in range(num_nodes)]
+
+
+def num_edges(num_nodes, num_inputs=2):
+    return sum(edges_per_node(num_nodes, num_inputs))

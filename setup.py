@@ -1,0 +1,25 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="nasp_tf",
+    version="0.1.0",
+    description="NASP (Efficient Neural Architecture Search via Proximal Iterations, "
+                "AAAI 2020) in TensorFlow/Keras",
+    packages=find_packages(include=["nasp_tf", "nasp_tf.*"]),
+    python_requires=">=3.10",
+    install_requires=[
+        "tensorflow>=2.16",
+        "keras>=3.3",
+        "tensorflow-datasets>=4.9",
+        "importlib_resources",
+        "absl-py>=1.0",
+        "numpy>=1.23",
+        "tensorboard>=2.16",
+        "matplotlib>=3.5",
+    ],
+    extras_require={
+        "test": ["pytest>=7", "scikit-learn>=1.0"],
+        "digits": ["scikit-learn>=1.0"],
+    },
+    scripts=["bin/search.py"],
+)
