@@ -560,6 +560,11 @@ OPS = {
 }
 
 
+def trainable_count(layer):
+    """Learnable parameters of a layer (batch-norm statistics are not counted)."""
+    return int(sum(np.prod(w.shape) for w in layer.trainable_weights))
+
+
 def layer_name(op_name):
     """A Keras-safe layer name for an op (NASP's names contain spaces)."""
     return op_name.replace(" ", "_")

@@ -18,6 +18,7 @@ from absl import logging
 from nasp_tf import callbacks as callbacks_lib
 from nasp_tf import distribute
 from nasp_tf import genotype as genotype_lib
+from nasp_tf import ops
 from nasp_tf import optimizers
 from nasp_tf import spaces
 from nasp_tf.cnn import search_model
@@ -89,7 +90,8 @@ def run(config, flags_text=""):
                 "--output_dir or --noresume") from None
         initial_epoch = int(epoch.numpy())
         logging.info("resuming from %s at epoch %d", manager.latest_checkpoint, initial_epoch + 1)
-    logging.info("supernet: %d weights, space %s", searcher.supernet.count_params(), config.space)
+    logging.info("supernet: %d parameters, space %s", ops.trainable_count(searcher.supernet),
+                 config.space)
 
     guard = callbacks_lib.NaNGuard()
     callbacks = [

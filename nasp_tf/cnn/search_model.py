@@ -280,7 +280,7 @@ class SearchNetwork(keras.layers.Layer):
         cell = next(c for c in self.cells if c.reduction == want_reduce)
         costs = []
         for k in range(len(cell.op_names)):
-            total = sum(e.candidates[k].count_params() for e in cell.edges)
+            total = sum(ops_lib.trainable_count(e.candidates[k]) for e in cell.edges)
             costs.append(total / len(cell.edges))
         return costs
 

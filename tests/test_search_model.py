@@ -1,0 +1,132 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from nasp_tf import ops, proximal
+from nasp_tf.cnn import search_model
+
+
+def trainable(layer):
+    return ops.trainable_count(layer)
+
+
+@pytest.mark.parametrize("space,count", [("darts7", 1930618), ("nasp12", 4151354)])
+def test_search_network_parameter_count(space, count):
+    # REFERENCE.md §2: C=16, 8 cells, 10 classes, architecture excluded.
+    net = search_model.SearchNetwork(space, 10, 16, 8, 4, (32, 32, 3))
+    assert trainable(net) == count
+
+
+def test_network_layout():
+    net = search_model.SearchNetwork("nasp12", 10, 8, 8, 4, (32, 32, 3))
+    assert net.reduction_cells == (2, 5)
+    assert [c.reduction for c in net.cells] == [False, False, True, False, False, True, False,
+                                                False]
+    reduce_cell = net.cells[2]
+    assert [e.stride for e in reduce_cell.edges] == [2, 2, 2, 2, 1, 2, 2, 1, 1, 2, 2, 1, 1, 1]
+    assert reduce_cell.edges[0].op_names[1] == "avg_pool_3x3"
+    assert isinstance(net.cells[3].preprocess0, ops.FactorizedReduce)
+    assert len(net.cells[0].edges) == 14
+
+
+@pytest.fixture
+def counting_op(monkeypatch):
+    """An op kind that counts its executions (and would be costly to run)."""
+    calls = tf.Variable(0)
+
+    def apply(spec, x, params, training):
+        calls.assign_add(1)
+        return x
+
+    monkeypatch.setitem(ops._APPLY, "counting", apply)
+    return calls
+
+
+def make_edge(op_names, counting_column=None):
+    edge = search_model.MixedOp(op_names, 4, 1)
+    edge.build((None, 6, 6, 4))
+    if counting_column is not None:
+        specs = list(edge.specs)
+        specs[counting_column] = ("counting",)
+        edge.specs = tuple(specs)
+    return edge
+
+
+def test_discrete_path_runs_only_the_selected_op(counting_op):
+    edge = make_edge(["sep_conv_3x3", "max_pool_3x3", "skip_connect"], counting_column=1)
+    x = tf.random.normal((2, 6, 6, 4))
+    weights = tf.constant([1.0, 0.0, 0.0])
+
+    @tf.function
+    def run(index):
+        return edge(x, weights, index, mode="discrete", training=True)
+
+    run(tf.constant(0))
+    run(tf.constant(2))
+    assert int(counting_op.numpy()) == 0
+    run(tf.constant(1))
+    assert int(counting_op.numpy()) == 1
+    # A pruned edge (index = number of ops) runs nothing and returns zeros.
+    out = run(tf.constant(3))
+    assert int(counting_op.numpy()) == 1
+    assert not np.any(out.numpy())
+
+
+def test_unselected_ops_get_zero_gradients():
+    edge = make_edge(["sep_conv_3x3", "dil_conv_3x3", "skip_connect"])
+    x = tf.random.normal((2, 6, 6, 4))
+    with tf.GradientTape() as tape:
+        y = edge(x, tf.constant([0.0, 1.0, 0.0]), tf.constant(1), mode="discrete",
+                 training=True)
+        loss = tf.reduce_sum(y ** 2)
+    sep, dil = edge.candidates[0], edge.candidates[1]
+    grads = tape.gradient(loss, sep.trainable_weights + dil.trainable_weights)
+    n = len(sep.trainable_weights)
+    for g in grads[:n]:
+        assert g is None or not np.any(g.numpy())
+    assert all(np.any(g.numpy()) for g in grads[n:])
+
+
+def small_net(space="darts7"):
+    return search_model.SearchNetwork(space, 5, 4, 3, 2, (8, 8, 3))
+
+
+def random_arch(net, seed, keep_value):
+    rng = np.random.default_rng(seed)
+    arch = {}
+    for kind in ("normal", "reduce"):
+        a = rng.uniform(size=(net.num_edges, len(net.space.ops(kind)))).astype(np.float32)
+        arch[kind] = proximal.prox_c1(a, net.node_sizes, 2, keep_value)
+    return arch
+
+
+@pytest.mark.parametrize("space,keep_value", [("darts7", False), ("nasp12", True)])
+def test_arch_gradient_equals_dense_autodiff(space, keep_value):
+    net = small_net(space)
+    images = tf.random.normal((4, 8, 8, 3), seed=1)
+    labels = tf.constant([0, 1, 2, 3])
+    arch = random_arch(net, 3, keep_value)
+
+    @tf.function
+    def grads(mode):
+        abars = [arch[k][0] for k in ("normal", "reduce")]
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(abars)
+            logits = net(images, {k: (a, arch[k][1]) for k, a in zip(("normal", "reduce"),
+                                                                       abars)},
+                         mode=mode, training=True)
+            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+                labels, logits))
+        return logits, tape.gradient(loss, abars)
+
+    dense_logits, dense = grads("dense")
+    arch_logits, fast = grads("arch")
+    discrete_logits, _ = grads("discrete")
+    np.testing.assert_allclose(arch_logits.numpy(), dense_logits.numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(discrete_logits.numpy(), dense_logits.numpy(), rtol=1e-4,
+                               atol=1e-5)
+    for g_fast, g_dense in zip(fast, dense):
+        assert np.any(g_dense.numpy())
+        np.testing.assert_allclose(g_fast.numpy(), g_dense.numpy(), rtol=1e-3, atol=1e-6)
+    # Every entry gets a gradient, pruned edges and unselected ops included.
+    assert np.count_nonzero(fast[0].numpy()) > 0.9 * fast[0].numpy().size
