@@ -5,7 +5,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# TF_CPP_MIN_LOG_LEVEL=0 shows TensorFlow's C++ logs again.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from absl import app, flags  # noqa: E402
 

@@ -52,6 +52,21 @@ def _depthwise(x, kernel, stride, dilation):
                                   dilations=[dilation, dilation])
 
 
+def local_variables(params):
+    """The replica-local components of distributed variables in nested tuples.
+
+    A traced function that receives a distributed variable captures it by
+    reference, so a trace shared between edges would silently run the first
+    edge's weights on every edge. Its local component is a plain variable,
+    passed by handle like any other (tf.distribute private API; outside a
+    strategy this returns `params` unchanged).
+    """
+    if isinstance(params, tuple):
+        return tuple(local_variables(p) for p in params)
+    local = getattr(params, "_get_on_device_or_primary", None)
+    return local() if local is not None else params
+
+
 def batch_norm_apply(x, params, affine, training):
     """Batch norm over [B, H, W] with (moving_mean, moving_variance[, gamma, beta])."""
     moving_mean, moving_variance = params[0], params[1]
@@ -81,13 +96,13 @@ class BatchNorm(keras.layers.Layer):
 
     def build(self, input_shape):
         channels = (input_shape[-1],)
-        # "mean" aggregation lets every replica update the statistics.
-        self.moving_mean = self.add_weight(
-            name="moving_mean", shape=channels, initializer="zeros", trainable=False,
-            aggregation="mean")
-        self.moving_variance = self.add_weight(
-            name="moving_variance", shape=channels, initializer="ones", trainable=False,
-            aggregation="mean")
+        # On-read synchronisation: under a MirroredStrategy every replica
+        # updates its own statistics with no cross-replica sync inside the
+        # step (which nested traced functions could not do); a read averages.
+        for name, init in (("moving_mean", "zeros"), ("moving_variance", "ones")):
+            setattr(self, name, keras.Variable(
+                init, shape=channels, trainable=False, aggregation="mean",
+                synchronization="on_read", name=name))
         if self.affine:
             self.gamma = self.add_weight(name="gamma", shape=channels, initializer="ones")
             self.beta = self.add_weight(name="beta", shape=channels, initializer="zeros")

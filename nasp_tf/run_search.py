@@ -103,7 +103,7 @@ def run(config, flags_text=""):
     if initial_epoch < config.epochs:
         searcher.fit(data.pairs, epochs=config.epochs, steps_per_epoch=steps,
                      initial_epoch=initial_epoch, validation_data=data.validation,
-                     callbacks=callbacks, verbose=config.verbose)
+                     callbacks=callbacks, verbose=config.verbose, shuffle=False)
     if guard.failed_at:
         epoch_no, step, key = guard.failed_at
         raise SearchFailed(

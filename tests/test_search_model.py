@@ -130,3 +130,83 @@ def test_arch_gradient_equals_dense_autodiff(space, keep_value):
         np.testing.assert_allclose(g_fast.numpy(), g_dense.numpy(), rtol=1e-3, atol=1e-6)
     # Every entry gets a gradient, pruned edges and unselected ops included.
     assert np.count_nonzero(fast[0].numpy()) > 0.9 * fast[0].numpy().size
+
+
+def reference_forward(net, images, arch, dense=False):
+    """The network composed eagerly from the op layers themselves: the discrete
+    network, or with `dense=True` the full mixture sum_k a_k op_k(x)."""
+    x = tf.nn.conv2d(images, net.stem_kernel, 1, "SAME")
+    s0 = s1 = net.stem_bn(x, training=True)
+    for cell in net.cells:
+        abar, index = arch["reduce" if cell.reduction else "normal"]
+        states = [cell.preprocess0(s0, training=True), cell.preprocess1(s1, training=True)]
+        edge = 0
+        for _ in range(cell.num_nodes):
+            node = 0.0
+            for state in list(states):
+                k = int(index[edge])
+                if dense:
+                    node += tf.add_n([abar[edge, j] * op(state, training=True)
+                                      for j, op in enumerate(cell.edges[edge].candidates)])
+                elif k < len(cell.op_names):
+                    node += float(abar[edge, k]) * cell.edges[edge].candidates[k](
+                        state, training=True)
+                edge += 1
+            states.append(node)
+        s0, s1 = s1, tf.concat(states[2:], axis=-1)
+    return net.classifier(tf.reduce_mean(s1, axis=[1, 2]))
+
+
+def test_shared_traces_use_each_edges_own_weights():
+    net = small_net("nasp12")
+    arch = random_arch(net, 11, keep_value=True)
+    images = tf.random.normal((4, 8, 8, 3), seed=2)
+    labels = tf.constant([0, 1, 2, 3])
+    weights = net.trainable_weights
+
+    @tf.function
+    def discrete():
+        with tf.GradientTape() as tape:
+            logits = net(images, arch, mode="discrete", training=True)
+            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+                labels, logits))
+        return logits, tape.gradient(loss, weights)
+
+    logits, grads = discrete()
+    want = reference_forward(net, images, {k: (a.numpy(), i.numpy())
+                                           for k, (a, i) in arch.items()})
+    np.testing.assert_allclose(logits.numpy(), want.numpy(), rtol=1e-4, atol=1e-5)
+    grad_of = {id(w): g for w, g in zip(weights, grads)}
+    # Every selected op with weights, on every kept edge of every cell, learns.
+    for cell in net.cells:
+        index = arch["reduce" if cell.reduction else "normal"][1].numpy()
+        for edge, k in zip(cell.edges, index):
+            if k < len(cell.op_names):
+                for w in edge.candidates[k].trainable_weights:
+                    g = grad_of[id(w)]
+                    assert g is not None and np.any(g.numpy()), (cell.name, edge.name, w.name)
+
+
+def test_arch_gradient_equals_an_independent_dense_reference():
+    net = small_net("darts7")
+    arch = random_arch(net, 5, keep_value=False)
+    images = tf.random.normal((4, 8, 8, 3), seed=3)
+    labels = tf.constant([4, 3, 2, 1])
+
+    def grads(forward):
+        abars = [arch["normal"][0], arch["reduce"][0]]
+        with tf.GradientTape() as tape:
+            tape.watch(abars)
+            logits = forward(abars)
+            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+                labels, logits))
+        return tape.gradient(loss, abars)
+
+    want = grads(lambda a: reference_forward(
+        net, images, {"normal": (a[0], arch["normal"][1]), "reduce": (a[1], arch["reduce"][1])},
+        dense=True))
+    fast = tf.function(lambda: grads(lambda a: net(
+        images, {"normal": (a[0], arch["normal"][1]), "reduce": (a[1], arch["reduce"][1])},
+        mode="arch", training=True)))()
+    for g_fast, g_want in zip(fast, want):
+        np.testing.assert_allclose(g_fast.numpy(), g_want.numpy(), rtol=1e-3, atol=1e-6)

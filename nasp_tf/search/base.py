@@ -53,6 +53,9 @@ class CNNSearcher(keras.Model):
         self.train_accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
         self.arch_loss = keras.metrics.Mean(name="arch_loss")
         self.arch_accuracy = keras.metrics.SparseCategoricalAccuracy(name="arch_accuracy")
+        # The supernet builds itself from its image shape; nothing is left to
+        # build from data.
+        self.built = True
 
     def compile(self, weight_optimizer, arch_optimizer, **kwargs):
         kwargs.setdefault("jit_compile", False)
@@ -84,8 +87,9 @@ class CNNSearcher(keras.Model):
         with tf.GradientTape() as tape:
             logits = self.supernet(images, arch, mode=mode, training=True)
             loss = self.mean_loss(labels, logits)
-        grads = optimizers_lib.all_reduce_sum(tape.gradient(loss, weights))
-        grads = [tf.zeros_like(w) if g is None else g for g, w in zip(grads, weights)]
+        grads = [tf.zeros(w.shape) if g is None else g
+                 for g, w in zip(tape.gradient(loss, weights), weights)]
+        grads = optimizers_lib.all_reduce_sum(grads)
         if self.grad_clip > 0:
             grads, _ = tf.clip_by_global_norm(grads, self.grad_clip)
         self.weight_optimizer.apply(grads, weights)

@@ -1,0 +1,69 @@
+"""Run by test_distribute.py in a fresh process: the CPU must be split into
+logical devices before TensorFlow initialises."""
+
+import json
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from nasp_tf import distribute, optimizers  # noqa: E402
+from nasp_tf.cnn import search_model  # noqa: E402
+from nasp_tf.search import nasp  # noqa: E402
+
+STEPS, BATCH = 3, 8
+
+
+def build():
+    net = search_model.SearchNetwork("darts7", 5, 4, 3, 2, (8, 8, 3))
+    searcher = nasp.NASPSearcher(net, eta=0.5)
+    searcher.compile(optimizers.TorchSGD(0.05, 0.9, 3e-4), optimizers.TorchAdam(0.01))
+    return searcher
+
+
+def dataset():
+    # Every global batch is one half-batch twice, so each replica's batch-norm
+    # statistics equal the single device's: the runs must then agree to
+    # rounding, which checks loss scaling, gradient aggregation and the
+    # mirrored architecture variables exactly.
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, STEPS, BATCH // 2, 8, 8, 3)).astype(np.float32)
+    y = rng.integers(0, 5, (2, STEPS, BATCH // 2))
+    x = np.concatenate([x, x], axis=2).reshape(2, STEPS * BATCH, 8, 8, 3)
+    y = np.concatenate([y, y], axis=2).reshape(2, STEPS * BATCH)
+    train = tf.data.Dataset.from_tensor_slices((x[0], y[0])).batch(BATCH)
+    val = tf.data.Dataset.from_tensor_slices((x[1], y[1])).batch(BATCH)
+    return tf.data.Dataset.zip((train, val))
+
+
+def main():
+    distribute.split_cpu(2)
+    tf.keras.utils.set_random_seed(0)
+    single = build()
+    strategy = distribute.get_strategy("mirrored")
+    with strategy.scope():
+        mirrored = build()
+    mirrored.set_weights(single.get_weights())
+    for model in (single, mirrored):
+        model.fit(dataset(), epochs=1, steps_per_epoch=STEPS, verbose=0, shuffle=False)
+    report = {"replicas": strategy.num_replicas_in_sync}
+    for kind in ("normal", "reduce"):
+        report[f"abar_equal_{kind}"] = bool(np.array_equal(
+            single.discretize()[kind][0].numpy(), mirrored.discretize()[kind][0].numpy()))
+        report[f"a_max_diff_{kind}"] = float(np.abs(
+            single.arch_vars[kind].numpy() - mirrored.arch_vars[kind].numpy()).max())
+        report[f"a_moved_{kind}"] = float(np.abs(single.arch_vars[kind].numpy() - 0.5).max())
+    diffs = [float(np.abs(a.numpy() - b.numpy()).max() / (np.abs(a.numpy()).max() + 1e-8))
+             for a, b in zip(single.supernet.trainable_weights,
+                             mirrored.supernet.trainable_weights)]
+    report["weight_max_rel_diff"] = max(diffs)
+    report["steps"] = int(mirrored.weight_optimizer.iterations.numpy())
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()

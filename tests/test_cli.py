@@ -1,0 +1,117 @@
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import ROOT
+from nasp_tf import genotype as genotype_lib
+
+SEARCH = os.path.join(ROOT, "bin", "search.py")
+TINY = ["--dataset=synthetic", "--epochs=1", "--steps_per_epoch=2", "--batch_size=8",
+        "--init_channels=4", "--layers=3", "--nodes=2", "--verbose=0", "--seed=5",
+        "--deterministic"]
+
+
+def search(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, SEARCH, *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=600)
+
+
+def one_line_error(result, code=2):
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == code, result.stderr[-2000:]
+    assert len(lines) == 1, result.stderr[-2000:]
+    assert lines[0].startswith("search.py: error: ")
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--dataset=nope"], "--dataset=nope"),
+    (["--space=darts99"], "--space=darts99"),
+    (["--epochs=0"], "--epochs=0"),
+    (["--batch_size=-3"], "--batch_size=-3"),
+    (["--learning_rate=0.001", "--learning_rate_min=0.01"], "learning_rate_min"),
+    (["--output_dir=/proc/nasp_tf/run"], "--output_dir"),
+    (["--no_such_flag=1"], "no_such_flag"),
+    (["--flagfile=/nonexistent/x.flags"], "x.flags"),
+    (["stray"], "unexpected arguments"),
+])
+def test_bad_flags_exit_2_with_one_line(args, message):
+    assert message in one_line_error(search(*args))
+
+
+def test_missing_cifar10_says_how_to_get_it(tmp_path):
+    result = search("--flagfile=configs/cifar10.flags", f"--data_dir={tmp_path / 'tfds'}",
+                    "--nodownload", f"--output_dir={tmp_path / 'run'}")
+    line = one_line_error(result)
+    assert "cifar10 is not prepared" in line and "download_and_prepare" in line
+
+
+def read_npz(path):
+    with np.load(path) as f:
+        return {k: f[k] for k in f.files}
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    result = search(*TINY, f"--output_dir={out}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out, result
+
+
+def test_search_writes_every_output(tiny_run):
+    out, _ = tiny_run
+    genotype = genotype_lib.load_cnn_genotype(str(out / "genotype.json"))
+    assert genotype.space == "darts7"
+    assert len(genotype.normal) == 4 and len(genotype.reduce) == 4  # 2 nodes x 2 edges
+    assert genotype.normal_concat == (2, 3)
+    assert genotype_lib.load_cnn_genotype(str(out / "genotypes" / "epoch_001.json"))
+    arch = read_npz(out / "arch" / "epoch_001.npz")
+    assert sorted(arch) == ["A_normal", "A_reduce", "Abar_normal", "Abar_reduce"]
+    assert arch["A_normal"].shape == (5, 7)
+    assert arch["A_normal"].min() >= 0 and arch["A_normal"].max() <= 1
+    assert set(np.unique(arch["Abar_normal"])) <= {0.0, 1.0}
+    for kind in ("normal", "reduce"):
+        assert (out / f"cell_{kind}.png").read_bytes()[:4] == b"\x89PNG"
+        assert "digraph" in (out / f"cell_{kind}.dot").read_text()
+    for sub in ("arch", "train", "validation"):
+        assert any(f.startswith("events.out.tfevents")
+                   for f in os.listdir(out / "tensorboard" / sub)), sub
+    assert "--dataset=synthetic" in (out / "flags.txt").read_text()
+    assert any(f.startswith("ckpt-1") for f in os.listdir(out / "checkpoints"))
+
+
+def test_same_seed_gives_the_same_genotype(tiny_run, tmp_path):
+    out, _ = tiny_run
+    result = search(*TINY, f"--output_dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads((tmp_path / "genotype.json").read_text()) == \
+        json.loads((out / "genotype.json").read_text())
+    first, second = (read_npz(d / "arch" / "epoch_001.npz") for d in (out, tmp_path))
+    for key in first:
+        np.testing.assert_array_equal(first[key], second[key])
+
+
+def test_rerun_resumes_from_the_checkpoint(tiny_run):
+    out, _ = tiny_run
+    result = search(*TINY, "--epochs=2", f"--output_dir={out}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "resuming from" in result.stderr and "at epoch 2" in result.stderr
+    assert (out / "genotypes" / "epoch_002.json").exists()
+
+
+def test_tensorboard_holds_the_architecture_images(tiny_run):
+    from tensorboard.backend.event_processing import event_accumulator
+
+    out, _ = tiny_run
+    acc = event_accumulator.EventAccumulator(str(out / "tensorboard" / "arch"),
+                                             size_guidance={"images": 0, "tensors": 0})
+    acc.Reload()
+    tags = acc.Tags()
+    assert {"Abar/normal", "Abar/reduce"} <= set(tags["images"]) | set(tags["tensors"])
+    assert "genotype" in tags["tensors"]

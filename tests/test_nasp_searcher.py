@@ -1,0 +1,134 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from nasp_tf import optimizers, proximal
+from nasp_tf.cnn import search_model
+from nasp_tf.search import nasp
+
+SEP5 = 4  # sep_conv_5x5's column in darts7
+
+
+def make_searcher(eta=0.0, weight_decay=3e-4, momentum=0.9, arch_lr=3e-4, **kwargs):
+    net = search_model.SearchNetwork("darts7", 5, 4, 3, 2, (8, 8, 3))
+    searcher = nasp.NASPSearcher(net, eta=eta, **kwargs)
+    searcher.compile(optimizers.TorchSGD(0.05, momentum, weight_decay),
+                     optimizers.TorchAdam(arch_lr))
+    return searcher
+
+
+def batch(seed):
+    rng = np.random.default_rng(seed)
+    return (tf.constant(rng.normal(size=(4, 8, 8, 3)).astype(np.float32)),
+            tf.constant(rng.integers(0, 5, 4)))
+
+
+def one_step(searcher):
+    data = (batch(0), batch(1))
+    return tf.function(searcher.train_step)(data)
+
+
+def test_arch_matrices_start_at_one_half():
+    searcher = make_searcher()
+    for var in searcher.arch_vars.values():
+        np.testing.assert_array_equal(var.numpy(), 0.5)
+    assert searcher.arch_vars["normal"].shape == (5, 7)
+    assert not searcher.arch_vars["normal"].trainable
+    assert all("arch_matrix" not in w.name for w in searcher.supernet.trainable_weights)
+
+
+def test_one_step_moves_a_inside_the_unit_box():
+    searcher = make_searcher(arch_lr=0.3)
+    searcher.arch_vars["normal"].assign(np.full((5, 7), 0.999, np.float32))
+    searcher.arch_vars["reduce"].assign(np.full((5, 7), 0.001, np.float32))
+    logs = one_step(searcher)
+    for kind in ("normal", "reduce"):
+        a = searcher.arch_vars[kind].numpy()
+        assert a.min() >= 0.0 and a.max() <= 1.0
+        assert not np.allclose(a, 0.999 if kind == "normal" else 0.001)
+    assert int(searcher.arch_optimizer.iterations.numpy()) == 1
+    assert int(searcher.weight_optimizer.iterations.numpy()) == 1
+    assert set(logs) == {"loss", "accuracy", "arch_loss", "arch_accuracy"}
+    assert np.isfinite(float(logs["loss"]))
+
+
+def test_weight_step_trains_only_the_selected_ops():
+    searcher = make_searcher(weight_decay=0.0, momentum=0.0, arch_lr=0.0)
+    a = np.full((5, 7), 0.5, np.float32)
+    a[:, SEP5] = 0.9  # sep_conv_5x5 on the kept edges of every normal cell
+    searcher.arch_vars["normal"].assign(a)
+    cell = searcher.supernet.cells[0]
+    kept_edge, pruned_edge = cell.edges[0], cell.edges[4]  # node 1 keeps rows 2, 3
+    before = {id(w): w.numpy().copy() for e in (kept_edge, pruned_edge)
+              for op in e.candidates for w in op.trainable_weights}
+    one_step(searcher)
+
+    def changed(op):
+        return any(not np.array_equal(w.numpy(), before[id(w)]) for w in op.trainable_weights)
+
+    assert changed(kept_edge.candidates[SEP5])
+    assert not any(changed(op) for op in kept_edge.candidates if op is not
+                   kept_edge.candidates[SEP5])
+    assert not any(changed(op) for op in pruned_edge.candidates)
+
+
+def test_weight_decay_moves_unselected_ops_like_pytorch():
+    # REFERENCE.md §9: the reference's SGD decays every weight, selected or not.
+    searcher = make_searcher(weight_decay=0.1, momentum=0.0, arch_lr=0.0)
+    op = searcher.supernet.cells[0].edges[4].candidates[SEP5]  # a pruned edge
+    w0 = op.trainable_weights[0].numpy().copy()
+    one_step(searcher)
+    np.testing.assert_allclose(op.trainable_weights[0].numpy(), w0 * (1 - 0.05 * 0.1),
+                               rtol=1e-5)
+
+
+def test_complexity_penalty_pushes_expensive_selected_ops_down():
+    searcher = make_searcher(eta=1e3, arch_lr=0.01)
+    a = np.full((5, 7), 0.5, np.float32)
+    a[:, SEP5] = 0.6
+    searcher.arch_vars["normal"].assign(a)
+    abar, _ = proximal.prox_c1(a, searcher.supernet.node_sizes)
+    one_step(searcher)
+    after = searcher.arch_vars["normal"].numpy()
+    selected = abar.numpy() > 0
+    assert np.all(after[selected] < 0.6)
+    costs = searcher.op_costs["normal"]
+    assert costs[2] == 0 and costs[SEP5] > costs[3] > 0  # skip free; sep5 > sep3
+
+
+def test_keep_value_projection_feeds_the_values():
+    searcher = make_searcher(keep_value=True)
+    a = np.random.default_rng(0).uniform(0.2, 0.8, (5, 7)).astype(np.float32)
+    searcher.arch_vars["normal"].assign(a)
+    abar, index = searcher.discretize()["normal"]
+    kept = index.numpy() < 7
+    np.testing.assert_allclose(abar.numpy()[kept].max(axis=1), a[kept].max(axis=1))
+
+
+def test_bad_arguments():
+    net = search_model.SearchNetwork("darts7", 5, 4, 3, 2, (8, 8, 3))
+    with pytest.raises(ValueError, match="eta"):
+        nasp.NASPSearcher(net, eta=-1.0)
+    with pytest.raises(ValueError, match="penalize"):
+        nasp.NASPSearcher(net, penalize="reduce")
+
+
+def test_epoch_cosine_schedule_matches_the_reference():
+    schedule = optimizers.EpochCosineDecay(0.025, 0.001, 50, 391)
+    assert float(schedule(0)) == pytest.approx(0.024976, abs=1e-6)
+    assert float(schedule(24 * 391 + 5)) == pytest.approx(0.013, abs=1e-6)
+    assert float(schedule(49 * 391)) == pytest.approx(0.001, abs=1e-6)
+
+
+def test_torch_sgd_matches_pytorch_update_rule():
+    var = tf.Variable([1.0, -2.0])
+    opt = optimizers.TorchSGD(0.1, momentum=0.9, l2=0.01)
+    opt.build([var])
+    buf = np.zeros(2)
+    w = np.array([1.0, -2.0])
+    for g in ([0.5, 0.5], [-1.0, 2.0]):
+        opt.apply([tf.constant(g)], [var])
+        grad = np.array(g) + 0.01 * w
+        buf = 0.9 * buf + grad
+        w = w - 0.1 * buf
+    np.testing.assert_allclose(var.numpy(), w, rtol=1e-6)
