@@ -21,7 +21,10 @@ def main(argv):
         print(f"search.py: error: unexpected arguments {argv[1:]}", file=sys.stderr)
         return 2
     # TensorFlow is imported only once the flags are known to be good.
-    from nasp_tf import cli, run_search
+    from nasp_tf import cli
+    with cli.quiet_native_stderr():
+        import tensorflow  # noqa: F401
+    from nasp_tf import run_search
     return cli.run_main("search.py",
                         lambda: run_search.run(FLAGS, search_flags.serialize()))
 
