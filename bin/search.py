@@ -23,7 +23,9 @@ def main(argv):
     # TensorFlow is imported only once the flags are known to be good.
     from nasp_tf import cli
     with cli.quiet_native_stderr():
-        import tensorflow  # noqa: F401
+        import tensorflow as tf
+    # tf.distribute logs every cross-device reduction at INFO.
+    tf.get_logger().setLevel("WARNING")
     from nasp_tf import run_search
     return cli.run_main("search.py",
                         lambda: run_search.run(FLAGS, search_flags.serialize()))
