@@ -21,5 +21,5 @@ setup(
         "test": ["pytest>=7", "scikit-learn>=1.0"],
         "digits": ["scikit-learn>=1.0"],
     },
-    scripts=["bin/search.py"],
+    scripts=["bin/search.py", "bin/train.py"],
 )

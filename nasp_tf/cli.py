@@ -1,23 +1,40 @@
 """What the binaries share: user errors become one line and an exit code."""
 
 import contextlib
+import importlib
 import os
 import sys
 import tempfile
+
+
+def main(program, argv, module, flags_module):
+    """The body of a binary's `main`: TensorFlow loads quietly, then `module.run`
+    runs with the parsed flags; user errors become one line and an exit code."""
+    from absl import flags
+
+    if len(argv) > 1:
+        print(f"{program}: error: unexpected arguments {argv[1:]}", file=sys.stderr)
+        return 2
+    with quiet_native_stderr():
+        import tensorflow as tf
+    # tf.distribute logs every cross-device reduction at INFO.
+    tf.get_logger().setLevel("WARNING")
+    runner = importlib.import_module(module)
+    return run_main(program, lambda: runner.run(flags.FLAGS, flags_module.serialize()))
 
 
 def run_main(program, fn):
     """Runs `fn`; a known user error prints one line and returns its exit code."""
     from nasp_tf.data.images import DataError
     from nasp_tf.genotype import GenotypeError
-    from nasp_tf.run_search import SearchFailed
+    from nasp_tf.run_search import RunFailed
 
     try:
         fn()
     except (DataError, GenotypeError) as e:
         print(f"{program}: error: {e}", file=sys.stderr)
         return 2
-    except SearchFailed as e:
+    except RunFailed as e:
         print(f"{program}: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

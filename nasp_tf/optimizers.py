@@ -121,6 +121,32 @@ class EpochCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
                     steps_per_epoch=self.steps_per_epoch)
 
 
+class EpochExponentialDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """lr(e) = initial * gamma^(e + 1), stepped at each epoch's start (DARTS's ImageNet).
+
+    Args:
+      initial: base learning rate.
+      gamma: per-epoch factor.
+      steps_per_epoch: optimizer steps per epoch.
+    """
+
+    def __init__(self, initial, gamma, steps_per_epoch):
+        if steps_per_epoch < 1:
+            raise ValueError(f"steps_per_epoch must be positive. Received: {steps_per_epoch}")
+        self.initial, self.gamma = float(initial), float(gamma)
+        self.steps_per_epoch = int(steps_per_epoch)
+
+    def lr_at_epoch(self, epoch):
+        return self.initial * self.gamma ** (epoch + 1)
+
+    def __call__(self, step):
+        epoch = tf.cast(step // self.steps_per_epoch, tf.float32)
+        return self.initial * tf.pow(self.gamma, epoch + 1.0)
+
+    def get_config(self):
+        return dict(initial=self.initial, gamma=self.gamma, steps_per_epoch=self.steps_per_epoch)
+
+
 def all_reduce_sum(grads):
     """Sums gradients across replicas (identity outside a multi-replica run)."""
     ctx = tf.distribute.get_replica_context()

@@ -26,8 +26,9 @@ from nasp_tf.data import images
 from nasp_tf.search import nasp
 
 
-class SearchFailed(RuntimeError):
-    """A search that could not finish; the message says why and what is kept."""
+class RunFailed(RuntimeError):
+    """A search or training run that could not finish; the message says why and
+    what is kept."""
 
 
 def seed_everything(seed, deterministic):
@@ -84,7 +85,7 @@ def run(config, flags_text=""):
         try:
             checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
         except (tf.errors.OpError, AssertionError, ValueError) as e:
-            raise SearchFailed(
+            raise RunFailed(
                 f"cannot resume from {manager.latest_checkpoint} ({type(e).__name__}); it was "
                 "written by a different configuration or is damaged: use another "
                 "--output_dir or --noresume") from None
@@ -106,7 +107,7 @@ def run(config, flags_text=""):
                      callbacks=callbacks, verbose=config.verbose, shuffle=False)
     if guard.failed_at:
         epoch_no, step, key = guard.failed_at
-        raise SearchFailed(
+        raise RunFailed(
             f"{key} became NaN/inf at epoch {epoch_no}, step {step}; the last good epoch's "
             f"genotype and checkpoint are in {run_dir}: lower --learning_rate or "
             "--arch_learning_rate and rerun (it resumes from the checkpoint)")

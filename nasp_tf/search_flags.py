@@ -71,7 +71,7 @@ def define_flags():
     f.DEFINE_integer("verbose", 1, "Keras fit verbosity: 0 silent, 1 progress bar, 2 one "
                      "line per epoch.", lower_bound=0, upper_bound=2)
 
-    flags.register_validator("output_dir", _writable_dir,
+    flags.register_validator("output_dir", writable_dir,
                              "--output_dir must be a directory we can create and write")
     flags.register_multi_flags_validator(
         ["learning_rate", "learning_rate_min"],
@@ -85,7 +85,7 @@ def serialize():
     return "\n".join(line for line in lines if line) + "\n"
 
 
-def _writable_dir(path):
+def writable_dir(path):
     if not path:
         return False
     path = os.path.abspath(path)

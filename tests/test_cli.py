@@ -22,11 +22,11 @@ def search(*args, cwd=ROOT):
                           text=True, timeout=600, env=env)
 
 
-def one_line_error(result, code=2):
+def one_line_error(result, code=2, prefix="search.py"):
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert result.returncode == code, result.stderr[-2000:]
     assert len(lines) == 1, result.stderr[-2000:]
-    assert lines[0].startswith("search.py: error: ")
+    assert lines[0].startswith(f"{prefix}: error: ")
     assert "Traceback" not in result.stderr
     return lines[0]
 

@@ -42,6 +42,8 @@ class ImageSource:
       mean, std: per-channel normalisation of [0, 1] images.
       crop_padding: zero padding of the random crop (0 disables the crop).
       flip: random horizontal flips.
+      augmentation: "pad_crop" (CIFAR-style) or "imagenet" (random resized crop
+        to 224, flip, colour jitter; tests resize to 256 and centre-crop 224).
     """
     name: str
     train: tf.data.Dataset
@@ -54,6 +56,7 @@ class ImageSource:
     std: tuple
     crop_padding: int
     flip: bool
+    augmentation: str = "pad_crop"
 
 
 def _from_arrays(name, x_train, y_train, x_test, y_test, num_classes, crop_padding, flip):
@@ -136,7 +139,38 @@ def tfds_source(name, data_dir, download=True):
                        info.features["label"].num_classes, CIFAR_MEAN, CIFAR_STD, 4, True)
 
 
-def get_source(name, data_dir=None, download=True, synthetic_size=256):
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def imagenet_source(data_dir, manual_dir):
+    """ImageNet (ILSVRC2012) through tfds; its archives must be downloaded by hand."""
+    import tensorflow_datasets as tfds
+
+    data_dir = os.path.expanduser(data_dir or os.path.join("~", "tensorflow_datasets"))
+    builder = tfds.builder("imagenet2012", data_dir=data_dir)
+    if not tf.io.gfile.exists(os.path.join(builder.data_dir, "dataset_info.json")):
+        if not manual_dir:
+            raise DataError(f"imagenet2012 is not prepared under {data_dir}: download "
+                            "ILSVRC2012_img_train.tar and ILSVRC2012_img_val.tar from "
+                            "image-net.org into a directory and pass it as --manual_dir")
+        try:
+            builder.download_and_prepare(
+                download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
+        except Exception as e:
+            raise DataError(f"cannot prepare imagenet2012 from {manual_dir} "
+                            f"({type(e).__name__}: {e}); check the tar files there") from None
+    train = builder.as_dataset(split="train", as_supervised=True)
+    test = builder.as_dataset(split="validation", as_supervised=True)
+    info = builder.info
+    return ImageSource("imagenet2012", train, test, info.splits["train"].num_examples,
+                       info.splits["validation"].num_examples, (224, 224, 3), 1000,
+                       IMAGENET_MEAN, IMAGENET_STD, 0, True, "imagenet")
+
+
+def get_source(name, data_dir=None, download=True, synthetic_size=256, manual_dir=None):
+    if name == "imagenet2012":
+        return imagenet_source(data_dir, manual_dir)
     if name == "cifar10":
         return tfds_source("cifar10", data_dir, download)
     if name == "digits":
@@ -156,9 +190,42 @@ def cutout_mask(height, width, length, seed):
     return tf.cast(~inside, tf.float32)[..., None]
 
 
+def _imagenet_train(image, seeds):
+    # RandomResizedCrop(224): area 8-100 %, aspect 3/4-4/3; flip; colour jitter.
+    begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
+        tf.shape(image), tf.zeros([1, 0, 4]), seeds[0], area_range=(0.08, 1.0),
+        aspect_ratio_range=(3 / 4, 4 / 3), max_attempts=10, use_image_if_no_bounding_boxes=True)
+    image = tf.image.resize(tf.slice(image, begin, size), [224, 224]) / 255.0
+    image = tf.image.stateless_random_flip_left_right(image, seeds[1])
+    jitter = tf.random.experimental.stateless_split(seeds[2], 4)
+    image = tf.image.stateless_random_brightness(image, 0.4, jitter[0])
+    image = tf.image.stateless_random_contrast(image, 0.6, 1.4, jitter[1])
+    image = tf.image.stateless_random_saturation(image, 0.6, 1.4, jitter[2])
+    image = tf.image.stateless_random_hue(image, 0.2, jitter[3])
+    return tf.clip_by_value(image, 0.0, 1.0)
+
+
+def _imagenet_test(image):
+    # Resize the shorter side to 256, centre-crop 224.
+    shape = tf.cast(tf.shape(image)[:2], tf.float32)
+    scale = 256.0 / tf.reduce_min(shape)
+    image = tf.image.resize(image, tf.cast(tf.round(shape * scale), tf.int32))
+    return tf.image.resize_with_crop_or_pad(image, 224, 224) / 255.0
+
+
 def make_preprocess(source, augment, cutout=0):
     """A map fn (image, label, seed[2]) -> (normalised float image, label)."""
     height, width, _ = source.image_shape
+    if source.augmentation == "imagenet":
+        mean = tf.constant(source.mean, tf.float32)
+        std = tf.constant(source.std, tf.float32)
+
+        def preprocess_imagenet(image, label, seed):
+            seeds = tf.random.experimental.stateless_split(seed, 3)
+            image = _imagenet_train(image, seeds) if augment else _imagenet_test(image)
+            return (image - mean) / std, label
+
+        return preprocess_imagenet
     mean = tf.constant(source.mean, tf.float32)
     std = tf.constant(source.std, tf.float32)
     pad = source.crop_padding

@@ -1,0 +1,43 @@
+"""SavedModel export of final networks with a raw-image serving signature."""
+
+import os
+
+import keras
+import tensorflow as tf
+
+
+def export_classifier(network, path, mean, std):
+    """Writes a SavedModel whose `serve` signature maps uint8 images to probabilities.
+
+    Normalisation is inside the graph, the auxiliary head and drop path are
+    absent (inference mode). Load it with `tf.saved_model.load(path)` and call
+    `.serve(images)` or `.signatures["serve"](images=images)`.
+
+    Args:
+      network: a built `FinalNetwork`.
+      path: output directory.
+      mean, std: per-channel normalisation of [0, 1] images.
+    """
+    height, width, channels = network.image_shape
+    mean = tf.constant(mean, tf.float32)
+    std = tf.constant(std, tf.float32)
+
+    def serve(images):
+        x = (tf.cast(images, tf.float32) / 255.0 - mean) / std
+        return tf.nn.softmax(network(x, training=False), axis=-1)
+
+    archive = keras.export.ExportArchive()
+    archive.track(network)
+    archive.add_endpoint(
+        name="serve", fn=serve,
+        input_signature=[tf.TensorSpec([None, height, width, channels], tf.uint8,
+                                        name="images")])
+    archive.write_out(path, verbose=False)
+    return path
+
+
+def save_keras(network, path):
+    """The network as a `.keras` file (config + weights); reload with keras.saving."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    network.save(path)
+    return path

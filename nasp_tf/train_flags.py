@@ -1,0 +1,65 @@
+"""Flags of `bin/train.py`, defined once and validated at parse time (no TF import)."""
+
+import os
+
+from absl import flags
+
+from nasp_tf import search_flags
+
+DATASETS = ("cifar10", "imagenet2012", "digits", "synthetic")
+
+
+def define_flags():
+    f = flags
+    f.DEFINE_string("genotype", None, "A genotype JSON file (e.g. runs/quickstart/genotype.json)"
+                    " or a published name: NASP, DARTS_V1, DARTS_V2.")
+    f.DEFINE_enum("dataset", "cifar10", DATASETS, "Images to train on.")
+    f.DEFINE_string("data_dir", None, "tensorflow-datasets directory.")
+    f.DEFINE_string("manual_dir", None, "ImageNet: directory holding the downloaded "
+                    "ILSVRC2012 tar files (tfds manual download).")
+    f.DEFINE_bool("download", True, "Download CIFAR-10 with tfds when it is not prepared.")
+    f.DEFINE_integer("init_channels", 36, "Initial channels C.", lower_bound=2)
+    f.DEFINE_integer("layers", 20, "Cells.", lower_bound=3)
+    f.DEFINE_bool("auxiliary", True, "Auxiliary head on the second reduction cell.")
+    f.DEFINE_float("aux_weight", 0.4, "Weight of the auxiliary loss.", lower_bound=0.0)
+    f.DEFINE_float("drop_path_prob", 0.2, "Final drop-path probability (linear from 0).",
+                   lower_bound=0.0, upper_bound=0.95)
+    f.DEFINE_integer("cutout", 16, "Cutout length (0: off).", lower_bound=0)
+    f.DEFINE_integer("epochs", 600, "Epochs.", lower_bound=1)
+    f.DEFINE_integer("batch_size", 96, "Global batch.", lower_bound=1)
+    f.DEFINE_integer("steps_per_epoch", 0, "Steps per epoch (0: one pass).", lower_bound=0)
+    f.DEFINE_float("learning_rate", 0.025, "Initial learning rate.", lower_bound=0.0)
+    f.DEFINE_enum("lr_schedule", "cosine", ("cosine", "exponential"), "Per-epoch schedule: "
+                  "cosine to --learning_rate_min, or x --lr_gamma per epoch.")
+    f.DEFINE_float("learning_rate_min", 0.0, "Final learning rate of the cosine.",
+                   lower_bound=0.0)
+    f.DEFINE_float("lr_gamma", 0.97, "Per-epoch factor of the exponential schedule.",
+                   lower_bound=0.0, upper_bound=1.0)
+    f.DEFINE_float("momentum", 0.9, "SGD momentum.", lower_bound=0.0)
+    f.DEFINE_float("weight_decay", 3e-4, "Coupled L2.", lower_bound=0.0)
+    f.DEFINE_float("grad_clip", 5.0, "Global-norm clip (0: off).", lower_bound=0.0)
+    f.DEFINE_float("label_smoothing", 0.0, "Label smoothing epsilon.", lower_bound=0.0,
+                   upper_bound=1.0)
+    f.DEFINE_integer("max_examples", 0, "Use only the first N training examples (0: all).",
+                     lower_bound=0)
+    f.DEFINE_integer("seed", 0, "Seed of Python, numpy, TF and the data pipeline.")
+    f.DEFINE_bool("deterministic", False, "Turn on TF op determinism.")
+    f.DEFINE_enum("strategy", "default", search_flags.STRATEGIES, "`mirrored`: every GPU "
+                  "(or logical CPU) with tf.distribute.MirroredStrategy.")
+    f.DEFINE_integer("cpu_devices", 0, "Split the CPU into N logical devices.", lower_bound=0)
+    f.DEFINE_string("output_dir", "runs/train", "Run directory.")
+    f.DEFINE_bool("resume", True, "Continue from the run directory's last checkpoint.")
+    f.DEFINE_bool("dry_run", False, "Build the network, print `parameters: N` and exit.")
+    f.DEFINE_bool("export_only", False, "Export the last checkpoint and exit.")
+    f.DEFINE_integer("verbose", 1, "Keras fit verbosity.", lower_bound=0, upper_bound=2)
+
+    flags.mark_flag_as_required("genotype")
+    flags.register_validator("output_dir", search_flags.writable_dir,
+                             "--output_dir must be a directory we can create and write")
+    flags.register_validator("manual_dir", lambda d: d is None or os.path.isdir(d),
+                             "--manual_dir must be an existing directory")
+
+
+def serialize():
+    lines = [f.serialize() for f in flags.FLAGS.get_flags_for_module(__name__)]
+    return "\n".join(line for line in lines if line) + "\n"
