@@ -12,7 +12,10 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from nasp_tf import distribute, optimizers  # noqa: E402
+from nasp_tf import genotype as genotype_lib  # noqa: E402
+from nasp_tf.cnn import model as model_lib  # noqa: E402
 from nasp_tf.cnn import search_model  # noqa: E402
+from nasp_tf.cnn import trainer as trainer_lib  # noqa: E402
 from nasp_tf.search import nasp  # noqa: E402
 
 STEPS, BATCH = 3, 8
@@ -38,6 +41,46 @@ def dataset():
     train = tf.data.Dataset.from_tensor_slices((x[0], y[0])).batch(BATCH)
     val = tf.data.Dataset.from_tensor_slices((x[1], y[1])).batch(BATCH)
     return tf.data.Dataset.zip((train, val))
+
+
+def build_trainer():
+    # Drop path off: its random masks are drawn per replica.
+    net = model_lib.network_cifar(genotype_lib.PUBLISHED["DARTS_V2"], 5, 4, 3, True,
+                                  (32, 32, 3))
+    trainer = trainer_lib.FinalTrainer(net, aux_weight=0.4, label_smoothing=0.1)
+    trainer.compile(optimizer=optimizers.TorchSGD(0.05, 0.9, 3e-4))
+    trainer.optimizer.build(net.trainable_weights)
+    return trainer
+
+
+def train_dataset():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(STEPS, BATCH // 2, 32, 32, 3)).astype(np.float32)
+    y = rng.integers(0, 5, (STEPS, BATCH // 2))
+    x = np.concatenate([x, x], axis=1).reshape(STEPS * BATCH, 32, 32, 3)
+    y = np.concatenate([y, y], axis=1).reshape(STEPS * BATCH)
+    return tf.data.Dataset.from_tensor_slices((x, y)).batch(BATCH)
+
+
+def main_train():
+    distribute.split_cpu(2)
+    tf.keras.utils.set_random_seed(0)
+    single = build_trainer()
+    strategy = distribute.get_strategy("mirrored")
+    with strategy.scope():
+        mirrored = build_trainer()
+    mirrored.network.set_weights(single.network.get_weights())
+    before = [w.numpy().copy() for w in single.network.trainable_weights]
+    for model in (single, mirrored):
+        model.fit(train_dataset(), epochs=1, steps_per_epoch=STEPS, verbose=0, shuffle=False)
+    a, b = single.network.trainable_weights, mirrored.network.trainable_weights
+    print(json.dumps({
+        "replicas": strategy.num_replicas_in_sync,
+        "weight_max_rel_diff": max(float(np.abs(x.numpy() - y.numpy()).max()
+                                         / (np.abs(x.numpy()).max() + 1e-8))
+                                   for x, y in zip(a, b)),
+        "moved": max(float(np.abs(x.numpy() - w).max()) for x, w in zip(a, before)),
+        "steps": int(mirrored.optimizer.iterations.numpy())}))
 
 
 def main():
@@ -66,4 +109,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    main_train() if sys.argv[1:] == ["train"] else main()
