@@ -16,6 +16,7 @@ import tensorflow as tf
 from absl import logging
 
 from nasp_tf import callbacks as callbacks_lib
+from nasp_tf import checkpoints
 from nasp_tf import distribute
 from nasp_tf import genotype as genotype_lib
 from nasp_tf import ops
@@ -75,15 +76,15 @@ def run(config, flags_text=""):
         searcher, schedule = build_searcher(config, source.image_shape, source.num_classes,
                                             steps)
         epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
-        checkpoint = tf.train.Checkpoint(searcher=searcher, epoch=epoch,
-                                         weight_optimizer=searcher.weight_optimizer,
-                                         arch_optimizer=searcher.arch_optimizer)
+        checkpoint = checkpoints.make_checkpoint(
+            searcher, epoch=epoch, weight_optimizer=searcher.weight_optimizer,
+            arch_optimizer=searcher.arch_optimizer)
     manager = tf.train.CheckpointManager(checkpoint, os.path.join(run_dir, "checkpoints"),
                                          max_to_keep=2)
     initial_epoch = 0
     if config.resume and manager.latest_checkpoint:
         try:
-            checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+            checkpoint.restore(manager.latest_checkpoint).assert_consumed()
         except (tf.errors.OpError, AssertionError, ValueError) as e:
             raise RunFailed(
                 f"cannot resume from {manager.latest_checkpoint} ({type(e).__name__}); it was "

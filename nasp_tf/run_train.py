@@ -13,6 +13,7 @@ import tensorflow as tf
 from absl import logging
 
 from nasp_tf import callbacks as callbacks_lib
+from nasp_tf import checkpoints
 from nasp_tf import distribute
 from nasp_tf import export
 from nasp_tf import genotype as genotype_lib
@@ -113,7 +114,7 @@ def run(config, flags_text=""):
         trainer.compile(optimizer=optimizer, jit_compile=False)
         optimizer.build(network.trainable_weights)
         epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
-        checkpoint = tf.train.Checkpoint(network=network, optimizer=optimizer, epoch=epoch)
+        checkpoint = checkpoints.make_checkpoint(network, optimizer=optimizer, epoch=epoch)
     manager = tf.train.CheckpointManager(checkpoint, os.path.join(run_dir, "checkpoints"),
                                          max_to_keep=2)
     logging.info("parameters: %d (auxiliary head excluded)",
@@ -121,7 +122,7 @@ def run(config, flags_text=""):
     initial_epoch = 0
     if (config.resume or config.export_only) and manager.latest_checkpoint:
         try:
-            checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+            checkpoint.restore(manager.latest_checkpoint).assert_consumed()
         except (tf.errors.OpError, AssertionError, ValueError) as e:
             raise RunFailed(
                 f"cannot resume from {manager.latest_checkpoint} ({type(e).__name__}); it was "

@@ -10,8 +10,9 @@ SEP5 = 4  # sep_conv_5x5's column in darts7
 
 
 def make_searcher(eta=0.0, weight_decay=3e-4, momentum=0.9, arch_lr=3e-4, **kwargs):
-    net = search_model.SearchNetwork("darts7", 5, 4, 3, 2, (8, 8, 3))
-    searcher = nasp.NASPSearcher(net, eta=eta, **kwargs)
+    # Fixed names, as bin/search.py gives them: checkpoints key weights by path.
+    net = search_model.SearchNetwork("darts7", 5, 4, 3, 2, (8, 8, 3), name="supernet")
+    searcher = nasp.NASPSearcher(net, eta=eta, name="nasp", **kwargs)
     searcher.compile(optimizers.TorchSGD(0.05, momentum, weight_decay),
                      optimizers.TorchAdam(arch_lr))
     return searcher
@@ -132,3 +133,27 @@ def test_torch_sgd_matches_pytorch_update_rule():
         buf = 0.9 * buf + grad
         w = w - 0.1 * buf
     np.testing.assert_allclose(var.numpy(), w, rtol=1e-6)
+
+
+def test_checkpoint_restores_every_weight_and_optimizer_state(tmp_path):
+    from nasp_tf import checkpoints
+
+    tf.keras.utils.set_random_seed(1)
+    first = make_searcher(arch_lr=0.01)
+    one_step(first)
+    epoch = tf.Variable(3, dtype=tf.int64)
+    path = checkpoints.make_checkpoint(
+        first, epoch=epoch, weight_optimizer=first.weight_optimizer,
+        arch_optimizer=first.arch_optimizer).save(str(tmp_path / "ckpt"))
+    tf.keras.utils.set_random_seed(2)
+    second = make_searcher(arch_lr=0.01)
+    restored_epoch = tf.Variable(0, dtype=tf.int64)
+    checkpoints.make_checkpoint(
+        second, epoch=restored_epoch, weight_optimizer=second.weight_optimizer,
+        arch_optimizer=second.arch_optimizer).restore(path).assert_consumed()
+    assert int(restored_epoch.numpy()) == 3
+    assert len(first.weights) > 100
+    for a, b in zip(first.weights, second.weights):  # incl. BN statistics and A
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+    for a, b in zip(first.weight_optimizer.variables, second.weight_optimizer.variables):
+        np.testing.assert_array_equal(np.asarray(a.numpy()), np.asarray(b.numpy()))

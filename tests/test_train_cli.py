@@ -1,5 +1,6 @@
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -83,11 +84,21 @@ def test_train_exports_a_servable_model_and_resumes(tmp_path):
     script = COMPARE.format(root=ROOT, saved=str(tmp_path / "saved_model"),
                             keras_file=str(tmp_path / "model.keras"),
                             mean=list(source.mean), std=list(source.std))
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                         timeout=300)
-    assert out.returncode == 0, out.stderr[-3000:]
-    diff, norm = map(float, out.stdout.split()[-2:])
-    assert diff < 1e-5 and norm < 1e-5
+
+    def compare():
+        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                             timeout=300)
+        assert out.returncode == 0, out.stderr[-3000:]
+        diff, norm = map(float, out.stdout.split()[-2:])
+        assert diff < 1e-5 and norm < 1e-5
+
+    compare()
+    # --export_only rebuilds the network from the checkpoint: every weight,
+    # batch-norm statistics included, must come back.
+    shutil.rmtree(tmp_path / "saved_model")
+    result = train(*TINY, "--export_only", f"--output_dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    compare()
     # Rerunning with more epochs resumes from the checkpoint.
     result = train(*TINY, "--epochs=2", f"--output_dir={tmp_path}")
     assert result.returncode == 0, result.stderr[-3000:]
