@@ -7,7 +7,13 @@ by its Keras path saves them all, and restoring into a model of another
 architecture fails loudly instead of half-matching.
 """
 
+import os
+
 import tensorflow as tf
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be restored; the message says what to do."""
 
 
 def variables_by_path(layer):
@@ -26,3 +32,23 @@ def make_checkpoint(layer, **trackables):
     """A tf.train.Checkpoint of all of `layer`'s weights plus `trackables`
     (optimizers, an epoch variable)."""
     return tf.train.Checkpoint(weights=variables_by_path(layer), **trackables)
+
+
+def manager_for(checkpoint, run_dir):
+    return tf.train.CheckpointManager(checkpoint, os.path.join(run_dir, "checkpoints"),
+                                      max_to_keep=2)
+
+
+def restore_latest(checkpoint, manager):
+    """Restores the manager's latest checkpoint into `checkpoint` (which has an
+    `epoch` variable) and returns that epoch, or 0 when there is none."""
+    if not manager.latest_checkpoint:
+        return 0
+    try:
+        checkpoint.restore(manager.latest_checkpoint).assert_consumed()
+    except (tf.errors.OpError, AssertionError, ValueError) as e:
+        raise CheckpointError(
+            f"cannot resume from {manager.latest_checkpoint} ({type(e).__name__}): it was "
+            "written for another configuration or is damaged; use another --output_dir "
+            "or --noresume") from None
+    return int(checkpoint.epoch.numpy())

@@ -25,13 +25,14 @@ def main(program, argv, module, flags_module):
 
 def run_main(program, fn):
     """Runs `fn`; a known user error prints one line and returns its exit code."""
+    from nasp_tf.checkpoints import CheckpointError
     from nasp_tf.data.images import DataError
     from nasp_tf.genotype import GenotypeError
     from nasp_tf.run_search import RunFailed
 
     try:
         fn()
-    except (DataError, GenotypeError) as e:
+    except (DataError, GenotypeError, CheckpointError) as e:
         print(f"{program}: error: {e}", file=sys.stderr)
         return 2
     except RunFailed as e:

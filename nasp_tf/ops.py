@@ -575,6 +575,20 @@ OPS = {
 }
 
 
+def cell_preprocess(channels, prev_prev_channels, prev_channels, reduction_prev, affine):
+    """The two input ops of a cell: input k-2 is factor-reduced when the previous
+    cell was a reduction cell (it is then twice as large), else a 1x1 ReLUConvBN;
+    input k-1 always gets a 1x1 ReLUConvBN."""
+    if reduction_prev:
+        pre0 = FactorizedReduce(channels, affine=affine, in_channels=prev_prev_channels,
+                                name="preprocess0")
+    else:
+        pre0 = ReLUConvBN(channels, 1, 1, affine, in_channels=prev_prev_channels,
+                          name="preprocess0")
+    pre1 = ReLUConvBN(channels, 1, 1, affine, in_channels=prev_channels, name="preprocess1")
+    return pre0, pre1
+
+
 def trainable_count(layer):
     """Learnable parameters of a layer (batch-norm statistics are not counted)."""
     return int(sum(np.prod(w.shape) for w in layer.trainable_weights))

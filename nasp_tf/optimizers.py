@@ -153,3 +153,14 @@ def all_reduce_sum(grads):
     if ctx is None or ctx.num_replicas_in_sync == 1:
         return list(grads)
     return ctx.all_reduce(tf.distribute.ReduceOp.SUM, list(grads))
+
+
+def global_gradients(grads, variables, clip_norm=0.0):
+    """Gradients summed over replicas, None replaced by zeros, then clipped by
+    their global norm (the norm of the whole, summed gradient, as one device
+    would compute it)."""
+    grads = [tf.zeros(v.shape) if g is None else g for g, v in zip(grads, variables)]
+    grads = all_reduce_sum(grads)
+    if clip_norm > 0:
+        grads, _ = tf.clip_by_global_norm(grads, clip_norm)
+    return grads

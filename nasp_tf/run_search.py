@@ -79,18 +79,9 @@ def run(config, flags_text=""):
         checkpoint = checkpoints.make_checkpoint(
             searcher, epoch=epoch, weight_optimizer=searcher.weight_optimizer,
             arch_optimizer=searcher.arch_optimizer)
-    manager = tf.train.CheckpointManager(checkpoint, os.path.join(run_dir, "checkpoints"),
-                                         max_to_keep=2)
-    initial_epoch = 0
-    if config.resume and manager.latest_checkpoint:
-        try:
-            checkpoint.restore(manager.latest_checkpoint).assert_consumed()
-        except (tf.errors.OpError, AssertionError, ValueError) as e:
-            raise RunFailed(
-                f"cannot resume from {manager.latest_checkpoint} ({type(e).__name__}); it was "
-                "written by a different configuration or is damaged: use another "
-                "--output_dir or --noresume") from None
-        initial_epoch = int(epoch.numpy())
+    manager = checkpoints.manager_for(checkpoint, run_dir)
+    initial_epoch = checkpoints.restore_latest(checkpoint, manager) if config.resume else 0
+    if initial_epoch:
         logging.info("resuming from %s at epoch %d", manager.latest_checkpoint, initial_epoch + 1)
     logging.info("supernet: %d parameters, space %s", ops.trainable_count(searcher.supernet),
                  config.space)

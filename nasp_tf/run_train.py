@@ -115,24 +115,17 @@ def run(config, flags_text=""):
         optimizer.build(network.trainable_weights)
         epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
         checkpoint = checkpoints.make_checkpoint(network, optimizer=optimizer, epoch=epoch)
-    manager = tf.train.CheckpointManager(checkpoint, os.path.join(run_dir, "checkpoints"),
-                                         max_to_keep=2)
+    manager = checkpoints.manager_for(checkpoint, run_dir)
     logging.info("parameters: %d (auxiliary head excluded)",
                  network.count_params_without_auxiliary())
+    if config.export_only and not manager.latest_checkpoint:
+        raise RunFailed(f"--export_only: no checkpoint in {run_dir}/checkpoints; train first")
     initial_epoch = 0
-    if (config.resume or config.export_only) and manager.latest_checkpoint:
-        try:
-            checkpoint.restore(manager.latest_checkpoint).assert_consumed()
-        except (tf.errors.OpError, AssertionError, ValueError) as e:
-            raise RunFailed(
-                f"cannot resume from {manager.latest_checkpoint} ({type(e).__name__}); it was "
-                "written for another network or is damaged: use another --output_dir or "
-                "--noresume") from None
-        initial_epoch = int(epoch.numpy())
+    if config.resume or config.export_only:
+        initial_epoch = checkpoints.restore_latest(checkpoint, manager)
+    if initial_epoch:
         logging.info("resuming from %s: epoch %d of %d", manager.latest_checkpoint,
                      initial_epoch + 1, config.epochs)
-    elif config.export_only:
-        raise RunFailed(f"--export_only: no checkpoint in {run_dir}/checkpoints; train first")
 
     if not config.export_only and initial_epoch < config.epochs:
         guard = callbacks_lib.NaNGuard()

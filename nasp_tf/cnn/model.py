@@ -58,14 +58,8 @@ class EvalCell(keras.layers.Layer):
         self.concat = tuple(concat)
         self.channels = channels
         self.reduction = reduction
-        if reduction_prev:
-            self.preprocess0 = ops_lib.FactorizedReduce(
-                channels, affine=True, in_channels=prev_prev_channels, name="preprocess0")
-        else:
-            self.preprocess0 = ops_lib.ReLUConvBN(
-                channels, 1, 1, True, in_channels=prev_prev_channels, name="preprocess0")
-        self.preprocess1 = ops_lib.ReLUConvBN(
-            channels, 1, 1, True, in_channels=prev_channels, name="preprocess1")
+        self.preprocess0, self.preprocess1 = ops_lib.cell_preprocess(
+            channels, prev_prev_channels, prev_channels, reduction_prev, affine=True)
         self.cell_ops, self.drops = [], []
         for i, (op_name, inp) in enumerate(self.pairs):
             stride = 2 if reduction and inp < 2 else 1

@@ -150,15 +150,8 @@ class SearchCell(keras.layers.Layer):
         self.reduction = reduction
         self.reduction_prev = reduction_prev
         self.num_nodes = num_nodes
-        if reduction_prev:
-            self.preprocess0 = ops_lib.FactorizedReduce(
-                channels, affine=False, in_channels=prev_prev_channels, name="preprocess0")
-        else:
-            self.preprocess0 = ops_lib.ReLUConvBN(
-                channels, 1, 1, affine=False, in_channels=prev_prev_channels,
-                name="preprocess0")
-        self.preprocess1 = ops_lib.ReLUConvBN(
-            channels, 1, 1, affine=False, in_channels=prev_channels, name="preprocess1")
+        self.preprocess0, self.preprocess1 = ops_lib.cell_preprocess(
+            channels, prev_prev_channels, prev_channels, reduction_prev, affine=False)
         self.edges = []
         for node in range(num_nodes):
             for pred in range(2 + node):

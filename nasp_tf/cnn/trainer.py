@@ -56,11 +56,8 @@ class FinalTrainer(keras.Model):
                 per_example += self.aux_weight * self._per_example(labels, aux_logits,
                                                                    self.label_smoothing)
             loss = tf.nn.compute_average_loss(per_example)
-        grads = [tf.zeros(w.shape) if g is None else g
-                 for g, w in zip(tape.gradient(loss, weights), weights)]
-        grads = optimizers_lib.all_reduce_sum(grads)
-        if self.grad_clip > 0:
-            grads, _ = tf.clip_by_global_norm(grads, self.grad_clip)
+        grads = optimizers_lib.global_gradients(tape.gradient(loss, weights), weights,
+                                                self.grad_clip)
         self.optimizer.apply(grads, weights)
         self.loss_tracker.update_state(per_example)
         self.top1.update_state(labels, logits)

@@ -87,11 +87,8 @@ class CNNSearcher(keras.Model):
         with tf.GradientTape() as tape:
             logits = self.supernet(images, arch, mode=mode, training=True)
             loss = self.mean_loss(labels, logits)
-        grads = [tf.zeros(w.shape) if g is None else g
-                 for g, w in zip(tape.gradient(loss, weights), weights)]
-        grads = optimizers_lib.all_reduce_sum(grads)
-        if self.grad_clip > 0:
-            grads, _ = tf.clip_by_global_norm(grads, self.grad_clip)
+        grads = optimizers_lib.global_gradients(tape.gradient(loss, weights), weights,
+                                                self.grad_clip)
         self.weight_optimizer.apply(grads, weights)
         self.train_loss.update_state(per_example_loss(labels, logits))
         self.train_accuracy.update_state(labels, logits)
