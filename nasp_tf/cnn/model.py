@@ -7,7 +7,6 @@ runs in training.
 """
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from nasp_tf import genotype as genotype_lib

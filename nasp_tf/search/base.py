@@ -7,7 +7,6 @@ import tensorflow as tf
 
 from nasp_tf import genotype as genotype_lib
 from nasp_tf import optimizers as optimizers_lib
-from nasp_tf import proximal
 
 CELL_KINDS = ("normal", "reduce")
 
