@@ -58,13 +58,20 @@ def build_searcher(config, image_shape, num_classes, steps_per_epoch):
     return searcher, schedule
 
 
-def run(config, flags_text=""):
-    run_dir = config.output_dir
-    os.makedirs(run_dir, exist_ok=True)
-    with open(os.path.join(run_dir, "flags.txt"), "w", encoding="utf-8") as f:
+def start_run(config, flags_text):
+    """Creates the run directory with its flags.txt, builds the strategy and seeds
+    everything (search and retraining alike)."""
+    os.makedirs(config.output_dir, exist_ok=True)
+    with open(os.path.join(config.output_dir, "flags.txt"), "w", encoding="utf-8") as f:
         f.write(flags_text)
     strategy = distribute.get_strategy(config.strategy, config.cpu_devices)
     seed_everything(config.seed, config.deterministic)
+    return strategy
+
+
+def run(config, flags_text=""):
+    run_dir = config.output_dir
+    strategy = start_run(config, flags_text)
     source = images.get_source(config.dataset, config.data_dir, config.download)
     data = images.search_data(source, config.batch_size, config.seed, config.train_portion,
                               config.cutout, config.max_examples)

@@ -14,14 +14,13 @@ from absl import logging
 
 from nasp_tf import callbacks as callbacks_lib
 from nasp_tf import checkpoints
-from nasp_tf import distribute
 from nasp_tf import export
 from nasp_tf import genotype as genotype_lib
 from nasp_tf import optimizers
 from nasp_tf.cnn import model as model_lib
 from nasp_tf.cnn import trainer as trainer_lib
 from nasp_tf.data import images
-from nasp_tf.run_search import RunFailed, seed_everything
+from nasp_tf.run_search import RunFailed, start_run
 
 # Image size and classes when the data is not loaded (--dry_run).
 SHAPES = {"cifar10": ((32, 32, 3), 10), "imagenet2012": ((224, 224, 3), 1000),
@@ -83,11 +82,7 @@ def run(config, flags_text=""):
         print(f"parameters: {network.count_params_without_auxiliary()}")
         return network
     run_dir = config.output_dir
-    os.makedirs(run_dir, exist_ok=True)
-    with open(os.path.join(run_dir, "flags.txt"), "w", encoding="utf-8") as f:
-        f.write(flags_text)
-    strategy = distribute.get_strategy(config.strategy, config.cpu_devices)
-    seed_everything(config.seed, config.deterministic)
+    strategy = start_run(config, flags_text)
     source = images.get_source(config.dataset, config.data_dir, config.download,
                                manual_dir=config.manual_dir)
     train = source.train.take(config.max_examples) if config.max_examples else source.train
