@@ -28,19 +28,38 @@ def build():
     return searcher
 
 
+def doubled_batches(seed, size):
+    """Batches whose two halves are equal, so each replica's batch-norm
+    statistics equal the single device's: the runs must then agree to
+    rounding, which checks loss scaling, gradient aggregation and the
+    mirrored variables exactly."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(STEPS, BATCH // 2, size, size, 3)).astype(np.float32)
+    y = rng.integers(0, 5, (STEPS, BATCH // 2))
+    x = np.concatenate([x, x], axis=1).reshape(STEPS * BATCH, size, size, 3)
+    y = np.concatenate([y, y], axis=1).reshape(STEPS * BATCH)
+    return tf.data.Dataset.from_tensor_slices((x, y)).batch(BATCH)
+
+
 def dataset():
-    # Every global batch is one half-batch twice, so each replica's batch-norm
-    # statistics equal the single device's: the runs must then agree to
-    # rounding, which checks loss scaling, gradient aggregation and the
-    # mirrored architecture variables exactly.
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(2, STEPS, BATCH // 2, 8, 8, 3)).astype(np.float32)
-    y = rng.integers(0, 5, (2, STEPS, BATCH // 2))
-    x = np.concatenate([x, x], axis=2).reshape(2, STEPS * BATCH, 8, 8, 3)
-    y = np.concatenate([y, y], axis=2).reshape(2, STEPS * BATCH)
-    train = tf.data.Dataset.from_tensor_slices((x[0], y[0])).batch(BATCH)
-    val = tf.data.Dataset.from_tensor_slices((x[1], y[1])).batch(BATCH)
-    return tf.data.Dataset.zip((train, val))
+    return tf.data.Dataset.zip((doubled_batches(0, 8), doubled_batches(2, 8)))
+
+
+def twins(build, copy_weights):
+    """The same model on one device and, with the same weights, on two replicas."""
+    distribute.split_cpu(2)
+    tf.keras.utils.set_random_seed(0)
+    single = build()
+    strategy = distribute.get_strategy("mirrored")
+    with strategy.scope():
+        mirrored = build()
+    copy_weights(single, mirrored)
+    return single, mirrored, strategy
+
+
+def max_rel_diff(first, second):
+    return max(float(np.abs(a.numpy() - b.numpy()).max() / (np.abs(a.numpy()).max() + 1e-8))
+               for a, b in zip(first, second))
 
 
 def build_trainer():
@@ -53,44 +72,22 @@ def build_trainer():
     return trainer
 
 
-def train_dataset():
-    rng = np.random.default_rng(1)
-    x = rng.normal(size=(STEPS, BATCH // 2, 32, 32, 3)).astype(np.float32)
-    y = rng.integers(0, 5, (STEPS, BATCH // 2))
-    x = np.concatenate([x, x], axis=1).reshape(STEPS * BATCH, 32, 32, 3)
-    y = np.concatenate([y, y], axis=1).reshape(STEPS * BATCH)
-    return tf.data.Dataset.from_tensor_slices((x, y)).batch(BATCH)
-
-
 def main_train():
-    distribute.split_cpu(2)
-    tf.keras.utils.set_random_seed(0)
-    single = build_trainer()
-    strategy = distribute.get_strategy("mirrored")
-    with strategy.scope():
-        mirrored = build_trainer()
-    mirrored.network.set_weights(single.network.get_weights())
+    single, mirrored, strategy = twins(
+        build_trainer, lambda s, m: m.network.set_weights(s.network.get_weights()))
     before = [w.numpy().copy() for w in single.network.trainable_weights]
     for model in (single, mirrored):
-        model.fit(train_dataset(), epochs=1, steps_per_epoch=STEPS, verbose=0, shuffle=False)
+        model.fit(doubled_batches(1, 32), epochs=1, steps_per_epoch=STEPS, verbose=0, shuffle=False)
     a, b = single.network.trainable_weights, mirrored.network.trainable_weights
     print(json.dumps({
         "replicas": strategy.num_replicas_in_sync,
-        "weight_max_rel_diff": max(float(np.abs(x.numpy() - y.numpy()).max()
-                                         / (np.abs(x.numpy()).max() + 1e-8))
-                                   for x, y in zip(a, b)),
+        "weight_max_rel_diff": max_rel_diff(a, b),
         "moved": max(float(np.abs(x.numpy() - w).max()) for x, w in zip(a, before)),
         "steps": int(mirrored.optimizer.iterations.numpy())}))
 
 
 def main():
-    distribute.split_cpu(2)
-    tf.keras.utils.set_random_seed(0)
-    single = build()
-    strategy = distribute.get_strategy("mirrored")
-    with strategy.scope():
-        mirrored = build()
-    mirrored.set_weights(single.get_weights())
+    single, mirrored, strategy = twins(build, lambda s, m: m.set_weights(s.get_weights()))
     for model in (single, mirrored):
         model.fit(dataset(), epochs=1, steps_per_epoch=STEPS, verbose=0, shuffle=False)
     report = {"replicas": strategy.num_replicas_in_sync}
@@ -100,10 +97,8 @@ def main():
         report[f"a_max_diff_{kind}"] = float(np.abs(
             single.arch_vars[kind].numpy() - mirrored.arch_vars[kind].numpy()).max())
         report[f"a_moved_{kind}"] = float(np.abs(single.arch_vars[kind].numpy() - 0.5).max())
-    diffs = [float(np.abs(a.numpy() - b.numpy()).max() / (np.abs(a.numpy()).max() + 1e-8))
-             for a, b in zip(single.supernet.trainable_weights,
-                             mirrored.supernet.trainable_weights)]
-    report["weight_max_rel_diff"] = max(diffs)
+    report["weight_max_rel_diff"] = max_rel_diff(single.supernet.trainable_weights,
+                                                 mirrored.supernet.trainable_weights)
     report["steps"] = int(mirrored.weight_optimizer.iterations.numpy())
     print(json.dumps(report))
 
