@@ -70,7 +70,7 @@ class SearchHistory(keras.callbacks.Callback):
         with self.writer.as_default(step=number):
             for kind, (a, abar) in arch.items():
                 tf.summary.image(f"Abar/{kind}", matrix_image(abar))
-                tf.summary.image(f"A/{kind}", matrix_image(a))
+                tf.summary.image(f"A/{kind}", matrix_image(self.model.display_matrix(a)))
             tf.summary.text("genotype", json.dumps(genotype.to_json()))
             tf.summary.scalar("learning_rate", self.learning_rate(epoch))
         self.writer.flush()

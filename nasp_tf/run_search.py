@@ -24,7 +24,9 @@ from nasp_tf import optimizers
 from nasp_tf import spaces
 from nasp_tf.cnn import search_model
 from nasp_tf.data import images
-from nasp_tf.search import nasp
+from nasp_tf.search import darts, nasp, pa
+
+SEARCHERS = {"nasp": nasp.NASPSearcher, "pa": pa.PASearcher, "pa_lazy": pa.LazyPASearcher}
 
 
 class RunFailed(RuntimeError):
@@ -40,21 +42,34 @@ def seed_everything(seed, deterministic):
         tf.config.experimental.enable_op_determinism()
 
 
-def build_searcher(config, image_shape, num_classes, steps_per_epoch):
-    """The supernet, the searcher and both optimizers (call inside a strategy scope)."""
+def make_searcher(config, image_shape, num_classes):
+    """The supernet and the searcher `config.searcher` names (not compiled)."""
+    space = spaces.get_cnn_space(config.space)
+    dart = config.searcher.startswith("darts")
     supernet = search_model.SearchNetwork(
-        spaces.get_cnn_space(config.space), num_classes, config.init_channels, config.layers,
-        config.nodes, image_shape, name="supernet")
-    searcher = nasp.NASPSearcher(
+        spaces.with_none(space) if dart else space, num_classes, config.init_channels,
+        config.layers, config.nodes, image_shape, name="supernet")
+    # One fixed layer name: checkpoints key the weights by their paths.
+    if dart:
+        return darts.DARTSSearcher(supernet, order=int(config.searcher[-1]),
+                                   genotype_space=space.name, grad_clip=config.grad_clip,
+                                   name="searcher")
+    return SEARCHERS[config.searcher](
         supernet, eta=config.eta, penalize=config.penalize,
         keep_value=config.prox_value == "keep", grad_clip=config.grad_clip,
-        derive=config.derive, name="nasp")
+        derive=config.derive, name="searcher")
+
+
+def build_searcher(config, image_shape, num_classes, steps_per_epoch):
+    """The supernet, the searcher and both optimizers (call inside a strategy scope)."""
+    searcher = make_searcher(config, image_shape, num_classes)
     schedule = optimizers.EpochCosineDecay(config.learning_rate, config.learning_rate_min,
                                            config.epochs, steps_per_epoch)
     searcher.compile(
         weight_optimizer=optimizers.TorchSGD(schedule, config.momentum, config.weight_decay),
         arch_optimizer=optimizers.TorchAdam(config.arch_learning_rate, beta_1=config.arch_beta1,
-                                            l2=config.arch_weight_decay))
+                                            l2=config.arch_weight_decay),
+        jit_compile=config.jit_compile)
     return searcher, schedule
 
 

@@ -11,7 +11,7 @@ from absl import flags
 
 DATASETS = ("cifar10", "digits", "synthetic")
 SPACES = ("darts7", "nasp12")
-SEARCHERS = ("nasp",)
+SEARCHERS = ("nasp", "darts1", "darts2", "pa", "pa_lazy")
 STRATEGIES = ("default", "mirrored")
 
 
@@ -24,7 +24,10 @@ def define_flags():
     f.DEFINE_bool("download", True, "Download CIFAR-10 with tfds when it is not prepared.")
     f.DEFINE_enum("space", "darts7", SPACES, "Search space: `darts7` (DARTS's 7 ops, both "
                   "cells) or `nasp12` (8 normal ops, 5 reduction ops).")
-    f.DEFINE_enum("searcher", "nasp", SEARCHERS, "Search algorithm.")
+    f.DEFINE_enum("searcher", "nasp", SEARCHERS, "Search algorithm: `nasp`; DARTS first "
+                  "(`darts1`) or second order (`darts2`), which add the `none` op to the "
+                  "space; the paper's ablations PA-standard (`pa`, eq. 10) and PA-lazy "
+                  "(`pa_lazy`, eq. 11).")
     f.DEFINE_integer("epochs", 50, "Search epochs.", lower_bound=1)
     f.DEFINE_integer("batch_size", 64, "Global batch of both the weight and the "
                      "architecture half.", lower_bound=1)
@@ -66,6 +69,7 @@ def define_flags():
                   "(or every logical CPU) with tf.distribute.MirroredStrategy.")
     f.DEFINE_integer("cpu_devices", 0, "Split the CPU into N logical devices (to try "
                      "--strategy=mirrored without GPUs).", lower_bound=0)
+    f.DEFINE_bool("jit_compile", False, "Compile the search step with XLA.")
     f.DEFINE_string("output_dir", "runs/search", "Run directory.")
     f.DEFINE_bool("resume", True, "Continue from the run directory's last checkpoint.")
     f.DEFINE_integer("verbose", 1, "Keras fit verbosity: 0 silent, 1 progress bar, 2 one "
@@ -77,6 +81,11 @@ def define_flags():
         ["learning_rate", "learning_rate_min"],
         lambda v: v["learning_rate_min"] <= v["learning_rate"],
         "--learning_rate_min must not exceed --learning_rate")
+    flags.register_multi_flags_validator(
+        ["searcher", "strategy"],
+        lambda v: not (v["searcher"] == "darts2" and v["strategy"] == "mirrored"),
+        "--searcher=darts2 runs on one device (its unrolled step rewrites the weights); "
+        "use --strategy=default")
 
 
 def serialize():

@@ -44,6 +44,16 @@ CNN_SPACES = {
 }
 
 
+def with_none(space):
+    """The space with DARTS's `none` op as column 0 of both cells (`darts7` gives
+    `darts8`): DARTS searches with it and never returns it."""
+    if "none" in space.normal and "none" in space.reduce:
+        return space
+    if space.name == "darts7":
+        return CNN_SPACES["darts8"]
+    return CNNSpace(f"{space.name}+none", ("none",) + space.normal, ("none",) + space.reduce)
+
+
 def get_cnn_space(name):
     if name not in CNN_SPACES:
         raise ValueError(f"Unknown CNN search space. Received: {name!r}; "

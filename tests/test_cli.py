@@ -40,6 +40,8 @@ def one_line_error(result, code=2, prefix="search.py"):
     (["--no_such_flag=1"], "no_such_flag"),
     (["--flagfile=/nonexistent/x.flags"], "x.flags"),
     (["stray"], "unexpected arguments"),
+    (["--searcher=darts3"], "--searcher=darts3"),
+    (["--searcher=darts2", "--strategy=mirrored"], "runs on one device"),
 ])
 def test_bad_flags_exit_2_with_one_line(args, message):
     assert message in one_line_error(search(*args))
@@ -122,3 +124,15 @@ def test_tensorboard_holds_the_architecture_images(tiny_run):
     tags = acc.Tags()
     assert {"Abar/normal", "Abar/reduce"} <= set(tags["images"]) | set(tags["tensors"])
     assert "genotype" in tags["tensors"]
+
+
+@pytest.mark.parametrize("searcher", ["darts2", "pa_lazy"])
+def test_baseline_searchers_run_end_to_end(searcher, tmp_path):
+    result = search(*TINY, f"--searcher={searcher}", f"--output_dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    genotype = genotype_lib.load_cnn_genotype(str(tmp_path / "genotype.json"))
+    assert genotype.space == "darts7" and len(genotype.normal) == 4
+    assert all(op != "none" for op, _ in genotype.normal + genotype.reduce)
+    arch = read_npz(tmp_path / "arch" / "epoch_001.npz")
+    assert arch["A_normal"].shape == ((5, 8) if searcher == "darts2" else (5, 7))
+    assert (tmp_path / "cell_normal.png").exists()

@@ -19,10 +19,12 @@ def per_example_loss(labels, logits):
 class CNNSearcher(keras.Model):
     """Base searcher over a `SearchNetwork`.
 
-    Subclasses set `arch_initializer` and implement `train_step` and
-    `inference_arch`. `compile(weight_optimizer, arch_optimizer)` takes both
-    optimizers, in the manner of keras-io's GAN guide, so `fit`, callbacks and
-    `tf.distribute` work unchanged.
+    Subclasses set `arch_initializer` and implement `update_arch`,
+    `update_weights` and `discrete_arch`. `compile(weight_optimizer,
+    arch_optimizer)` takes both optimizers, in the manner of keras-io's GAN
+    guide, and `train_step` alternates them, so `fit`, callbacks and
+    `tf.distribute` work unchanged. Validation (`test_step`) always runs the
+    searcher's current discrete architecture, the one its genotype describes.
 
     Args:
       supernet: the `SearchNetwork` searched over.
@@ -31,8 +33,10 @@ class CNNSearcher(keras.Model):
     """
 
     arch_initializer = "zeros"
+    # A method A -> A applied after every architecture optimizer step, if any.
     arch_constraint = None
-    inference_mode = "discrete"
+    # A matrix whose rows are logits (DARTS) is shown through a softmax.
+    arch_is_logits = False
 
     def __init__(self, supernet, grad_clip=5.0, derive="complete", **kwargs):
         super().__init__(**kwargs)
@@ -70,11 +74,26 @@ class CNNSearcher(keras.Model):
         return [self.train_loss, self.train_accuracy, self.arch_loss, self.arch_accuracy]
 
     def call(self, images, training=False):
-        return self.supernet(images, self.inference_arch(), mode=self.inference_mode,
-                             training=training)
+        return self.supernet(images, self.discrete_arch(), mode="discrete", training=training)
 
-    def inference_arch(self):
-        raise NotImplementedError("subclasses define the architecture they validate")
+    def discrete_arch(self):
+        """{kind: (weights, index)}: the discrete architecture the search
+        currently stands for (validated, and written as the genotype)."""
+        raise NotImplementedError
+
+    def update_arch(self, train, val):
+        """One architecture step; `train` and `val` are (images, labels)."""
+        raise NotImplementedError
+
+    def update_weights(self, images, labels):
+        """One weight step on a training batch."""
+        raise NotImplementedError
+
+    def train_step(self, data):
+        train, val = data
+        self.update_arch(train, val)
+        self.update_weights(*train)
+        return {m.name: m.result() for m in self.metrics}
 
     def mean_loss(self, labels, logits):
         # Divided by the global batch: the per-replica gradients sum to the mean.
@@ -104,9 +123,16 @@ class CNNSearcher(keras.Model):
 
     def arch_numpy(self):
         """{"normal": (A, Ā), "reduce": (A, Ā)} as numpy arrays."""
-        arch = self.inference_arch()
+        arch = self.discrete_arch()
         return {kind: (np.array(self.arch_vars[kind].numpy()), np.array(arch[kind][0]))
                 for kind in CELL_KINDS}
+
+    def display_matrix(self, arch_matrix):
+        """A as an image in [0, 1]: itself, or its row softmax for logits."""
+        if not self.arch_is_logits:
+            return arch_matrix
+        e = np.exp(arch_matrix - arch_matrix.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
 
     def genotype(self):
         return genotype_lib.derive_cnn_genotype(

@@ -33,7 +33,6 @@ class NASPSearcher(base.CNNSearcher):
     """
 
     arch_initializer = keras.initializers.Constant(0.5)  # as the reference
-    arch_constraint = staticmethod(proximal.prox_c2)
 
     def __init__(self, supernet, eta=0.0, penalize="normal", keep_value=False, keep_edges=2,
                  **kwargs):
@@ -49,17 +48,30 @@ class NASPSearcher(base.CNNSearcher):
         kinds = base.CELL_KINDS if penalize == "all" else ("normal",)
         self.op_costs = {kind: supernet.op_costs(kind) for kind in kinds}
 
+    def arch_constraint(self, arch_matrix):
+        return proximal.prox_c2(arch_matrix)
+
+    def project(self, arch_matrix):
+        """Ā = prox_c1(A) with this searcher's settings: (Ā, selected index)."""
+        return proximal.prox_c1(arch_matrix, self.supernet.node_sizes, self.keep_edges,
+                                self.keep_value)
+
     def discretize(self):
         """Ā = prox_c1(A) for both cell kinds: {kind: (Ā, selected index)}."""
-        return {kind: proximal.prox_c1(var, self.supernet.node_sizes, self.keep_edges,
-                                       self.keep_value)
-                for kind, var in self.arch_vars.items()}
+        return {kind: self.project(var) for kind, var in self.arch_vars.items()}
 
-    inference_arch = discretize
+    def discrete_arch(self):
+        return self.discretize()
 
     def complexity_penalty(self, abars):
         return tf.add_n([proximal.complexity_penalty(abars[kind], costs)
                          for kind, costs in self.op_costs.items()])
+
+    def update_arch(self, train, val):
+        self.arch_step(*val)
+
+    def update_weights(self, images, labels):
+        self.weight_step(images, labels, self.discretize(), mode="discrete")
 
     def arch_step(self, images, labels):
         """Steps A along the gradient of the validation objective taken at Ā."""
@@ -81,10 +93,4 @@ class NASPSearcher(base.CNNSearcher):
         self.arch_optimizer.apply(grads, [self.arch_vars[k] for k in base.CELL_KINDS])
         self.arch_loss.update_state(base.per_example_loss(labels, logits))
         self.arch_accuracy.update_state(labels, logits)
-
-    def train_step(self, data):
-        (train_images, train_labels), (val_images, val_labels) = data
-        self.arch_step(val_images, val_labels)
-        self.weight_step(train_images, train_labels, self.discretize(), mode="discrete")
-        return {m.name: m.result() for m in self.metrics}
 

@@ -1,0 +1,149 @@
+"""DARTS, first and second order, over the same supernet (Liu et al., ICLR 2019)."""
+
+import keras
+import tensorflow as tf
+
+from nasp_tf import genotype as genotype_lib
+from nasp_tf import optimizers as optimizers_lib
+from nasp_tf import proximal
+from nasp_tf.search import base
+
+
+class DARTSSearcher(base.CNNSearcher):
+    """DARTS: every edge mixes all its ops with softmax(A) (`none` included).
+
+    One `train_step` on a (train batch, validation batch) pair:
+      1. an Adam step on A along the gradient of the validation loss: at the
+         current w (`order=1`), or through one unrolled SGD step
+         w' = w - xi * (momentum * m + grad L_train(w) + l2 * w), with the
+         finite-difference Hessian-vector product of the DARTS code
+         (`order=2`, REFERENCE.md §4.3; xi is the weight learning rate);
+      2. an SGD step on w through the whole mixture.
+    The discrete architecture (validated, returned as the genotype) is DARTS's
+    rule: per node the two edges with the largest non-`none` probability,
+    each with its most probable non-`none` op.
+
+    Second order assigns the unrolled weights to the supernet's variables and
+    restores them, so it runs on one replica only.
+
+    Args:
+      supernet: a `SearchNetwork` whose space has `none` as column 0
+        (`spaces.with_none`).
+      order: 1 or 2.
+      genotype_space: the space name written in genotypes (the space without
+        `none`; defaults to the supernet's).
+      **kwargs: `CNNSearcher` arguments (grad_clip).
+    Reference: Liu, Simonyan, Yang, "DARTS: Differentiable Architecture
+      Search", ICLR 2019.
+    """
+
+    arch_initializer = keras.initializers.RandomNormal(stddev=1e-3)  # as DARTS
+    arch_is_logits = True
+
+    def __init__(self, supernet, order=1, genotype_space=None, **kwargs):
+        if order not in (1, 2):
+            raise ValueError(f"order must be 1 or 2. Received: order={order}")
+        for kind in base.CELL_KINDS:
+            if supernet.space.ops(kind)[0] != "none":
+                raise ValueError("DARTS needs `none` as the first op of both cells (use "
+                                 f"spaces.with_none). Received: space={supernet.space.name}")
+        super().__init__(supernet, **kwargs)
+        self.order = order
+        self.genotype_space = genotype_space or supernet.space.name
+
+    def mixing(self, arch_matrices=None):
+        """{kind: (softmax(A), argmax)}, the weights of the dense supernet."""
+        arch_matrices = arch_matrices or self.arch_vars
+        return {kind: (tf.nn.softmax(a, axis=-1), tf.argmax(a, axis=-1, output_type=tf.int32))
+                for kind, a in arch_matrices.items()}
+
+    def discrete_arch(self):
+        # DARTS's genotype rule is prox_c1's edge ranking applied to the
+        # probabilities with `none` masked out, each kept edge weighted by its
+        # op's probability (the dropped ops' share of the mixture is gone).
+        arch = {}
+        for kind, var in self.arch_vars.items():
+            probs = tf.nn.softmax(var, axis=-1)
+            usable = tf.concat([tf.zeros_like(probs[:, :1]), probs[:, 1:]], axis=1)
+            arch[kind] = proximal.prox_c1(usable, self.supernet.node_sizes, 2, keep_value=True)
+        return arch
+
+    def network_loss(self, images, labels, arch_matrices=None):
+        logits = self.supernet(images, self.mixing(arch_matrices), mode="dense", training=True)
+        return self.mean_loss(labels, logits), logits
+
+    def arch_gradient(self, images, labels):
+        """dL_val(w, softmax(A)) / dA at the current weights, and the logits."""
+        matrices = {k: tf.convert_to_tensor(v) for k, v in self.arch_vars.items()}
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(list(matrices.values()))
+            loss, logits = self.network_loss(images, labels, matrices)
+        return tape.gradient(loss, [matrices[k] for k in base.CELL_KINDS]), logits
+
+    def unrolled_arch_gradient(self, train, val):
+        """DARTS's second-order gradient (REFERENCE.md §4.3), and the validation logits."""
+        weights = self.supernet.trainable_weights
+        matrices = {k: tf.convert_to_tensor(v) for k, v in self.arch_vars.items()}
+        arch_inputs = [matrices[k] for k in base.CELL_KINDS]
+        optimizer = self.weight_optimizer
+        xi = tf.cast(optimizer.learning_rate, tf.float32)
+        saved = [tf.identity(w) for w in weights]
+
+        with tf.GradientTape() as tape:
+            loss, _ = self.network_loss(*train)
+        grads = tape.gradient(loss, weights)
+        # The training gradient is not clipped here, as in the DARTS code.
+        unrolled = []
+        for w, g, value in zip(weights, grads, saved):
+            step = value * optimizer.l2 + (0.0 if g is None else g)
+            momentum = optimizer.momentums[optimizer._get_variable_index(w)]
+            unrolled.append(value - xi * (optimizer.momentum * momentum + step))
+        self._assign(weights, unrolled)
+
+        with tf.GradientTape() as tape:
+            tape.watch(arch_inputs)
+            loss, logits = self.network_loss(*val, matrices)
+        arch_grads, vector = tape.gradient(loss, (arch_inputs, weights))
+        vector = [tf.zeros_like(w) if v is None else v for v, w in zip(vector, weights)]
+        radius = 0.01 / tf.linalg.global_norm(vector)
+
+        def train_arch_gradient(sign):
+            self._assign(weights, [w + sign * radius * v for w, v in zip(saved, vector)])
+            with tf.GradientTape(watch_accessed_variables=False) as tape:
+                tape.watch(arch_inputs)
+                loss, _ = self.network_loss(*train, matrices)
+            return tape.gradient(loss, arch_inputs)
+
+        plus = train_arch_gradient(1.0)
+        minus = train_arch_gradient(-1.0)
+        self._assign(weights, saved)
+        return [g - xi * (p - m) / (2.0 * radius)
+                for g, p, m in zip(arch_grads, plus, minus)], logits
+
+    @staticmethod
+    def _assign(variables, values):
+        for var, value in zip(variables, values):
+            var.assign(value)
+
+    def update_arch(self, train, val):
+        if self.order == 1:
+            grads, logits = self.arch_gradient(*val)
+        else:
+            if tf.distribute.get_strategy().num_replicas_in_sync > 1:
+                raise ValueError("second-order DARTS runs on one device; use "
+                                 "--strategy=default")
+            grads, logits = self.unrolled_arch_gradient(train, val)
+        grads = optimizers_lib.all_reduce_sum(grads)
+        self.arch_optimizer.apply(grads, [self.arch_vars[k] for k in base.CELL_KINDS])
+        self.arch_loss.update_state(base.per_example_loss(val[1], logits))
+        self.arch_accuracy.update_state(val[1], logits)
+
+    def update_weights(self, images, labels):
+        self.weight_step(images, labels, self.mixing(), mode="dense")
+
+    def genotype(self):
+        arch = {kind: (a, None) for kind, (a, _) in self.arch_numpy().items()}
+        found = genotype_lib.derive_cnn_genotype(
+            self.supernet.space, arch, self.supernet.num_nodes, "softmax")
+        return genotype_lib.CNNGenotype(self.genotype_space, found.normal, found.normal_concat,
+                                        found.reduce, found.reduce_concat)

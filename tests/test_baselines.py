@@ -1,0 +1,168 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from nasp_tf import optimizers, proximal, spaces
+from nasp_tf.cnn import search_model
+from nasp_tf.search import darts, pa
+
+NODE_SIZES = [2, 3]
+
+
+def batch(seed, size=4):
+    rng = np.random.default_rng(seed)
+    return (tf.constant(rng.normal(size=(size, 8, 8, 3)).astype(np.float32)),
+            tf.constant(rng.integers(0, 5, size)))
+
+
+def tiny_net(space):
+    return search_model.SearchNetwork(space, 5, 4, 3, 2, (8, 8, 3), name="supernet")
+
+
+def make_darts(order=1, lr=0.05):
+    net = tiny_net(spaces.with_none(spaces.get_cnn_space("darts7")))
+    searcher = darts.DARTSSearcher(net, order=order, genotype_space="darts7", name="searcher")
+    searcher.compile(optimizers.TorchSGD(lr, 0.9, 3e-4), optimizers.TorchAdam(3e-3))
+    return searcher
+
+
+def make_pa(cls, arch_lr):
+    searcher = cls(tiny_net("darts7"), name="searcher")
+    searcher.compile(optimizers.TorchSGD(0.05, 0.9, 3e-4), optimizers.TorchAdam(arch_lr))
+    return searcher
+
+
+def test_darts_space_and_initialisation():
+    assert spaces.with_none(spaces.get_cnn_space("darts7")).name == "darts8"
+    nasp12 = spaces.with_none(spaces.get_cnn_space("nasp12"))
+    assert nasp12.normal[0] == nasp12.reduce[0] == "none" and len(nasp12.reduce) == 6
+    searcher = make_darts()
+    a = searcher.arch_vars["normal"].numpy()
+    assert a.shape == (5, 8)
+    assert 0 < np.abs(a).max() < 1e-2  # 1e-3 * N(0, 1), not constant
+    with pytest.raises(ValueError, match="none"):
+        darts.DARTSSearcher(tiny_net("darts7"))
+    with pytest.raises(ValueError, match="Received: order=3"):
+        darts.DARTSSearcher(tiny_net("darts8"), order=3)
+
+
+def test_darts_discrete_architecture_is_the_genotype_rule():
+    searcher = make_darts()
+    rng = np.random.default_rng(3)
+    for kind in ("normal", "reduce"):
+        a = rng.normal(size=(5, 8)).astype(np.float32)
+        a[1, 0] = 9.0  # `none` dominates a row: it must still not be chosen
+        searcher.arch_vars[kind].assign(a)
+    genotype = searcher.genotype()
+    assert genotype.space == "darts7"
+    arch = searcher.discrete_arch()
+    ops = spaces.DARTS8
+    for kind in ("normal", "reduce"):
+        a = searcher.arch_vars[kind].numpy()
+        probs = np.exp(a) / np.exp(a).sum(axis=1, keepdims=True)
+        weights, index = (t.numpy() for t in arch[kind])
+        pairs, row = [], 0
+        for size in NODE_SIZES:
+            block = range(row, row + size)
+            kept = sorted([r for r in block if index[r] < 8], key=lambda r: -weights[r].max())
+            assert len(kept) == 2
+            for r in kept:
+                assert index[r] == 1 + np.argmax(probs[r, 1:])
+                np.testing.assert_allclose(weights[r, index[r]], probs[r, index[r]], rtol=1e-6)
+                assert np.count_nonzero(weights[r]) == 1
+                pairs.append((ops[index[r]], r - row))
+            row += size
+        assert tuple(pairs) == genotype.cell(kind)[0]
+
+
+def test_darts_first_order_step_moves_every_entry():
+    searcher = make_darts()
+    before = searcher.arch_vars["normal"].numpy()
+    logs = tf.function(searcher.train_step)((batch(0), batch(1)))
+    moved = searcher.arch_vars["normal"].numpy() - before
+    assert np.all(moved != 0)  # the dense mixture gives every (edge, op) a gradient
+    assert np.isfinite(float(logs["loss"])) and np.isfinite(float(logs["arch_loss"]))
+
+
+def loss_at(searcher, data, matrices):
+    return searcher.network_loss(*data, matrices)[0]
+
+
+def arch_gradient_at(searcher, data, matrices, kinds=("normal", "reduce")):
+    with tf.GradientTape() as tape:
+        tape.watch(list(matrices.values()))
+        loss = loss_at(searcher, data, matrices)
+    return tape.gradient(loss, [matrices[k] for k in kinds])
+
+
+def test_darts_second_order_gradient_matches_a_direct_computation():
+    """REFERENCE.md §4.3 written out again, eagerly and step by step, against
+    the searcher's compiled unrolled step."""
+    searcher = make_darts(order=2, lr=0.1)
+    searcher.update_weights(*batch(7))  # a non-zero momentum buffer enters the unrolled step
+    train, val = batch(0), batch(1)
+    weights = searcher.supernet.trainable_weights
+    before = [w.numpy() for w in weights]
+    ours, _ = tf.function(searcher.unrolled_arch_gradient)(train, val)
+    for w, value in zip(weights, before):  # the searcher puts the weights back
+        np.testing.assert_array_equal(w.numpy(), value)
+
+    opt = searcher.weight_optimizer
+    xi = float(opt.learning_rate)
+    w0 = [w.numpy() for w in weights]
+    matrices = {k: tf.constant(v.numpy()) for k, v in searcher.arch_vars.items()}
+    with tf.GradientTape() as tape:
+        loss = loss_at(searcher, train, matrices)
+    grads = tape.gradient(loss, weights)
+    for w, value, g in zip(weights, w0, grads):
+        m = opt.momentums[opt._get_variable_index(w)].numpy()
+        w.assign(value - xi * (0.9 * m + g.numpy() + 3e-4 * value))
+    val_grads = arch_gradient_at(searcher, val, matrices)
+    with tf.GradientTape() as tape:
+        loss = loss_at(searcher, val, matrices)
+    vector = [v.numpy() for v in tape.gradient(loss, weights)]
+    radius = 0.01 / np.sqrt(sum(float(np.sum(v.astype(np.float64) ** 2)) for v in vector))
+    sided = []
+    for sign in (1, -1):
+        for w, value, v in zip(weights, w0, vector):
+            w.assign(value + sign * radius * v)
+        sided.append(arch_gradient_at(searcher, train, matrices))
+    expected = [g - xi * (p - m) / (2 * radius)
+                for g, p, m in zip(val_grads, *sided)]
+
+    for mine, direct, first in zip(ours, expected, val_grads):
+        second = direct.numpy() - first.numpy()
+        assert np.linalg.norm(second) > 1e-3 * np.linalg.norm(first.numpy())
+        np.testing.assert_allclose(mine.numpy(), direct.numpy(),
+                                   atol=1e-2 * np.abs(second).max())
+
+
+def test_pa_keeps_a_on_the_discrete_set():
+    searcher = make_pa(pa.PASearcher, arch_lr=0.5)
+    step = tf.function(searcher.train_step)
+    changed = False
+    start = searcher.discretize()["normal"][0].numpy()
+    for i in range(3):
+        step((batch(i), batch(i + 10)))
+        for kind in ("normal", "reduce"):
+            a = searcher.arch_vars[kind].numpy()
+            assert set(np.unique(a)) <= {0.0, 1.0}
+            assert np.all(a.sum(axis=1) <= 1)
+            assert list(np.add.reduceat(a.sum(axis=1), [0, 2])) == [2, 2]
+            np.testing.assert_array_equal(searcher.discretize()[kind][0].numpy(), a)
+        changed |= not np.array_equal(searcher.arch_vars["normal"].numpy(), start)
+    assert changed
+
+
+def test_pa_lazy_never_clips_a():
+    searcher = make_pa(pa.LazyPASearcher, arch_lr=0.5)
+    a = np.full((5, 7), 0.5, np.float32)
+    a[0, 3] = 1.7
+    a[2, 1] = -0.4
+    searcher.arch_vars["normal"].assign(a)
+    abar, _ = searcher.discretize()["normal"]
+    expected, _ = proximal.prox_c1(np.clip(a, 0, 1), NODE_SIZES)
+    np.testing.assert_array_equal(abar.numpy(), expected.numpy())
+    tf.function(searcher.train_step)((batch(0), batch(1)))
+    after = searcher.arch_vars["normal"].numpy()
+    assert after.max() > 1.0 and after.min() < 0.0
