@@ -1,0 +1,485 @@
+"""Search benchmarks (../shared/BENCHMARKS.md), run by `bin/bench.py`.
+
+Three measurements, each searcher in its own subprocess so that its peak
+resident memory is its own:
+
+- the step benchmark (default): synthetic CIFAR-shaped batches, fixed per
+  step; time to the first step (tracing and compilation), then the median
+  seconds of the architecture update, the weight update and their sum over
+  the timed steps; a table shaped like the NASP paper's Table 5;
+- `--convergence` (the paper's Fig. 3): NASP, DARTS-1st and DARTS-2nd on
+  digits for the same wall-clock budget, the validation accuracy of each
+  one's current discrete architecture against seconds (CSV and PNG);
+- `--eta_sweep` (the paper's Fig. 2): NASP on digits for several eta, each
+  genotype retrained briefly; parameter counts and accuracies (CSV, PNG and
+  a table).
+
+This module imports TensorFlow only inside the workers.
+"""
+
+import csv
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import types
+
+from absl import flags
+
+PRESETS = {
+    "small": {"init_channels": 8, "layers": 5, "batch_size": 16},
+    "paper": {"init_channels": 16, "layers": 8, "batch_size": 64},
+}
+SEARCHERS = ("nasp", "darts1", "darts2", "pa", "pa_lazy")
+SPACES = ("darts7", "nasp12")
+LABELS = {"nasp": "NASP", "darts1": "DARTS-1st", "darts2": "DARTS-2nd", "pa": "PA",
+          "pa_lazy": "PA-lazy"}
+XLA = "_xla"
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _known_searcher(name):
+    return name.removesuffix(XLA) in SEARCHERS
+
+
+def define_flags():
+    f = flags
+    f.DEFINE_enum("preset", "small", list(PRESETS), "Network and batch size "
+                  "(BENCHMARKS.md): small C=8, 5 cells, batch 16; paper C=16, 8 cells, batch 64.")
+    f.DEFINE_list("space", ["darts7"], "Search spaces, comma-separated (darts7, nasp12).")
+    f.DEFINE_list("searchers", ["nasp", "darts1", "darts2"], "Searchers, comma-separated: "
+                  f"{', '.join(SEARCHERS)}; add `{XLA}` (e.g. nasp{XLA}) to compile with XLA.")
+    f.DEFINE_integer("steps", 10, "Timed steps per searcher.", lower_bound=10)
+    f.DEFINE_integer("warmup", 3, "Untimed steps first (the first one compiles).",
+                     lower_bound=1)
+    f.DEFINE_string("json", None, "Write every number to this JSON file.")
+    f.DEFINE_integer("seed", 2, "Seed of the synthetic data and the networks.")
+    f.DEFINE_bool("convergence", False, "Run the convergence-in-time comparison (paper "
+                  "Fig. 3) on digits instead of the step benchmark.")
+    f.DEFINE_float("budget", 240.0, "--convergence: wall-clock seconds per searcher.",
+                   lower_bound=10.0)
+    f.DEFINE_integer("eval_every", 25, "--convergence: search steps between evaluations.",
+                     lower_bound=1)
+    f.DEFINE_list("eta_sweep", [], "Run the size-control sweep (paper Fig. 2) on digits "
+                  "for these eta values instead of the step benchmark, e.g. 0,1,4,16.")
+    f.DEFINE_integer("sweep_epochs", 10, "--eta_sweep: search epochs per eta.", lower_bound=1)
+    f.DEFINE_integer("train_epochs", 10, "--eta_sweep: retraining epochs per genotype.",
+                     lower_bound=1)
+    f.DEFINE_bool("pipeline", False, "Also time the digits search input pipeline alone.")
+    f.DEFINE_string("output_dir", "runs/bench", "Where --convergence and --eta_sweep write "
+                    "their CSV, PNG and runs.")
+    f.DEFINE_string("worker", None, "Internal: run one measurement (JSON) and print it.")
+
+    flags.register_validator("space", lambda v: bool(v) and set(v) <= set(SPACES),
+                             f"--space takes a comma-separated subset of {', '.join(SPACES)}")
+    flags.register_validator("searchers", lambda v: bool(v) and all(map(_known_searcher, v)),
+                             f"--searchers takes a comma-separated subset of "
+                             f"{', '.join(SEARCHERS)} (each optionally with {XLA})")
+    flags.register_validator("eta_sweep", _floats_at_least_zero,
+                             "--eta_sweep takes comma-separated numbers >= 0")
+
+
+def _floats_at_least_zero(values):
+    try:
+        return all(float(v) >= 0 for v in values)
+    except ValueError:
+        return False
+
+
+# Workers: one measurement per process.
+
+
+def search_config(**overrides):
+    """A search configuration with bin/search.py's defaults, as the workers need it."""
+    config = dict(space="darts7", searcher="nasp", init_channels=16, layers=8, nodes=4,
+                  eta=0.0, penalize="normal", prox_value="one", grad_clip=5.0,
+                  derive="complete", learning_rate=0.025, learning_rate_min=0.001, epochs=50,
+                  momentum=0.9, weight_decay=3e-4, arch_learning_rate=3e-4, arch_beta1=0.5,
+                  arch_weight_decay=1e-3, jit_compile=False)
+    config.update(overrides)
+    return types.SimpleNamespace(**config)
+
+
+def peak_rss_gb():
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
+
+
+def _step_functions(searcher, jit_compile):
+    import tensorflow as tf
+
+    def arch(train, val):
+        searcher.update_arch(train, val)
+        return searcher.arch_loss.result()
+
+    def weights(images, labels):
+        searcher.update_weights(images, labels)
+        return searcher.train_loss.result()
+
+    return (tf.function(arch, jit_compile=jit_compile),
+            tf.function(weights, jit_compile=jit_compile))
+
+
+def step_worker(spec):
+    """Times one searcher on fixed synthetic batches (BENCHMARKS.md)."""
+    import numpy as np
+    import tensorflow as tf
+
+    from nasp_tf import run_search
+
+    run_search.seed_everything(spec["seed"], False)
+    preset = PRESETS[spec["preset"]]
+    name = spec["searcher"]
+    xla = name.endswith(XLA)
+    config = search_config(space=spec["space"], searcher=name.removesuffix(XLA),
+                           init_channels=preset["init_channels"], layers=preset["layers"],
+                           jit_compile=xla)
+    start = time.perf_counter()
+    searcher, _ = run_search.build_searcher(config, (32, 32, 3), 10, steps_per_epoch=391)
+    build_s = time.perf_counter() - start
+    rng = np.random.default_rng(spec["seed"])
+
+    def batch():
+        return (tf.constant(rng.normal(size=(preset["batch_size"], 32, 32, 3)), tf.float32),
+                tf.constant(rng.integers(0, 10, preset["batch_size"]), tf.int32))
+
+    train, val = batch(), batch()
+    arch_fn, weight_fn = _step_functions(searcher, xla)
+    arch_s, weight_s = [], []
+    for step in range(spec["warmup"] + spec["steps"]):
+        t0 = time.perf_counter()
+        arch_loss = float(arch_fn(train, val))
+        t1 = time.perf_counter()
+        weight_loss = float(weight_fn(*train))
+        t2 = time.perf_counter()
+        if step == 0:
+            first_step_s = t2 - t0
+        if step >= spec["warmup"]:
+            arch_s.append(t1 - t0)
+            weight_s.append(t2 - t1)
+    totals = [a + w for a, w in zip(arch_s, weight_s)]
+    return {
+        "searcher": name, "space": spec["space"], "preset": spec["preset"],
+        "arch_s": statistics.median(arch_s), "weight_s": statistics.median(weight_s),
+        "total_s": statistics.median(totals), "build_s": build_s,
+        "first_step_s": first_step_s, "peak_rss_gb": peak_rss_gb(),
+        "arch_s_all": arch_s, "weight_s_all": weight_s,
+        "final_losses": [arch_loss, weight_loss],
+        "parameters": int(sum(np.prod(w.shape) for w in searcher.supernet.trainable_weights)),
+        "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+        "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
+        "tensorflow": tf.__version__,
+    }
+
+
+def _digits_searcher(searcher_name, seed, eta=0.0):
+    """A searcher with configs/quickstart.flags' settings, and its digits data."""
+    from nasp_tf import run_search
+    from nasp_tf.data import images
+
+    run_search.seed_everything(seed, True)
+    source = images.get_source("digits", None, False)
+    data = images.search_data(source, 32, seed)
+    config = search_config(searcher=searcher_name, init_channels=8, layers=5, epochs=20,
+                           learning_rate=0.05, arch_learning_rate=3e-3, eta=eta)
+    searcher, _ = run_search.build_searcher(config, source.image_shape, source.num_classes,
+                                            data.steps_per_epoch)
+    return searcher, data
+
+
+def convergence_worker(spec):
+    """Searches digits for `budget` seconds, evaluating the discrete architecture
+    on the validation half every `eval_every` steps (evaluation time is not
+    counted)."""
+    import tensorflow as tf
+
+    searcher, data = _digits_searcher(spec["searcher"], spec["seed"])
+    train_step = tf.function(searcher.train_step)
+    predict = tf.function(lambda images: searcher(images, training=False))
+
+    def accuracy():
+        correct = total = 0
+        for images, labels in data.validation:
+            guess = tf.argmax(predict(images), axis=-1, output_type=tf.int32)
+            correct += int(tf.reduce_sum(tf.cast(guess == tf.cast(labels, tf.int32), tf.int32)))
+            total += int(labels.shape[0])
+        return correct / total
+
+    points = [{"seconds": 0.0, "steps": 0, "accuracy": accuracy()}]
+    elapsed, steps = 0.0, 0
+    pairs = iter(data.pairs)
+    while elapsed < spec["budget"]:
+        start = time.perf_counter()
+        for _ in range(spec["eval_every"]):
+            logs = train_step(next(pairs))
+        float(logs["loss"])  # wait for the step to finish
+        elapsed += time.perf_counter() - start
+        steps += spec["eval_every"]
+        points.append({"seconds": elapsed, "steps": steps, "accuracy": accuracy()})
+    return {"searcher": spec["searcher"], "points": points,
+            "genotype": searcher.genotype().to_json(), "peak_rss_gb": peak_rss_gb()}
+
+
+def pipeline_worker(spec):
+    """Seconds per (train, val) batch pair from the digits search pipeline alone."""
+    from nasp_tf.data import images
+
+    source = images.get_source("digits", None, False)
+    data = images.search_data(source, 32, spec["seed"])
+    pairs = iter(data.pairs)
+    for _ in range(5):
+        next(pairs)
+    start = time.perf_counter()
+    for _ in range(200):
+        next(pairs)
+    return {"seconds_per_pair": (time.perf_counter() - start) / 200}
+
+
+WORKERS = {"step": step_worker, "convergence": convergence_worker,
+           "pipeline": pipeline_worker}
+RESULT = "BENCH-RESULT "
+
+
+def run_worker(spec):
+    from nasp_tf import cli
+
+    with cli.quiet_native_stderr():
+        import tensorflow as tf
+    tf.get_logger().setLevel("ERROR")
+    print(RESULT + json.dumps(WORKERS[spec["task"]](spec)), flush=True)
+
+
+def in_subprocess(spec, program):
+    """Runs one worker in a fresh Python process; its result, or a one-line error."""
+    env = dict(os.environ)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    result = subprocess.run([sys.executable, program, f"--worker={json.dumps(spec)}"],
+                            capture_output=True, text=True, env=env, check=False)
+    for line in result.stdout.splitlines():
+        if line.startswith(RESULT):
+            return json.loads(line[len(RESULT):])
+    tail = [line for line in result.stderr.splitlines() if line.strip()][-1:]
+    raise RuntimeError(f"{spec['task']} worker for {spec.get('searcher', '')} failed "
+                       f"(exit {result.returncode}): {tail[0] if tail else 'no output'}")
+
+
+# The step benchmark.
+
+
+def step_table(results):
+    """Markdown, the shape of the paper's Table 5, with time and memory ratios to NASP."""
+    lines = ["| searcher | space | arch update (s) | weight update (s) | total (s/step) | "
+             "first step (s) | peak RSS (GB) | time / NASP | memory / NASP |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    nasp = {r["space"]: r for r in results if r["searcher"] == "nasp"}
+    for r in results:
+        base = nasp.get(r["space"])
+        ratio = f"{r['total_s'] / base['total_s']:.2f}x" if base else "-"
+        memory = f"{r['peak_rss_gb'] / base['peak_rss_gb']:.2f}x" if base else "-"
+        name = r["searcher"]
+        label = LABELS[name.removesuffix(XLA)] + (" (XLA)" if name.endswith(XLA) else "")
+        lines.append(f"| {label} | {r['space']} | {r['arch_s']:.3f} | {r['weight_s']:.3f} | "
+                     f"{r['total_s']:.3f} | {r['first_step_s']:.1f} | "
+                     f"{r['peak_rss_gb']:.2f} | {ratio} | {memory} |")
+    return "\n".join(lines)
+
+
+def machine():
+    return {"python": platform.python_version(), "cpus": os.cpu_count(),
+            "platform": platform.platform(), "command": " ".join(sys.argv)}
+
+
+def run_steps(config, program):
+    results = []
+    for space in config.space:
+        for name in config.searchers:
+            spec = {"task": "step", "searcher": name, "space": space, "preset": config.preset,
+                    "steps": config.steps, "warmup": config.warmup, "seed": config.seed}
+            print(f"{name} on {space} ({config.preset}) ...", file=sys.stderr, flush=True)
+            results.append(in_subprocess(spec, program))
+    print(f"preset {config.preset}: C={PRESETS[config.preset]['init_channels']}, "
+          f"{PRESETS[config.preset]['layers']} cells, batch {PRESETS[config.preset]['batch_size']};"
+          f" median of {config.steps} steps after {config.warmup} warm-up; TF threads "
+          f"intra={results[0]['intra_op_threads']} inter={results[0]['inter_op_threads']} "
+          f"(0 = TF's default, all {os.cpu_count()} cores)")
+    print(step_table(results))
+    report = {"kind": "step", "machine": machine(), "preset": config.preset,
+              "preset_sizes": PRESETS[config.preset], "results": results}
+    if config.pipeline:
+        pipe = in_subprocess({"task": "pipeline", "seed": config.seed}, program)
+        print(f"digits search pipeline alone: {pipe['seconds_per_pair'] * 1e3:.2f} ms per "
+              "(train, val) batch pair of 32")
+        report["pipeline"] = pipe
+    return report
+
+
+# Convergence in time.
+
+
+def plot_lines(path, series, xlabel, ylabel, title):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+    for label, (xs, ys) in series.items():
+        ax.plot(xs, ys, marker="o", markersize=3, label=label)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def run_convergence(config, program):
+    os.makedirs(config.output_dir, exist_ok=True)
+    results = []
+    for name in ("nasp", "darts1", "darts2"):
+        print(f"{name}: searching digits for {config.budget:.0f} s ...", file=sys.stderr,
+              flush=True)
+        results.append(in_subprocess({"task": "convergence", "searcher": name,
+                                      "budget": config.budget, "eval_every": config.eval_every,
+                                      "seed": config.seed}, program))
+    csv_path = os.path.join(config.output_dir, "convergence.csv")
+    with open(csv_path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["searcher", "seconds", "steps", "accuracy"])
+        for r in results:
+            for p in r["points"]:
+                writer.writerow([r["searcher"], f"{p['seconds']:.2f}", p["steps"],
+                                 f"{p['accuracy']:.4f}"])
+    png_path = os.path.join(config.output_dir, "convergence.png")
+    plot_lines(png_path, {LABELS[r["searcher"]]: ([p["seconds"] for p in r["points"]],
+                                                  [p["accuracy"] for p in r["points"]])
+                          for r in results},
+               "search seconds (compilation included, evaluation excluded)",
+               "validation accuracy of the discrete architecture",
+               "Convergence in time on digits (cf. NASP Fig. 3)")
+    print("| searcher | steps in budget | accuracy at end | best accuracy |")
+    print("|---|---|---|---|")
+    for r in results:
+        accs = [p["accuracy"] for p in r["points"]]
+        print(f"| {LABELS[r['searcher']]} | {r['points'][-1]['steps']} | {accs[-1]:.4f} | "
+              f"{max(accs):.4f} |")
+    print(f"wrote {csv_path} and {png_path}")
+    return {"kind": "convergence", "machine": machine(), "budget_s": config.budget,
+            "results": results}
+
+
+# Size control.
+
+
+def _run_binary(args):
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    result = subprocess.run([sys.executable, *args], capture_output=True, text=True,
+                            env=env, cwd=ROOT, check=False)
+    if result.returncode != 0:
+        tail = [line for line in result.stderr.splitlines() if line.strip()][-1:]
+        raise RuntimeError(f"{os.path.basename(args[0])} failed: "
+                           f"{tail[0] if tail else result.returncode}")
+    return result.stdout
+
+
+def _parameters(genotype_path, flagfile):
+    out = _run_binary([os.path.join(ROOT, "bin", "train.py"), f"--flagfile={flagfile}",
+                       f"--genotype={genotype_path}", "--dry_run"])
+    return int(out.split("parameters:")[1].split()[0])
+
+
+def run_eta_sweep(config, program):
+    del program
+    os.makedirs(config.output_dir, exist_ok=True)
+    rows = []
+    for eta in (float(v) for v in config.eta_sweep):
+        run_dir = os.path.abspath(os.path.join(config.output_dir, f"eta_{eta:g}"))
+        print(f"eta={eta:g}: search and retraining in {run_dir} ...", file=sys.stderr,
+              flush=True)
+        start = time.perf_counter()
+        _run_binary([os.path.join(ROOT, "bin", "search.py"),
+                     f"--flagfile={os.path.join(ROOT, 'configs', 'quickstart.flags')}",
+                     f"--eta={eta}", f"--epochs={config.sweep_epochs}", "--deterministic",
+                     f"--seed={config.seed}", "--verbose=0", f"--output_dir={run_dir}/search"])
+        genotype = os.path.join(run_dir, "search", "genotype.json")
+        out = _run_binary([os.path.join(ROOT, "bin", "train.py"),
+                           f"--flagfile={os.path.join(ROOT, 'configs', 'quickstart_train.flags')}",
+                           f"--genotype={genotype}", f"--epochs={config.train_epochs}",
+                           f"--seed={config.seed}", "--verbose=0",
+                           f"--output_dir={run_dir}/train"])
+        accuracy = float(out.split("test top-1:")[1].split()[0])
+        with open(genotype, encoding="utf-8") as f:
+            normal = [op for op, _ in json.load(f)["normal"]]
+        rows.append({
+            "eta": eta, "test_accuracy": accuracy,
+            "digits_parameters": _parameters(
+                genotype, os.path.join(ROOT, "configs", "quickstart_train.flags")),
+            "cifar10_parameters": _parameters(
+                genotype, os.path.join(ROOT, "configs", "cifar10_train.flags")),
+            "normal_ops": normal, "seconds": time.perf_counter() - start})
+    csv_path = os.path.join(config.output_dir, "eta_sweep.csv")
+    with open(csv_path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["eta", "cifar10_parameters", "digits_parameters", "test_accuracy",
+                         "normal_ops"])
+        for r in rows:
+            writer.writerow([r["eta"], r["cifar10_parameters"], r["digits_parameters"],
+                             f"{r['test_accuracy']:.4f}", " ".join(r["normal_ops"])])
+    png_path = os.path.join(config.output_dir, "eta_sweep.png")
+    _plot_sweep(png_path, rows)
+    print("| eta | parameters (CIFAR-10 net, C=36, 20 cells) | parameters (digits net) | "
+          "digits test accuracy | normal cell ops |")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['eta']:g} | {r['cifar10_parameters'] / 1e6:.2f} M | "
+              f"{r['digits_parameters'] / 1e3:.1f} k | {r['test_accuracy']:.4f} | "
+              f"{', '.join(r['normal_ops'])} |")
+    print(f"wrote {csv_path} and {png_path}")
+    return {"kind": "eta_sweep", "machine": machine(), "rows": rows}
+
+
+def _plot_sweep(path, rows):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    etas = [r["eta"] for r in rows]
+    fig, left = plt.subplots(figsize=(6, 4), dpi=120)
+    left.plot(etas, [r["cifar10_parameters"] / 1e6 for r in rows], "o-", color="tab:blue")
+    left.set_xlabel("eta (weight of the complexity penalty R)")
+    left.set_ylabel("parameters of the CIFAR-10 network (M)", color="tab:blue")
+    right = left.twinx()
+    right.plot(etas, [100 * r["test_accuracy"] for r in rows], "s--", color="tab:red")
+    right.set_ylabel("digits test accuracy (%)", color="tab:red")
+    left.set_title("Size control by eta (cf. NASP Fig. 2)")
+    if len(etas) > 1 and min(etas) > 0:
+        left.set_xscale("log")
+    left.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def run(config, program):
+    """The benchmark `config` (parsed flags) asks for; returns its report."""
+    if config.worker:
+        run_worker(json.loads(config.worker))
+        return None
+    if config.convergence:
+        report = run_convergence(config, program)
+    elif config.eta_sweep:
+        report = run_eta_sweep(config, program)
+    else:
+        report = run_steps(config, program)
+    if config.json:
+        with open(config.json, "w", encoding="utf-8") as f:
+            json.dump(report, f, indent=1)
+        print(f"wrote {config.json}")
+    return report
