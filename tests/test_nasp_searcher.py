@@ -135,6 +135,27 @@ def test_torch_sgd_matches_pytorch_update_rule():
     np.testing.assert_allclose(var.numpy(), w, rtol=1e-6)
 
 
+def test_torch_sgd_keeps_pytorch_momentum_when_the_rate_changes():
+    # Keras folds the learning rate into its velocity; PyTorch does not. They
+    # differ exactly when the rate changes, as it does every epoch.
+    import keras
+
+    var = keras.Variable(np.array([[1.0, -2.0], [0.5, 3.0]], np.float32))
+    schedule = optimizers.EpochCosineDecay(0.2, 0.01, epochs=4, steps_per_epoch=1)
+    opt = optimizers.TorchSGD(schedule, momentum=0.9, l2=0.05)
+    opt.build([var])
+    buf, w = np.zeros((2, 2)), var.numpy().astype(np.float64)
+    rng = np.random.default_rng(0)
+    step = tf.function(lambda g: opt.apply([g], [var]))
+    for epoch in range(4):
+        g = rng.normal(size=(2, 2)).astype(np.float32)
+        step(tf.constant(g))
+        buf = 0.9 * buf + g + 0.05 * w
+        w = w - schedule.lr_at_epoch(epoch) * buf
+    np.testing.assert_allclose(var.numpy(), w, rtol=1e-5)
+    assert int(opt.iterations.numpy()) == 4
+
+
 def test_checkpoint_restores_every_weight_and_optimizer_state(tmp_path):
     from nasp_tf import checkpoints
 
