@@ -30,8 +30,10 @@ import types
 from absl import flags
 
 PRESETS = {
-    "small": {"init_channels": 8, "layers": 5, "batch_size": 16},
-    "paper": {"init_channels": 16, "layers": 8, "batch_size": 64},
+    "small": {"init_channels": 8, "layers": 5, "batch_size": 16, "nodes": 4},
+    "paper": {"init_channels": 16, "layers": 8, "batch_size": 64, "nodes": 4},
+    # For the tests of the benchmark itself.
+    "tiny": {"init_channels": 4, "layers": 3, "batch_size": 4, "nodes": 2},
 }
 SEARCHERS = ("nasp", "darts1", "darts2", "pa", "pa_lazy")
 SPACES = ("darts7", "nasp12")
@@ -48,7 +50,8 @@ def _known_searcher(name):
 def define_flags():
     f = flags
     f.DEFINE_enum("preset", "small", list(PRESETS), "Network and batch size "
-                  "(BENCHMARKS.md): small C=8, 5 cells, batch 16; paper C=16, 8 cells, batch 64.")
+                  "(BENCHMARKS.md): small C=8, 5 cells, batch 16; paper C=16, 8 cells, "
+                  "batch 64; tiny (C=4, 3 cells, 2 nodes, batch 4) checks the benchmark.")
     f.DEFINE_list("space", ["darts7"], "Search spaces, comma-separated (darts7, nasp12).")
     f.DEFINE_list("searchers", ["nasp", "darts1", "darts2"], "Searchers, comma-separated: "
                   f"{', '.join(SEARCHERS)}; add `{XLA}` (e.g. nasp{XLA}) to compile with XLA.")
@@ -137,7 +140,7 @@ def step_worker(spec):
     xla = name.endswith(XLA)
     config = search_config(space=spec["space"], searcher=name.removesuffix(XLA),
                            init_channels=preset["init_channels"], layers=preset["layers"],
-                           jit_compile=xla)
+                           nodes=preset["nodes"], jit_compile=xla)
     start = time.perf_counter()
     searcher, _ = run_search.build_searcher(config, (32, 32, 3), 10, steps_per_epoch=391)
     build_s = time.perf_counter() - start
@@ -301,9 +304,10 @@ def run_steps(config, program):
                     "steps": config.steps, "warmup": config.warmup, "seed": config.seed}
             print(f"{name} on {space} ({config.preset}) ...", file=sys.stderr, flush=True)
             results.append(in_subprocess(spec, program))
-    print(f"preset {config.preset}: C={PRESETS[config.preset]['init_channels']}, "
-          f"{PRESETS[config.preset]['layers']} cells, batch {PRESETS[config.preset]['batch_size']};"
-          f" median of {config.steps} steps after {config.warmup} warm-up; TF threads "
+    sizes = PRESETS[config.preset]
+    print(f"preset {config.preset}: C={sizes['init_channels']}, {sizes['layers']} cells, "
+          f"{sizes['nodes']} nodes, batch {sizes['batch_size']}; median of {config.steps} "
+          f"steps after {config.warmup} warm-up; TF threads "
           f"intra={results[0]['intra_op_threads']} inter={results[0]['inter_op_threads']} "
           f"(0 = TF's default, all {os.cpu_count()} cores)")
     print(step_table(results))
