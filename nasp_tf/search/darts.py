@@ -59,13 +59,14 @@ class DARTSSearcher(base.CNNSearcher):
 
     def discrete_arch(self):
         # DARTS's genotype rule is prox_c1's edge ranking applied to the
-        # probabilities with `none` masked out, each kept edge weighted by its
-        # op's probability (the dropped ops' share of the mixture is gone).
+        # probabilities with `none` masked out. A kept op gets weight 1, as in
+        # the network the genotype describes: the mixture sum_k p_k op_k is on
+        # the scale of one op, so p_k alone would shrink every edge ~8-fold.
         arch = {}
         for kind, var in self.arch_vars.items():
             probs = tf.nn.softmax(var, axis=-1)
             usable = tf.concat([tf.zeros_like(probs[:, :1]), probs[:, 1:]], axis=1)
-            arch[kind] = proximal.prox_c1(usable, self.supernet.node_sizes, 2, keep_value=True)
+            arch[kind] = proximal.prox_c1(usable, self.supernet.node_sizes, 2)
         return arch
 
     def network_loss(self, images, labels, arch_matrices=None):
