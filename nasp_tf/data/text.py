@@ -198,4 +198,6 @@ def chunk_dataset(stream, starts, lengths):
 
     pieces = tf.data.Dataset.from_tensor_slices(
         (np.asarray(starts, np.int32), np.asarray(lengths, np.int32)))
-    return pieces.map(slice_chunk)
+    # Unbatched and batched again so the batch axis is static: tf.distribute
+    # splits it between replicas (each chunk's rows have the same length).
+    return pieces.map(slice_chunk).unbatch().batch(stream.shape[0], drop_remainder=True)

@@ -57,13 +57,25 @@ class RNNSearchCell(model_lib.RecurrentCellBase):
       op_names: candidate activations, in architecture-column order.
       steps: intermediate nodes (8).
       dropoutx, dropouth: variational dropouts (training only).
+      eval_statistics: what the batch norm normalises with at inference:
+        "moving" (the running averages, as the reference) or "batch" (the
+        inference batch's own statistics, without updating the averages).
+        The one set of running averages is shared by nine differently scaled
+        calls per time step; on short searches (the quick start) the
+        recurrence through them diverged at inference (hidden states of 1e21
+        after two chunks) while training, which normalises with batch
+        statistics, was fine. "batch" evaluates the cell as it is trained.
     Reference: Liu et al., "DARTS", ICLR 2019, rnn/model_search.py; Yao et al.,
       "NASP", AAAI 2020.
     """
 
     def __init__(self, units, op_names=NASP_ACTIVATIONS, steps=8, dropoutx=0.0, dropouth=0.0,
-                 seed=None, **kwargs):
+                 seed=None, eval_statistics="batch", **kwargs):
         super().__init__(units, steps, dropoutx, dropouth, seed, **kwargs)
+        if eval_statistics not in ("batch", "moving"):
+            raise ValueError("eval_statistics must be 'batch' or 'moving'. Received: "
+                             f"{eval_statistics!r}")
+        self.eval_statistics = eval_statistics
         op_names = tuple(op_names)
         unknown = [n for n in op_names if n != "none" and n not in ACTIVATIONS]
         if unknown or not op_names:
@@ -84,7 +96,7 @@ class RNNSearchCell(model_lib.RecurrentCellBase):
         return rows_per_node(self.steps)
 
     def batch_norm(self, s, training):
-        if training:
+        if training or self.eval_statistics == "batch":
             mean, variance = tf.nn.moments(s, axes=[0])
         else:
             mean = tf.convert_to_tensor(self.moving_mean)
@@ -194,7 +206,7 @@ class RNNSearchCell(model_lib.RecurrentCellBase):
 
     def get_config(self):
         config = super().get_config()
-        config.update(op_names=list(self.op_names))
+        config.update(op_names=list(self.op_names), eval_statistics=self.eval_statistics)
         return config
 
 
@@ -204,7 +216,8 @@ def initial_state_of(cell, x, h, x_mask, h_mask):
 
 def search_language_model(vocab_size, units, op_names=NASP_ACTIVATIONS, steps=8, dropout=0.0,
                           dropouth=0.0, dropoutx=0.0, dropouti=0.0, dropoute=0.0, seed=None,
-                          name="rnn_search_model"):
+                          eval_statistics="batch", name="rnn_search_model"):
     """The search-time language model: `RNNModel` around an `RNNSearchCell`."""
-    cell = RNNSearchCell(units, op_names, steps, dropoutx, dropouth, seed, name="search_cell")
+    cell = RNNSearchCell(units, op_names, steps, dropoutx, dropouth, seed, eval_statistics,
+                         name="search_cell")
     return model_lib.RNNModel(vocab_size, cell, dropout, dropouti, dropoute, seed, name=name)
