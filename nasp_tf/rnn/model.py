@@ -69,6 +69,7 @@ class RecurrentCellBase(keras.layers.Layer):
             if not 0.0 <= rate < 1.0:
                 raise ValueError(f"{name} must be in [0, 1). Received: {name}={rate}")
         self.units = int(units)
+        self.state_size = int(units)
         self.steps = int(steps)
         self.dropoutx = float(dropoutx)
         self.dropouth = float(dropouth)
@@ -212,7 +213,7 @@ class RNNModel(keras.layers.Layer):
         return logits, last, raw, dropped
 
     def zero_state(self, batch):
-        return tf.zeros([batch, self.units])
+        return tf.zeros([batch, self.cell.state_size])
 
     def get_config(self):
         config = super().get_config()
@@ -227,6 +228,44 @@ class RNNModel(keras.layers.Layer):
         config = dict(config)
         config["cell"] = keras.saving.deserialize_keras_object(config["cell"])
         return cls(**config)
+
+
+class LSTMCellLayer(keras.layers.Layer):
+    """A `keras.layers.LSTM` with the recurrent-cell interface of `RNNModel`: the
+    state is [h | c] in one tensor. The baseline the searched cells are
+    compared with (same embedding, dropouts, decoder and training).
+
+    Args:
+      units: hidden size = embedding size.
+    Reference: Hochreiter & Schmidhuber, "Long Short-Term Memory", 1997.
+    """
+
+    def __init__(self, units, **kwargs):
+        super().__init__(**kwargs)
+        if units < 1:
+            raise ValueError(f"units must be positive. Received: units={units}")
+        self.units = int(units)
+        self.state_size = 2 * self.units
+        self.lstm = keras.layers.LSTM(units, return_sequences=True, return_state=True,
+                                      name="lstm")
+        self.lstm.build((None, None, units))
+
+    def call(self, inputs, hidden, training=None):
+        h, c = tf.split(hidden, 2, axis=-1)
+        outputs, h, c = self.lstm(inputs, initial_state=[h, c], training=training)
+        return outputs, tf.concat([h, c], axis=-1)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(units=self.units)
+        return config
+
+
+def lstm_language_model(vocab_size, units, dropout=0.0, dropouti=0.0, dropoute=0.0, seed=None,
+                        name="lstm_model"):
+    """The LSTM baseline: `RNNModel` around one `keras.layers.LSTM` layer."""
+    return RNNModel(vocab_size, LSTMCellLayer(units, name="cell"), dropout, dropouti, dropoute,
+                    seed, name=name)
 
 
 def language_model(genotype, vocab_size, units, dropout=0.0, dropouth=0.0, dropoutx=0.0,

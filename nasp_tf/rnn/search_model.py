@@ -82,10 +82,13 @@ class RNNSearchCell(model_lib.RecurrentCellBase):
             raise ValueError(f"op_names must be among {('none',) + tuple(ACTIVATIONS)}. "
                              f"Received: {op_names}")
         self.op_names = op_names
+        # "mean": replicas update them in replica context (tf.distribute).
         self.moving_mean = self.add_weight(name="bn_moving_mean", shape=(units,),
-                                           initializer="zeros", trainable=False)
+                                           initializer="zeros", trainable=False,
+                                           aggregation="mean")
         self.moving_variance = self.add_weight(name="bn_moving_variance", shape=(units,),
-                                               initializer="ones", trainable=False)
+                                               initializer="ones", trainable=False,
+                                               aggregation="mean")
 
     @property
     def num_rows(self):
