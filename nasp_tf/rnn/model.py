@@ -81,6 +81,8 @@ class RecurrentCellBase(keras.layers.Layer):
             self.add_weight(name=f"w_{i + 1}", shape=(units, 2 * units),
                             initializer=uniform_init())
             for i in range(self.steps)]
+        # Every weight exists now: nothing is left to build from data.
+        self.built = True
 
     def masks(self, batch, training):
         if not training:
@@ -183,6 +185,7 @@ class RNNModel(keras.layers.Layer):
                                          initializer=uniform_init())
         self.decoder_bias = self.add_weight(name="decoder_bias", shape=(vocab_size,),
                                             initializer="zeros")
+        self.built = True
 
     def embed(self, tokens, training):
         table = self.embedding
@@ -249,6 +252,7 @@ class LSTMCellLayer(keras.layers.Layer):
         self.lstm = keras.layers.LSTM(units, return_sequences=True, return_state=True,
                                       name="lstm")
         self.lstm.build((None, None, units))
+        self.built = True
 
     def call(self, inputs, hidden, training=None):
         h, c = tf.split(hidden, 2, axis=-1)

@@ -89,6 +89,7 @@ class RNNSearchCell(model_lib.RecurrentCellBase):
         self.moving_variance = self.add_weight(name="bn_moving_variance", shape=(units,),
                                                initializer="ones", trainable=False,
                                                aggregation="mean")
+        self.built = True
 
     @property
     def num_rows(self):
