@@ -27,10 +27,13 @@ def table(run_dirs):
     """The lines of a table: run, genotype, parameters, valid and test perplexity."""
     rows = [(d, read_results(d)) for d in run_dirs]
     width = max([len("run")] + [len(d) for d, _ in rows])
-    lines = [f"{'run':<{width}}  {'genotype':<12} {'parameters':>11} {'valid ppl':>10} "
+    lines = [f"{'run':<{width}}  {'genotype':<20} {'parameters':>11} {'valid ppl':>10} "
              f"{'test ppl':>10}"]
     for d, r in rows:
-        genotype = os.path.basename(str(r["genotype"]))
-        lines.append(f"{d:<{width}}  {genotype:<12.12} {r['parameters']:>11,d} "
+        genotype = str(r["genotype"])
+        if genotype.endswith(".json"):
+            # A searched genotype: name it by its run directory.
+            genotype = os.path.basename(os.path.dirname(os.path.abspath(genotype))) or genotype
+        lines.append(f"{d:<{width}}  {genotype:<20.20} {r['parameters']:>11,d} "
                      f"{r['valid_ppl']:>10.2f} {r['test_ppl']:>10.2f}")
     return lines

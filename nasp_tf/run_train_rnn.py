@@ -213,7 +213,7 @@ def run(config, flags_text=""):
         # 1, as the reference, does not split between replicas).
         tester = trainer_lib.LMTrainer(model, config.test_batch_size, config.test_batch_size,
                                        config.bptt, name="lm_tester")
-        tester.compile(optimizers.TorchSGD(0.0, 0.0, 0.0))
+        tester.compile(optimizers.TorchSGD(0.0, 0.0, 0.0), build_optimizer=False)
     for split, stream in (("valid", valid_stream), ("test", test_stream)):
         evaluator = trainer if split == "valid" else tester
         logs = evaluator.evaluate(eval_chunks(stream, config.bptt), verbose=0,

@@ -163,3 +163,14 @@ def test_bin_search_missing_corpus_is_one_line(tmp_path):
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert result.returncode == 2 and len(lines) == 1, result.stderr[-2000:]
     assert lines[0].startswith("search.py: error: corpus directory")
+
+
+def test_bin_search_on_text_mirrored_over_two_cpu_devices(tmp_path):
+    out = str(tmp_path / "run")
+    result = run_bin("--dataset=synthetic_text", "--epochs=2", "--steps_per_epoch=2",
+                     "--batch_size=8", "--eval_batch_size=4", "--rnn_units=8", "--verbose=0",
+                     "--strategy=mirrored", "--cpu_devices=2", f"--output_dir={out}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open(os.path.join(out, "genotype.json")) as f:
+        assert json.load(f)["kind"] == "rnn"
+    assert os.path.exists(os.path.join(out, "genotypes", "epoch_002.json"))

@@ -154,6 +154,18 @@ def test_compare_table_lines_up_runs(tmp_path):
                    "valid_ppl": ppl + 1, "test_ppl": ppl}, open(tmp_path / name / "results.json", "w"))
     lines = compare.table([str(tmp_path / "a"), str(tmp_path / "b")])
     assert len(lines) == 3 and lines[0].split()[:2] == ["run", "genotype"]
+    assert lines[1].split()[1] == "a"  # a searched genotype is named by its run
     assert lines[2].split()[-3:] == ["1,234,567", "99.25", "98.25"]
     with pytest.raises(compare.CompareError, match="does not exist"):
         compare.table([str(tmp_path / "missing")])
+
+
+def test_bin_train_text_mirrored_over_two_cpu_devices(tmp_path):
+    out = str(tmp_path / "run")
+    result = train_bin("--dataset=synthetic_text", "--genotype=DARTS_V1", "--rnn_units=8",
+                       "--batch_size=8", "--eval_batch_size=4", "--test_batch_size=1",
+                       "--epochs=2", "--steps_per_epoch=3", "--verbose=0",
+                       "--strategy=mirrored", "--cpu_devices=2", f"--output_dir={out}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = json.load(open(os.path.join(out, "results.json")))
+    assert np.isfinite(results["test_ppl"])

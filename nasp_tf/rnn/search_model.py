@@ -144,7 +144,8 @@ class RNNSearchCell(model_lib.RecurrentCellBase):
         return tf.stack(terms, axis=1)  # [i + 1, ops, batch, units]
 
     def step(self, x, h, weights, index, mode, x_mask, h_mask, training):
-        s0, stats0 = self.batch_norm(initial_state_of(self, x, h, x_mask, h_mask), training)
+        s0, stats0 = self.batch_norm(
+            model_lib.initial_state(x, h, x_mask, h_mask, self.w0), training)
         states, stats = [s0], [stats0]
         if mode != "dense":
             preds, acts, scales = self.selection(weights, index)
@@ -212,10 +213,6 @@ class RNNSearchCell(model_lib.RecurrentCellBase):
         config = super().get_config()
         config.update(op_names=list(self.op_names), eval_statistics=self.eval_statistics)
         return config
-
-
-def initial_state_of(cell, x, h, x_mask, h_mask):
-    return model_lib.initial_state(x, h, x_mask, h_mask, cell.w0)
 
 
 def search_language_model(vocab_size, units, op_names=NASP_ACTIVATIONS, steps=8, dropout=0.0,

@@ -62,10 +62,11 @@ class LMTrainer(keras.Model):
         self.train_ppl = rnn_base.Perplexity(name="ppl")
         self.built = True
 
-    def compile(self, optimizer, **kwargs):
+    def compile(self, optimizer, build_optimizer=True, **kwargs):
         kwargs.setdefault("jit_compile", False)
         super().compile(optimizer=optimizer, **kwargs)
-        self.optimizer.build(self.model.trainable_weights)
+        if build_optimizer:  # an evaluation-only trainer needs no slots
+            self.optimizer.build(self.model.trainable_weights)
 
     @property
     def metrics(self):

@@ -28,8 +28,8 @@ def replica_state(batch, units, name):
     """A hidden state that lives on each replica (its own rows of the batch).
 
     On-read synchronisation keeps one copy per replica that a replica reads
-    and writes alone; the copies are never aggregated, and a reset from the
-    host writes every copy.
+    and writes alone; the copies are aggregated (averaged) only when the host
+    reads them, and a reset from the host writes every copy.
     """
     return tf.Variable(tf.zeros([batch, units]), trainable=False, name=name,
                        synchronization=tf.VariableSynchronization.ON_READ,
