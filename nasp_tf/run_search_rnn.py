@@ -103,6 +103,9 @@ def build_searcher(config, vocab_size):
 
 
 def run(config, flags_text=""):
+    if config.searcher not in RNN_SEARCHERS:  # before any work or log line
+        raise RunFailed(f"--searcher={config.searcher} has no recurrent version; use one of "
+                        f"{', '.join(RNN_SEARCHERS)}")
     run_dir = config.output_dir
     corpus = load_corpus(config)
     train_stream = text.batchify(corpus.train, config.batch_size)

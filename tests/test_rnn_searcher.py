@@ -174,3 +174,20 @@ def test_bin_search_on_text_mirrored_over_two_cpu_devices(tmp_path):
     with open(os.path.join(out, "genotype.json")) as f:
         assert json.load(f)["kind"] == "rnn"
     assert os.path.exists(os.path.join(out, "genotypes", "epoch_002.json"))
+
+
+def test_bin_search_on_text_with_first_order_darts(tmp_path):
+    out = str(tmp_path / "run")
+    result = run_bin("--dataset=synthetic_text", "--searcher=darts1", "--epochs=1",
+                     "--steps_per_epoch=2", "--batch_size=8", "--rnn_units=8", "--verbose=0",
+                     f"--output_dir={out}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    matrix = np.load(os.path.join(out, "arch", "epoch_001.npz"))["A_recurrent"]
+    assert matrix.shape == (36, 5)  # `none` first
+    with open(os.path.join(out, "genotype.json")) as f:
+        assert all(act != "none" for act, _ in json.load(f)["recurrent"])
+    unsupported = run_bin("--dataset=synthetic_text", "--searcher=pa",
+                          f"--output_dir={tmp_path}/pa")
+    lines = [line for line in unsupported.stderr.splitlines() if line.strip()]
+    assert unsupported.returncode != 0 and len(lines) == 1, unsupported.stderr[-2000:]
+    assert "no recurrent version" in lines[0]
