@@ -41,3 +41,32 @@ def save_keras(network, path):
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     network.save(path)
     return path
+
+
+def export_language_model(model, path):
+    """Writes a SavedModel whose `serve` signature runs a language model one
+    chunk at a time.
+
+    `serve(tokens, state)`: int32 token ids [batch, time] and the state
+    [batch, state_size] (zeros to start) -> {"log_probs": next-token
+    log-probabilities [batch, time, vocab], "state": the state after the
+    chunk, to pass with the next one}. Inference mode: no dropout.
+
+    Args:
+      model: a built `RNNModel`.
+      path: output directory.
+    """
+
+    def serve(tokens, state):
+        logits, new_state, _, _ = model(tokens, state, training=False)
+        return {"log_probs": tf.nn.log_softmax(logits, axis=-1), "state": new_state}
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(
+        name="serve", fn=serve,
+        input_signature=[tf.TensorSpec([None, None], tf.int32, name="tokens"),
+                         tf.TensorSpec([None, model.cell.state_size], tf.float32,
+                                       name="state")])
+    archive.write_out(path, verbose=False)
+    return path

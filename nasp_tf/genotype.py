@@ -309,3 +309,218 @@ def write_cell_pictures(genotype, directory):
         draw_cell_png(pairs, concat, title, png_path)
         written += [dot_path, png_path]
     return written
+
+
+# Recurrent cells (REFERENCE.md §6.6): {"kind": "rnn", "recurrent": [[activation,
+# predecessor], ...], "concat": [...]}. Entry i defines node i + 1 from state
+# `predecessor` in 0..i (0 is s0, the gated mix of x_t and h_{t-1}); h_t is the
+# mean of the `concat` states.
+
+RNN_ACTIVATIONS = ("tanh", "relu", "sigmoid", "identity")
+
+
+@dataclasses.dataclass(frozen=True)
+class RNNGenotype:
+    """A recurrent cell: one (activation, predecessor) pair per node and the
+    states averaged into h_t.
+
+    Args:
+      recurrent: ((activation, predecessor), ...).
+      concat: states averaged into the output (1..len(recurrent)).
+    Reference: Liu et al., "DARTS", ICLR 2019, rnn/genotypes.py.
+    """
+    recurrent: tuple
+    concat: tuple
+    kind: str = "rnn"
+
+    def to_json(self):
+        return {"kind": "rnn", "recurrent": [[act, int(p)] for act, p in self.recurrent],
+                "concat": [int(c) for c in self.concat]}
+
+
+def rnn_genotype_from_json(data, source="genotype"):
+    """Validates a decoded JSON value and returns an `RNNGenotype`."""
+    if not isinstance(data, dict):
+        raise GenotypeError(f"{source}: expected a JSON object. Received: {type(data).__name__}")
+    if data.get("kind") != "rnn":
+        raise GenotypeError(f"{source}: this is a {data.get('kind')!r} genotype; a language "
+                            "model needs kind 'rnn'")
+    expected = {"kind", "recurrent", "concat"}
+    missing, extra = expected - set(data), set(data) - expected
+    if missing or extra:
+        raise GenotypeError(f"{source}: missing keys {sorted(missing)}, unknown keys "
+                            f"{sorted(extra)}")
+    pairs = data["recurrent"]
+    if not isinstance(pairs, list) or not pairs:
+        raise GenotypeError(f"{source}: recurrent: expected a non-empty list of [activation, "
+                            f"predecessor] pairs. Received: {pairs!r}")
+    checked = []
+    for i, pair in enumerate(pairs):
+        if (not isinstance(pair, list) or len(pair) != 2 or not isinstance(pair[0], str)
+                or isinstance(pair[1], bool) or not isinstance(pair[1], int)):
+            raise GenotypeError(f"{source}: recurrent[{i}]: expected [activation, "
+                                f"predecessor]. Received: {pair!r}")
+        act, pred = pair
+        if act not in RNN_ACTIVATIONS:
+            raise GenotypeError(f"{source}: recurrent[{i}]: activation {act!r} is not one of "
+                                f"{', '.join(RNN_ACTIVATIONS)}")
+        if not 0 <= pred <= i:
+            raise GenotypeError(f"{source}: recurrent[{i}]: node {i + 1} cannot take state "
+                                f"{pred} (predecessors must be in 0..{i})")
+        checked.append((act, pred))
+    concat = data["concat"]
+    if (not isinstance(concat, list) or not concat
+            or any(isinstance(c, bool) or not isinstance(c, int) for c in concat)
+            or len(set(concat)) != len(concat)
+            or any(not 0 <= c <= len(pairs) for c in concat)):
+        raise GenotypeError(f"{source}: concat: expected distinct state indices in "
+                            f"0..{len(pairs)}. Received: {concat!r}")
+    return RNNGenotype(tuple(checked), tuple(concat))
+
+
+RNN_PUBLISHED = {
+    "DARTS_V1": RNNGenotype(
+        (("relu", 0), ("relu", 1), ("tanh", 2), ("relu", 3), ("relu", 4), ("identity", 1),
+         ("relu", 5), ("relu", 1)), tuple(range(1, 9))),
+    "DARTS_V2": RNNGenotype(
+        (("sigmoid", 0), ("relu", 1), ("relu", 1), ("identity", 1), ("tanh", 2),
+         ("sigmoid", 5), ("tanh", 3), ("relu", 5)), tuple(range(1, 9))),
+    "ENAS": RNNGenotype(
+        (("tanh", 0), ("tanh", 1), ("relu", 1), ("tanh", 3), ("tanh", 3), ("relu", 3),
+         ("relu", 4), ("relu", 7), ("relu", 8), ("relu", 8), ("relu", 8)),
+        (2, 5, 6, 9, 10, 11)),
+}
+RNN_PUBLISHED["DARTS"] = RNN_PUBLISHED["DARTS_V2"]
+
+
+def load_rnn_genotype(path_or_name):
+    """A published recurrent genotype by name (DARTS_V1, DARTS_V2, ENAS) or a JSON file."""
+    if path_or_name in RNN_PUBLISHED:
+        return RNN_PUBLISHED[path_or_name]
+    if not os.path.exists(path_or_name) and os.sep not in path_or_name \
+            and not path_or_name.endswith(".json"):
+        raise GenotypeError(f"unknown recurrent genotype {path_or_name!r}: give a JSON file "
+                            f"or one of {', '.join(sorted(RNN_PUBLISHED))}")
+    return rnn_genotype_from_json(read_json(path_or_name), source=path_or_name)
+
+
+def derive_rnn_genotype(op_names, arch_matrix, abar=None, method="complete", steps=8):
+    """A recurrent genotype from the architecture matrix (rows node by node,
+    node i with i + 1 rows).
+
+    Args:
+      op_names: the activations of the columns (may include `none`).
+      arch_matrix: the continuous A (numpy).
+      abar: the discrete Ā (for `method="complete"`).
+      method: "complete": each node's kept row of Ā (NASP: what the search
+        trained); "softmax": DARTS's parser on softmax(A): per node the row
+        with the largest non-`none` probability, and its best non-`none` op.
+      steps: nodes.
+    """
+    matrix = np.asarray(arch_matrix, np.float64)
+    usable = np.array([name != "none" for name in op_names])
+    pairs, offset = [], 0
+    for i in range(steps):
+        block = slice(offset, offset + i + 1)
+        if method == "complete":
+            kept = np.asarray(abar)[block]
+            rows = np.flatnonzero(np.any(kept != 0, axis=1))
+            if len(rows) != 1:
+                raise ValueError(f"node {i + 1} must keep exactly one row of Ā. Received: "
+                                 f"{len(rows)} rows")
+            pred = int(rows[0])
+            act = int(np.argmax(kept[pred]))
+        elif method == "softmax":
+            probs = np.exp(matrix[block] - matrix[block].max(axis=1, keepdims=True))
+            probs /= probs.sum(axis=1, keepdims=True)
+            masked = np.where(usable, probs, -1.0)
+            pred = int(np.argmax(masked.max(axis=1)))
+            act = int(np.argmax(masked[pred]))
+        else:
+            raise ValueError(f"method must be 'complete' or 'softmax'. Received: {method!r}")
+        pairs.append((op_names[act], pred))
+        offset += i + 1
+    return RNNGenotype(tuple(pairs), tuple(range(1, steps + 1)))
+
+
+def _rnn_label(i):
+    return "s0" if i == 0 else str(i)
+
+
+def rnn_cell_to_dot(genotype, title="recurrent cell"):
+    """Graphviz DOT text of a recurrent cell."""
+    lines = [f'digraph "{title}" {{', "  rankdir=LR;",
+             '  node [shape=box, style="rounded,filled", fontname="Helvetica"];',
+             '  "x_{t}" [fillcolor=darkseagreen2];', '  "h_{t-1}" [fillcolor=darkseagreen2];',
+             '  "s0" [fillcolor=lightblue];', '  "h_{t}" [fillcolor=palegoldenrod];',
+             '  "x_{t}" -> "s0" [label="gate, tanh"];', '  "h_{t-1}" -> "s0";']
+    for i, (act, pred) in enumerate(genotype.recurrent):
+        lines.append(f'  "{i + 1}" [fillcolor=lightblue];')
+        lines.append(f'  "{_rnn_label(pred)}" -> "{i + 1}" [label="{act}"];')
+    for c in genotype.concat:
+        lines.append(f'  "{_rnn_label(c)}" -> "h_{{t}}" [color=gray];')
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def draw_rnn_cell_png(genotype, path, title="recurrent cell"):
+    """Draws a recurrent cell with matplotlib: inputs left, s0, nodes in order
+    (edges arc above the row), h_t right."""
+    import matplotlib
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    steps = len(genotype.recurrent)
+    pos = {0: (1.4, 0.0)}
+    for i in range(steps):
+        pos[i + 1] = (1.4 * (i + 2), 0.0)
+    out = (1.4 * (steps + 2), -1.6)
+    inputs = {"x_{t}": (0.0, 0.8), "h_{t-1}": (0.0, -0.8)}
+    fig, ax = plt.subplots(figsize=(1.5 * (steps + 3), 4.5))
+    ax.set_xlim(-0.8, out[0] + 0.8)
+    ax.set_ylim(-2.4, 2.8)
+
+    def box(xy, text, colour):
+        ax.text(*xy, text, ha="center", va="center", fontsize=10, zorder=3,
+                bbox=dict(boxstyle="round,pad=0.4", fc=colour, ec="black"))
+
+    to_display, to_data = ax.transData.transform, ax.transData.inverted().transform
+    arrow = dict(arrowstyle="-|>", color="black", shrinkA=14, shrinkB=14)
+    for xy in inputs.values():
+        ax.annotate("", xy=pos[0], xytext=xy, zorder=1, arrowprops=arrow)
+    for i, (act, pred) in enumerate(genotype.recurrent):
+        src, dst = pos[pred], pos[i + 1]
+        span = dst[0] - src[0]
+        rad = -0.35 if span > 1.5 else 0.0
+        ax.annotate("", xy=dst, xytext=src, zorder=1,
+                    arrowprops=dict(arrow, connectionstyle=f"arc3,rad={rad}"))
+        # The label sits on the curve: the midpoint of matplotlib's arc3
+        # quadratic Bezier, computed in display space like the arrow itself.
+        (x1, y1), (x2, y2) = to_display(src), to_display(dst)
+        mid = to_data(((x1 + x2) / 2 + 0.5 * rad * (y2 - y1),
+                       (y1 + y2) / 2 - 0.5 * rad * (x2 - x1)))
+        ax.text(*mid, act, ha="center", va="center", fontsize=7, zorder=2, color="darkred",
+                bbox=dict(fc="white", ec="none", alpha=0.8, pad=0.5))
+    for c in genotype.concat:
+        ax.annotate("", xy=out, xytext=pos[c], zorder=1,
+                    arrowprops=dict(arrowstyle="-|>", color="gray", shrinkA=14, shrinkB=14))
+    for name, xy in inputs.items():
+        box(xy, f"${name}$", "#b4eeb4")
+    for i, xy in pos.items():
+        box(xy, _rnn_label(i), "#add8e6")
+    box(out, "$h_{t}$ (mean)", "#eee8aa")
+    ax.set_title(title)
+    ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def write_rnn_cell_pictures(genotype, directory):
+    """Writes cell_recurrent.dot and cell_recurrent.png."""
+    dot_path = os.path.join(directory, "cell_recurrent.dot")
+    with open(dot_path, "w", encoding="utf-8") as f:
+        f.write(rnn_cell_to_dot(genotype))
+    png_path = os.path.join(directory, "cell_recurrent.png")
+    draw_rnn_cell_png(genotype, png_path)
+    return [dot_path, png_path]

@@ -85,6 +85,10 @@ def start_run(config, flags_text):
 
 
 def run(config, flags_text=""):
+    from nasp_tf import search_flags
+    if config.dataset in search_flags.TEXT_DATASETS:
+        from nasp_tf import run_search_rnn
+        return run_search_rnn.run(config, flags_text)
     run_dir = config.output_dir
     strategy = start_run(config, flags_text)
     source = images.get_source(config.dataset, config.data_dir, config.download)

@@ -75,6 +75,10 @@ class TrainHistory(keras.callbacks.Callback):
 
 
 def run(config, flags_text=""):
+    from nasp_tf import search_flags
+    if config.dataset in search_flags.TEXT_DATASETS:
+        from nasp_tf import run_train_rnn
+        return run_train_rnn.run(config, flags_text)
     genotype = genotype_lib.load_cnn_genotype(config.genotype)
     if config.dry_run:
         shape, classes = SHAPES[config.dataset]

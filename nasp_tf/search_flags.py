@@ -9,7 +9,9 @@ import sys
 
 from absl import flags
 
-DATASETS = ("cifar10", "digits", "synthetic")
+# Text corpora send bin/search.py and bin/train.py down the recurrent-cell path.
+TEXT_DATASETS = ("ptb", "wt2", "synthetic_text")
+DATASETS = ("cifar10", "digits", "synthetic") + TEXT_DATASETS
 SPACES = ("darts7", "nasp12")
 SEARCHERS = ("nasp", "darts1", "darts2", "pa", "pa_lazy")
 STRATEGIES = ("default", "mirrored")
@@ -18,7 +20,9 @@ STRATEGIES = ("default", "mirrored")
 def define_flags():
     f = flags
     f.DEFINE_enum("dataset", "cifar10", DATASETS, "Images to search on. `digits` (scikit-"
-                  "learn's bundled 8x8 digits) and `synthetic` need no download.")
+                  "learn's bundled 8x8 digits) and `synthetic` need no download. `ptb`, "
+                  "`wt2` (a corpus directory in --data_dir) and `synthetic_text` search a "
+                  "recurrent cell.")
     f.DEFINE_string("data_dir", None, "tensorflow-datasets directory (default "
                     "~/tensorflow_datasets).")
     f.DEFINE_bool("download", True, "Download CIFAR-10 with tfds when it is not prepared.")
@@ -75,6 +79,8 @@ def define_flags():
     f.DEFINE_integer("verbose", 1, "Keras fit verbosity: 0 silent, 1 progress bar, 2 one "
                      "line per epoch.", lower_bound=0, upper_bound=2)
 
+    define_text_flags(search=True)
+
     flags.register_validator("output_dir", writable_dir,
                              "--output_dir must be a directory we can create and write")
     flags.register_multi_flags_validator(
@@ -86,6 +92,39 @@ def define_flags():
         lambda v: not (v["searcher"] == "darts2" and v["strategy"] == "mirrored"),
         "--searcher=darts2 runs on one device (its unrolled step rewrites the weights); "
         "use --strategy=default")
+
+
+def define_text_flags(search):
+    """Flags of the recurrent-cell path (--dataset=ptb, wt2, synthetic_text), shared
+    by search and retraining; the defaults are DARTS's rnn/train_search.py
+    (search) or rnn/train.py (retraining) values (REFERENCE.md §6.4, §6.5)."""
+    f = flags
+    f.DEFINE_string("train_file", "", "Text: the training file inside --data_dir "
+                    "(default train.txt or ptb.train.txt).")
+    f.DEFINE_string("valid_file", "", "Text: the validation file inside --data_dir.")
+    f.DEFINE_string("test_file", "", "Text: the test file inside --data_dir.")
+    f.DEFINE_integer("rnn_units", 300 if search else 850, "Text: embedding size = hidden "
+                     "size of the recurrent cell.", lower_bound=1)
+    f.DEFINE_integer("rnn_steps", 8, "Text: intermediate nodes of the recurrent cell.",
+                     lower_bound=1)
+    f.DEFINE_integer("bptt", 35, "Text: base BPTT length.", lower_bound=2)
+    f.DEFINE_integer("eval_batch_size", 10, "Text: batch of validation and test.",
+                     lower_bound=1)
+    f.DEFINE_float("dropout", 0.75, "Text: locked dropout on the cell outputs.",
+                   lower_bound=0.0, upper_bound=0.99)
+    f.DEFINE_float("dropouth", 0.25, "Text: variational dropout of the hidden state.",
+                   lower_bound=0.0, upper_bound=0.99)
+    f.DEFINE_float("dropoutx", 0.75, "Text: variational dropout of the cell input.",
+                   lower_bound=0.0, upper_bound=0.99)
+    f.DEFINE_float("dropouti", 0.2, "Text: locked dropout on the embeddings.",
+                   lower_bound=0.0, upper_bound=0.99)
+    f.DEFINE_float("dropoute", 0.0 if search else 0.1, "Text: embedding (word) dropout.",
+                   lower_bound=0.0, upper_bound=0.99)
+    f.DEFINE_float("tar_beta", 1e-3, "Text: temporal activation regularisation beta.",
+                   lower_bound=0.0)
+    f.DEFINE_float("ar_alpha", 0.0, "Text: activation regularisation alpha.", lower_bound=0.0)
+    f.DEFINE_integer("max_tokens", 0, "Text: use only the first N tokens of each split "
+                     "(0: all).", lower_bound=0)
 
 
 def serialize():

@@ -6,13 +6,14 @@ from absl import flags
 
 from nasp_tf import search_flags
 
-DATASETS = ("cifar10", "imagenet2012", "digits", "synthetic")
+DATASETS = ("cifar10", "imagenet2012", "digits", "synthetic") + search_flags.TEXT_DATASETS
 
 
 def define_flags():
     f = flags
     f.DEFINE_string("genotype", None, "A genotype JSON file (e.g. runs/quickstart/genotype.json)"
-                    " or a published name: NASP, DARTS_V1, DARTS_V2.")
+                    " or a published name: NASP, DARTS_V1, DARTS_V2 (text datasets: "
+                    "DARTS_V1, DARTS_V2, ENAS, or LSTM for a keras.layers.LSTM baseline).")
     f.DEFINE_enum("dataset", "cifar10", DATASETS, "Images to train on.")
     f.DEFINE_string("data_dir", None, "tensorflow-datasets directory.")
     f.DEFINE_string("manual_dir", None, "ImageNet: directory holding the downloaded "
@@ -53,6 +54,13 @@ def define_flags():
     f.DEFINE_bool("export_only", False, "Export the last checkpoint and exit.")
     f.DEFINE_integer("verbose", 1, "Keras fit verbosity.", lower_bound=0, upper_bound=2)
 
+    search_flags.define_text_flags(search=False)
+    f.DEFINE_integer("nonmono", 5, "Text: switch to averaged SGD when the validation loss "
+                     "is worse than the best of all but the last N epochs.", lower_bound=1)
+    f.DEFINE_bool("asgd", True, "Text: allow the averaged-SGD switch.")
+    f.DEFINE_integer("test_batch_size", 1, "Text: batch of the final test evaluation "
+                     "(the reference uses 1).", lower_bound=1)
+
     flags.mark_flag_as_required("genotype")
     flags.register_validator("output_dir", search_flags.writable_dir,
                              "--output_dir must be a directory we can create and write")
@@ -61,5 +69,8 @@ def define_flags():
 
 
 def serialize():
-    lines = [f.serialize() for f in flags.FLAGS.get_flags_for_module(__name__)]
+    # The text flags are defined by search_flags.define_text_flags.
+    defined = (flags.FLAGS.get_flags_for_module(__name__)
+               + flags.FLAGS.get_flags_for_module(search_flags.__name__))
+    lines = [f.serialize() for f in defined]
     return "\n".join(line for line in lines if line) + "\n"

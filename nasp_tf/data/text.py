@@ -1,0 +1,203 @@
+"""Word-level corpora for the recurrent search and retraining (REFERENCE.md §7).
+
+A corpus directory holds `train.txt`, `valid.txt` and `test.txt` (or the
+`ptb.train.txt`-style names). Every line is split on whitespace and ends with
+`<eos>`; one vocabulary grows while reading train, then valid, then test, ids
+in order of first appearance (DARTS/awd-lstm-lm's `data.Corpus`).
+
+`batchify` gives the streams batch-major, [batch, tokens], each row one
+contiguous piece of the text (the reference's time-major [tokens, batch],
+transposed), so a BPTT chunk is `stream[:, i:i + L]` and its targets
+`stream[:, i + 1:i + 1 + L]`, and a hidden state carried from chunk to chunk
+continues the same row of text.
+"""
+
+import dataclasses
+import os
+
+import numpy as np
+
+from nasp_tf.data.images import DataError
+
+SPLITS = ("train", "valid", "test")
+EOS = "<eos>"
+# Vocabulary sizes of the awd-lstm-lm preprocessed corpora (REFERENCE.md §6.5),
+# for building a model without reading the text (--dry_run).
+VOCAB_SIZES = {"ptb": 10000, "wt2": 33278}
+
+
+@dataclasses.dataclass
+class Corpus:
+    """Token ids of the three splits and the vocabulary they share.
+
+    Args:
+      name: where it came from (a directory or `synthetic`).
+      words: id -> word.
+      train, valid, test: int32 token ids of each split.
+    """
+    name: str
+    words: list
+    train: np.ndarray
+    valid: np.ndarray
+    test: np.ndarray
+
+    @property
+    def vocab_size(self):
+        return len(self.words)
+
+
+def split_path(directory, split, file_name=None):
+    """The file of `split` in `directory`: `file_name` if given (a name inside
+    the directory), else `<split>.txt` or `ptb.<split>.txt`."""
+    if file_name:
+        return os.path.join(directory, file_name)
+    for candidate in (f"{split}.txt", f"ptb.{split}.txt"):
+        path = os.path.join(directory, candidate)
+        if os.path.isfile(path):
+            return path
+    return os.path.join(directory, f"{split}.txt")
+
+
+def _tokens(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                yield from line.split()
+                yield EOS
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path} is not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except OSError as e:
+        raise DataError(f"cannot read {path}: {e.strerror}") from None
+
+
+def read_corpus(directory, files=None):
+    """Reads a corpus directory into a `Corpus`.
+
+    Args:
+      directory: the corpus directory.
+      files: optional {split: file name in the directory}; e.g. the quick
+        start trains on `ptb.valid.txt` and validates on `ptb.test.txt`. A file
+        used by two splits is read (and adds to the vocabulary) once.
+    Raises:
+      DataError: a missing directory or file, unreadable or empty text.
+    """
+    files = files or {}
+    unknown = set(files) - set(SPLITS)
+    if unknown:
+        raise ValueError(f"files keys must be among {SPLITS}. Received: {sorted(unknown)}")
+    if not os.path.isdir(directory):
+        raise DataError(f"corpus directory {directory} does not exist: give --data_dir a "
+                        "directory with train.txt, valid.txt and test.txt")
+    paths = {split: split_path(directory, split, files.get(split)) for split in SPLITS}
+    for split, path in paths.items():
+        if not os.path.isfile(path):
+            raise DataError(f"corpus file {path} ({split} split) does not exist; a corpus "
+                            "directory needs train.txt, valid.txt and test.txt (or "
+                            "ptb.train.txt-style names)")
+    index, words, ids_of = {}, [], {}
+    for split in SPLITS:
+        path = paths[split]
+        key = os.path.realpath(path)
+        if key not in ids_of:
+            ids = []
+            for token in _tokens(path):
+                if token not in index:
+                    index[token] = len(words)
+                    words.append(token)
+                ids.append(index[token])
+            if len(ids) < 2 or all(t == index[EOS] for t in ids):
+                raise DataError(f"corpus file {path} ({split} split) has no words")
+            ids_of[key] = np.asarray(ids, np.int32)
+    return Corpus(directory, words, *(ids_of[os.path.realpath(paths[s])] for s in SPLITS))
+
+
+def synthetic_corpus(vocab_size=50, tokens=(20000, 4000, 4000), seed=0):
+    """A learnable random corpus: a sparse first-order Markov chain over
+    `vocab_size` words (each word has 3 likely successors), so perplexity can
+    fall well below `vocab_size`. For tests and offline runs."""
+    if vocab_size < 4:
+        raise ValueError(f"vocab_size must be at least 4. Received: {vocab_size}")
+    rng = np.random.default_rng(seed)
+    successors = rng.integers(0, vocab_size, (vocab_size, 3))
+    splits = []
+    for n in tokens:
+        ids = np.empty(n, np.int32)
+        ids[0] = rng.integers(vocab_size)
+        choice = rng.integers(0, 3, n)
+        noise = rng.random(n) < 0.1
+        random_word = rng.integers(0, vocab_size, n)
+        for t in range(1, n):
+            ids[t] = random_word[t] if noise[t] else successors[ids[t - 1], choice[t]]
+        splits.append(ids)
+    words = [EOS] + [f"w{i}" for i in range(1, vocab_size)]
+    return Corpus("synthetic", words, *splits)
+
+
+def batchify(ids, batch_size):
+    """[batch_size, len(ids) // batch_size]: row r is the r-th contiguous piece of
+    the text; the tail that does not fill a column is dropped."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive. Received: {batch_size}")
+    columns = len(ids) // batch_size
+    if columns < 2:
+        raise DataError(f"{len(ids)} tokens give fewer than 2 per row at batch size "
+                        f"{batch_size}; lower the batch size")
+    return np.asarray(ids[:columns * batch_size], np.int32).reshape(batch_size, columns)
+
+
+def chunk(stream, start, length):
+    """(inputs, targets) of the BPTT chunk at `start`: at most `length` steps, as
+    the reference's get_batch (shorter at the end of the stream)."""
+    length = min(length, stream.shape[1] - 1 - start)
+    return stream[:, start:start + length], stream[:, start + 1:start + 1 + length]
+
+
+def fixed_chunks(stream, bptt):
+    """(starts, lengths) of consecutive chunks of `bptt` steps over the whole
+    stream, the last one shorter (evaluation, the architecture steps)."""
+    starts = np.arange(0, stream.shape[1] - 1, bptt)
+    lengths = np.minimum(bptt, stream.shape[1] - 1 - starts)
+    return starts, lengths
+
+
+def random_chunks(stream, bptt, num_chunks, rng, jitter=0.0, max_extra=20):
+    """(starts, lengths) of `num_chunks` consecutive chunks of random length.
+
+    The base length is `bptt` with probability 0.95, else bptt / 2 (both
+    reference scripts); with `jitter` > 0 the length is max(5, int(N(base,
+    jitter))) capped at bptt + `max_extra` (DARTS's rnn/train.py). A walk that
+    reaches the end of the stream starts again at its beginning, so every
+    epoch has the same number of steps (Keras needs it; the reference's
+    epochs vary by a chunk or two).
+    """
+    columns = stream.shape[1] - 1
+    starts, lengths = np.empty(num_chunks, np.int64), np.empty(num_chunks, np.int64)
+    position = 0
+    for n in range(num_chunks):
+        base = bptt if rng.random() < 0.95 else bptt / 2.0
+        if jitter > 0:
+            length = min(max(5, int(rng.normal(base, jitter))), bptt + max_extra)
+        else:
+            length = int(base)
+        if position >= columns:
+            position = 0
+        length = max(1, min(length, columns - position))
+        starts[n], lengths[n] = position, length
+        position += length
+    return starts, lengths
+
+
+def chunk_dataset(stream, starts, lengths):
+    """A tf.data.Dataset of (inputs, targets) int32 [batch, None] chunks, in order."""
+    import tensorflow as tf
+
+    data = tf.constant(stream, tf.int32)
+
+    def slice_chunk(start, length):
+        return (data[:, start:start + length], data[:, start + 1:start + 1 + length])
+
+    pieces = tf.data.Dataset.from_tensor_slices(
+        (np.asarray(starts, np.int32), np.asarray(lengths, np.int32)))
+    # Unbatched and batched again so the batch axis is static: tf.distribute
+    # splits it between replicas (each chunk's rows have the same length).
+    return pieces.map(slice_chunk).unbatch().batch(stream.shape[0], drop_remainder=True)

@@ -1,0 +1,72 @@
+"""NASP on the recurrent cell: proximal iterations over DARTS's RNN search space."""
+
+import keras
+import tensorflow as tf
+
+from nasp_tf import optimizers as optimizers_lib
+from nasp_tf import proximal
+from nasp_tf.search import rnn_base
+
+
+class NASPRNNSearcher(rnn_base.RNNSearcher):
+    """NASP's alternating proximal search over a recurrent search cell.
+
+    The mapping of REFERENCE.md §6.7: A is 36 x 4 (tanh, relu, sigmoid,
+    identity; no `none`), starts at 0.5 and stays in [0, 1] (prox_c2);
+    prox_c1 keeps one activation per row and one incoming row per node. One
+    `train_step` on a (train chunk, search chunk) pair:
+      1. Ā = prox_c1(A); the gradient of the search chunk's NLL with respect
+         to Ā, w fixed, no second-order term, exact but backpropagated
+         through the selected (predecessor, activation) pairs only (the
+         cell's "arch" mode); an Adam step on A; A = prox_c2(A).
+      2. Ā = prox_c1(A); an SGD step on w running only the selected pairs
+         ("discrete" mode).
+
+    Args:
+      model: the search `RNNModel` (its cell's op_names are the columns of A).
+      keep_value: prox_c1 keeps the selected entry's value (the paper)
+        instead of setting it to 1 (the code).
+      **kwargs: `RNNSearcher` arguments.
+    Reference: Yao, Xu, Tu, Zhu, "Efficient Neural Architecture Search via
+      Proximal Iterations", AAAI 2020.
+    """
+
+    arch_initializer = keras.initializers.Constant(0.5)
+    arch_constraint = staticmethod(proximal.prox_c2)
+
+    def __init__(self, model, keep_value=False, **kwargs):
+        if "none" in model.cell.op_names:
+            raise ValueError("NASP's recurrent space has no `none` op (REFERENCE.md §6.7). "
+                             f"Received: op_names={model.cell.op_names}")
+        super().__init__(model, **kwargs)
+        self.keep_value = bool(keep_value)
+
+    def discretize(self):
+        """(Ā, selected index) = prox_c1(A) with one row kept per node."""
+        return proximal.prox_c1(self.arch_var, self.cell.node_sizes, keep_edges=1,
+                                keep_value=self.keep_value)
+
+    def inference_arch(self):
+        abar, index = self.discretize()
+        return abar, index, "discrete"
+
+    def arch_step(self, inputs, targets):
+        abar, index = self.discretize()
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(abar)
+            logits, last, _, _ = self.model(inputs, self.search_hidden, weights=abar,
+                                            index=index, mode="arch", training=True)
+            losses = rnn_base.token_losses(targets, logits)
+            loss = self.replica_mean(losses)
+        grads = optimizers_lib.all_reduce_sum([tape.gradient(loss, abar)])
+        self.arch_optimizer.apply(grads, [self.arch_var])
+        self.search_hidden.assign(tf.stop_gradient(last))
+        self.arch_loss.update_state(losses)
+        self.arch_ppl.update_state(losses)
+
+    def train_step(self, data):
+        (inputs, targets), (search_inputs, search_targets) = data
+        self.arch_step(search_inputs, search_targets)
+        abar, index = self.discretize()
+        self.weight_step(inputs, targets, abar, index, "discrete")
+        return {m.name: m.result() for m in self.metrics}

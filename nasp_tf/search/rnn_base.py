@@ -1,0 +1,187 @@
+"""What every recurrent-cell searcher shares: the search language model, the
+architecture variable, the hidden states carried across BPTT chunks, the
+weight step of DARTS's rnn/train_search.py and the validation step."""
+
+import math
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from nasp_tf import genotype as genotype_lib
+from nasp_tf import optimizers as optimizers_lib
+
+
+def token_losses(targets, logits):
+    return tf.nn.sparse_softmax_cross_entropy_with_logits(
+        labels=tf.cast(targets, tf.int32), logits=logits)
+
+
+class Perplexity(keras.metrics.Mean):
+    """exp of the token-weighted mean NLL (REFERENCE.md §7: Σ chunk loss · length / Σ length)."""
+
+    def result(self):
+        return tf.exp(tf.minimum(super().result(), 50.0))
+
+
+def replica_state(batch, units, name):
+    """A hidden state that lives on each replica (its own rows of the batch).
+
+    On-read synchronisation keeps one copy per replica that a replica reads
+    and writes alone; the copies are aggregated (averaged) only when the host
+    reads them, and a reset from the host writes every copy.
+    """
+    return tf.Variable(tf.zeros([batch, units]), trainable=False, name=name,
+                       synchronization=tf.VariableSynchronization.ON_READ,
+                       aggregation=tf.VariableAggregation.MEAN)
+
+
+class RNNSearcher(keras.Model):
+    """Base searcher over an `RNNModel` with an `RNNSearchCell`.
+
+    `train_step` takes ((train inputs, train targets), (search inputs, search
+    targets)) chunks, [batch, time] each. Three hidden states are carried from
+    chunk to chunk: the weight step's, the architecture step's and the
+    validation's; `reset_states` zeroes the first two (every epoch, as the
+    reference), `evaluate` the last.
+
+    The weight step is DARTS's: NLL + TAR (+ AR), the gradient clipped to
+    `grad_clip` by global norm, then the coupled weight decay, then the step
+    scaled by seq_len / bptt (the reference scales the learning rate).
+
+    Args:
+      model: the search `RNNModel`.
+      batch_size, search_batch_size, eval_batch_size: global batch sizes of
+        the three streams (split across replicas).
+      bptt: base sequence length (the learning-rate scale's denominator).
+      grad_clip: global-norm clip of the weight gradient.
+      weight_decay: coupled L2 of the weights.
+      tar_beta: temporal activation regularisation β (on raw outputs).
+      ar_alpha: activation regularisation α (on dropped outputs).
+      derive: genotype rule, "complete" or "softmax".
+    Reference: Liu et al., "DARTS", ICLR 2019, rnn/train_search.py.
+    """
+
+    arch_initializer = "zeros"
+    arch_constraint = None
+
+    def __init__(self, model, batch_size, search_batch_size, eval_batch_size, bptt=35,
+                 grad_clip=0.25, weight_decay=5e-7, tar_beta=1e-3, ar_alpha=0.0,
+                 derive="complete", **kwargs):
+        super().__init__(**kwargs)
+        if derive not in ("complete", "softmax"):
+            raise ValueError(f"derive must be 'complete' or 'softmax'. Received: {derive!r}")
+        self.model = model
+        self.cell = model.cell
+        self.op_names = model.cell.op_names
+        self.bptt = int(bptt)
+        self.grad_clip = float(grad_clip)
+        self.weight_decay = float(weight_decay)
+        self.tar_beta = float(tar_beta)
+        self.ar_alpha = float(ar_alpha)
+        self.derive = derive
+        self.arch_var = self.add_weight(
+            name="arch_matrix_recurrent", shape=(self.cell.num_rows, len(self.op_names)),
+            initializer=self.arch_initializer, trainable=False,
+            constraint=self.arch_constraint, aggregation="only_first_replica")
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        for name, batch in (("batch_size", batch_size), ("search_batch_size", search_batch_size),
+                            ("eval_batch_size", eval_batch_size)):
+            if batch % replicas:
+                raise ValueError(f"{name} must be a multiple of the {replicas} replicas. "
+                                 f"Received: {name}={batch}")
+        units = model.units
+        self.train_hidden = replica_state(batch_size // replicas, units, "train_hidden")
+        self.search_hidden = replica_state(search_batch_size // replicas, units, "search_hidden")
+        self.eval_hidden = replica_state(eval_batch_size // replicas, units, "eval_hidden")
+        self.train_loss = keras.metrics.Mean(name="loss")
+        self.train_ppl = Perplexity(name="ppl")
+        self.arch_loss = keras.metrics.Mean(name="arch_loss")
+        self.arch_ppl = Perplexity(name="arch_ppl")
+        self.built = True
+
+    def compile(self, weight_optimizer, arch_optimizer, **kwargs):
+        kwargs.setdefault("jit_compile", False)
+        super().compile(**kwargs)
+        self.weight_optimizer = weight_optimizer
+        self.arch_optimizer = arch_optimizer
+        self.weight_optimizer.build(self.model.trainable_weights)
+        self.arch_optimizer.build([self.arch_var])
+
+    @property
+    def metrics(self):
+        return [self.train_loss, self.train_ppl, self.arch_loss, self.arch_ppl]
+
+    def inference_arch(self):
+        """(weights, index, mode) of the architecture validated and derived."""
+        raise NotImplementedError("subclasses define the architecture they validate")
+
+    def reset_states(self):
+        for state in (self.train_hidden, self.search_hidden):
+            state.assign(tf.zeros(state.shape))
+
+    def evaluate(self, *args, **kwargs):
+        self.eval_hidden.assign(tf.zeros(self.eval_hidden.shape))
+        return super().evaluate(*args, **kwargs)
+
+    def call(self, tokens, training=False):
+        weights, index, mode = self.inference_arch()
+        logits, _, _, _ = self.model(tokens, self.model.zero_state(tf.shape(tokens)[0]),
+                                     weights=weights, index=index, mode=mode,
+                                     training=training)
+        return logits
+
+    @staticmethod
+    def replica_mean(values):
+        # A mean over this replica's tokens, divided by the replica count: the
+        # per-replica gradients then sum to the gradient of the global mean.
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        return tf.reduce_mean(values) / replicas
+
+    def weight_step(self, inputs, targets, weights, index, mode):
+        """One SGD step on the network weights under the architecture."""
+        variables = self.model.trainable_weights
+        with tf.GradientTape() as tape:
+            logits, last, raw, dropped = self.model(inputs, self.train_hidden, weights=weights,
+                                                    index=index, mode=mode, training=True)
+            losses = token_losses(targets, logits)
+            loss = self.replica_mean(losses)
+            if self.ar_alpha > 0:
+                loss += self.ar_alpha * self.replica_mean(tf.square(dropped))
+            if self.tar_beta > 0:
+                loss += self.tar_beta * self.replica_mean(tf.square(raw[:, 1:] - raw[:, :-1]))
+        grads = optimizers_lib.global_gradients(tape.gradient(loss, variables), variables,
+                                                self.grad_clip)
+        scale = tf.cast(tf.shape(inputs)[1], tf.float32) / self.bptt
+        grads = [(g + self.weight_decay * v) * scale for g, v in zip(grads, variables)]
+        self.weight_optimizer.apply(grads, variables)
+        self.train_hidden.assign(tf.stop_gradient(last))
+        self.train_loss.update_state(losses)
+        self.train_ppl.update_state(losses)
+
+    def test_step(self, data):
+        inputs, targets = data
+        weights, index, mode = self.inference_arch()
+        logits, last, _, _ = self.model(inputs, self.eval_hidden, weights=weights, index=index,
+                                        mode=mode, training=False)
+        self.eval_hidden.assign(last)
+        losses = token_losses(targets, logits)
+        self.train_loss.update_state(losses)
+        self.train_ppl.update_state(losses)
+        return {"loss": self.train_loss.result(), "ppl": self.train_ppl.result()}
+
+    # Host-side views, for callbacks and the outputs.
+
+    def arch_numpy(self):
+        """(A, the architecture the cell runs: Ā or softmax(A)) as numpy arrays."""
+        weights, _, _ = self.inference_arch()
+        return np.array(self.arch_var.numpy()), np.array(weights)
+
+    def genotype(self):
+        matrix, abar = self.arch_numpy()
+        return genotype_lib.derive_rnn_genotype(self.op_names, matrix, abar, self.derive,
+                                                self.cell.steps)
+
+
+def perplexity(loss):
+    return math.exp(min(float(loss), 50.0))
