@@ -3,7 +3,6 @@
 import keras
 import tensorflow as tf
 
-from nasp_tf import optimizers as optimizers_lib
 from nasp_tf.search import rnn_base
 
 
@@ -46,11 +45,7 @@ class DARTSRNNSearcher(rnn_base.RNNSearcher):
                                             mode="dense", training=True)
             losses = rnn_base.token_losses(targets, logits)
             loss = self.replica_mean(losses)
-        grads = optimizers_lib.all_reduce_sum([tape.gradient(loss, alpha)])
-        self.arch_optimizer.apply(grads, [self.arch_var])
-        self.search_hidden.assign(tf.stop_gradient(last))
-        self.arch_loss.update_state(losses)
-        self.arch_ppl.update_state(losses)
+        self.apply_arch_gradient(tape.gradient(loss, alpha), last, losses)
 
     def train_step(self, data):
         (inputs, targets), (search_inputs, search_targets) = data

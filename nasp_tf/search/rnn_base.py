@@ -138,6 +138,14 @@ class RNNSearcher(keras.Model):
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         return tf.reduce_mean(values) / replicas
 
+    def apply_arch_gradient(self, grad, last, losses):
+        """Steps A with this replica's gradient (summed over replicas), carries
+        the architecture batches' hidden state on, and logs their loss."""
+        self.arch_optimizer.apply(optimizers_lib.all_reduce_sum([grad]), [self.arch_var])
+        self.search_hidden.assign(tf.stop_gradient(last))
+        self.arch_loss.update_state(losses)
+        self.arch_ppl.update_state(losses)
+
     def weight_step(self, inputs, targets, weights, index, mode):
         """One SGD step on the network weights under the architecture."""
         variables = self.model.trainable_weights
