@@ -60,7 +60,7 @@ class SearchHistory(keras.callbacks.Callback):
         if not all(math.isfinite(float(v)) for v in logs.values()):
             return  # the NaN guard reports it; keep the last good epoch's files
         number = epoch + 1
-        arch = self.model.arch_numpy()
+        arch = self.arch_matrices()
         genotype = self.model.genotype()
         genotype_lib.write_json(
             genotype, os.path.join(self.run_dir, "genotypes", f"epoch_{number:03d}.json"))
@@ -70,16 +70,32 @@ class SearchHistory(keras.callbacks.Callback):
         with self.writer.as_default(step=number):
             for kind, (a, abar) in arch.items():
                 tf.summary.image(f"Abar/{kind}", matrix_image(abar))
-                tf.summary.image(f"A/{kind}", matrix_image(self.model.display_matrix(a)))
+                tf.summary.image(f"A/{kind}", matrix_image(self.display_matrix(a)))
             tf.summary.text("genotype", json.dumps(genotype.to_json()))
             tf.summary.scalar("learning_rate", self.learning_rate(epoch))
+            self.write_summaries(logs)
         self.writer.flush()
         self.checkpoint.epoch.assign(number)
         self.manager.save(checkpoint_number=number)
         metrics = " ".join(f"{k}={float(v):.4f}" for k, v in sorted(logs.items()))
-        logging.info("epoch %d/%d %.1fs %s | normal: %s | reduce: %s", number, self.epochs,
-                     time.time() - self._start, metrics, describe_cell(genotype.normal),
-                     describe_cell(genotype.reduce))
+        logging.info("epoch %d/%d %.1fs %s | %s", number, self.epochs,
+                     time.time() - self._start, metrics, self.describe(genotype))
+
+    # What differs between searcher families.
+
+    def arch_matrices(self):
+        """{cell kind: (A, Ā)} as numpy arrays."""
+        return self.model.arch_numpy()
+
+    def display_matrix(self, arch_matrix):
+        return self.model.display_matrix(arch_matrix)
+
+    def write_summaries(self, logs):
+        """Extra TensorBoard scalars of the epoch (inside the writer's scope)."""
+
+    def describe(self, genotype):
+        return (f"normal: {describe_cell(genotype.normal)} | "
+                f"reduce: {describe_cell(genotype.reduce)}")
 
 
 class NaNGuard(keras.callbacks.Callback):

@@ -84,6 +84,16 @@ def start_run(config, flags_text):
     return strategy
 
 
+def raise_if_diverged(guard, run_dir):
+    """A search the NaN guard stopped ends in RunFailed, saying what is kept."""
+    if guard.failed_at:
+        epoch_no, step, key = guard.failed_at
+        raise RunFailed(
+            f"{key} became NaN/inf at epoch {epoch_no}, step {step}; the last good epoch's "
+            f"genotype and checkpoint are in {run_dir}: lower --learning_rate or "
+            "--arch_learning_rate and rerun (it resumes from the checkpoint)")
+
+
 def run(config, flags_text=""):
     from nasp_tf import search_flags
     if config.dataset in search_flags.TEXT_DATASETS:
@@ -123,12 +133,7 @@ def run(config, flags_text=""):
         searcher.fit(data.pairs, epochs=config.epochs, steps_per_epoch=steps,
                      initial_epoch=initial_epoch, validation_data=data.validation,
                      callbacks=callbacks, verbose=config.verbose, shuffle=False)
-    if guard.failed_at:
-        epoch_no, step, key = guard.failed_at
-        raise RunFailed(
-            f"{key} became NaN/inf at epoch {epoch_no}, step {step}; the last good epoch's "
-            f"genotype and checkpoint are in {run_dir}: lower --learning_rate or "
-            "--arch_learning_rate and rerun (it resumes from the checkpoint)")
+    raise_if_diverged(guard, run_dir)
     genotype = searcher.genotype()
     genotype_lib.write_json(genotype, os.path.join(run_dir, "genotype.json"))
     genotype_lib.write_cell_pictures(genotype, run_dir)

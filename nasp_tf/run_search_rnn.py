@@ -22,7 +22,7 @@ from nasp_tf.data import text
 from nasp_tf.rnn import callbacks as rnn_callbacks
 from nasp_tf.rnn import model as model_lib
 from nasp_tf.rnn import search_model
-from nasp_tf.run_search import RunFailed, start_run
+from nasp_tf.run_search import RunFailed, raise_if_diverged, start_run
 from nasp_tf.search import darts_rnn, nasp_rnn, rnn_base
 
 RNN_SEARCHERS = ("nasp", "darts1")
@@ -143,12 +143,7 @@ def run(config, flags_text=""):
                                                         config.learning_rate, config.epochs),
                          keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard"),
                                                      write_graph=False)])
-    if guard.failed_at:
-        epoch_no, step, key = guard.failed_at
-        raise RunFailed(
-            f"{key} became NaN/inf at epoch {epoch_no}, step {step}; the last good epoch's "
-            f"genotype and checkpoint are in {run_dir}: lower --learning_rate or "
-            "--arch_learning_rate and rerun (it resumes from the checkpoint)")
+    raise_if_diverged(guard, run_dir)
     genotype = searcher.genotype()
     genotype_lib.write_json(genotype, os.path.join(run_dir, "genotype.json"))
     genotype_lib.write_rnn_cell_pictures(genotype, run_dir)

@@ -74,6 +74,21 @@ class TrainHistory(keras.callbacks.Callback):
                      self.learning_rate(epoch), drop, metrics)
 
 
+def resume_epoch(config, checkpoint, manager):
+    """The epoch retraining starts from: the last checkpoint's with --resume or
+    --export_only (which needs one), else 0."""
+    if config.export_only and not manager.latest_checkpoint:
+        raise RunFailed(f"--export_only: no checkpoint in {config.output_dir}/checkpoints; "
+                        "train first")
+    initial_epoch = 0
+    if config.resume or config.export_only:
+        initial_epoch = checkpoints.restore_latest(checkpoint, manager)
+    if initial_epoch:
+        logging.info("resuming from %s: epoch %d of %d", manager.latest_checkpoint,
+                     initial_epoch + 1, config.epochs)
+    return initial_epoch
+
+
 def run(config, flags_text=""):
     from nasp_tf import search_flags
     if config.dataset in search_flags.TEXT_DATASETS:
@@ -117,14 +132,7 @@ def run(config, flags_text=""):
     manager = checkpoints.manager_for(checkpoint, run_dir)
     logging.info("parameters: %d (auxiliary head excluded)",
                  network.count_params_without_auxiliary())
-    if config.export_only and not manager.latest_checkpoint:
-        raise RunFailed(f"--export_only: no checkpoint in {run_dir}/checkpoints; train first")
-    initial_epoch = 0
-    if config.resume or config.export_only:
-        initial_epoch = checkpoints.restore_latest(checkpoint, manager)
-    if initial_epoch:
-        logging.info("resuming from %s: epoch %d of %d", manager.latest_checkpoint,
-                     initial_epoch + 1, config.epochs)
+    initial_epoch = resume_epoch(config, checkpoint, manager)
 
     if not config.export_only and initial_epoch < config.epochs:
         guard = callbacks_lib.NaNGuard()

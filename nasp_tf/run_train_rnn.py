@@ -29,6 +29,7 @@ from nasp_tf.rnn import model as model_lib
 from nasp_tf.rnn import trainer as trainer_lib
 from nasp_tf.run_search import RunFailed, start_run
 from nasp_tf.run_search_rnn import eval_chunks, load_corpus
+from nasp_tf.run_train import resume_epoch
 from nasp_tf.search import rnn_base
 
 BASELINE = "LSTM"
@@ -176,14 +177,7 @@ def run(config, flags_text=""):
     parameters = model_lib.parameter_count(model)
     logging.info("%s: vocabulary %d, %d steps per epoch; %s language model, %d parameters",
                  corpus.name, corpus.vocab_size, steps, config.genotype, parameters)
-    if config.export_only and not manager.latest_checkpoint:
-        raise RunFailed(f"--export_only: no checkpoint in {run_dir}/checkpoints; train first")
-    initial_epoch = 0
-    if config.resume or config.export_only:
-        initial_epoch = checkpoints.restore_latest(checkpoint, manager)
-    if initial_epoch:
-        logging.info("resuming from %s: epoch %d of %d", manager.latest_checkpoint,
-                     initial_epoch + 1, config.epochs)
+    initial_epoch = resume_epoch(config, checkpoint, manager)
 
     if not config.export_only and initial_epoch < config.epochs:
         guard = callbacks_lib.NaNGuard()

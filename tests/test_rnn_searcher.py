@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import ROOT, SHARED
+from conftest import ROOT
 from nasp_tf import genotype as genotype_lib
 from nasp_tf import optimizers
 from nasp_tf import proximal

@@ -11,9 +11,7 @@ from conftest import ROOT
 from nasp_tf import export
 from nasp_tf import genotype as genotype_lib
 from nasp_tf import optimizers
-from nasp_tf import run_search_rnn
 from nasp_tf import run_train_rnn
-from nasp_tf.data import text
 from nasp_tf.rnn import model as model_lib
 from nasp_tf.rnn import trainer as trainer_lib
 

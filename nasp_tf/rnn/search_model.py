@@ -16,7 +16,6 @@ for a pruned row). Three ways to run it, as the CNN supernet:
   everywhere (DARTS, and the reference "arch" is tested against).
 """
 
-import keras
 import tensorflow as tf
 
 from nasp_tf.rnn import model as model_lib

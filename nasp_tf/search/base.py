@@ -16,11 +16,28 @@ def per_example_loss(labels, logits):
         labels=tf.cast(labels, tf.int32), logits=logits)
 
 
-class CNNSearcher(keras.Model):
+class TwoOptimizerModel(keras.Model):
+    """A keras.Model whose `compile` takes a weight and an architecture optimizer
+    (keras-io's GAN-guide pattern) and builds both inside the caller's
+    strategy scope. Subclasses define `network_weights()` and `arch_matrices()`.
+    """
+
+    def compile(self, weight_optimizer, arch_optimizer, **kwargs):
+        kwargs.setdefault("jit_compile", False)
+        super().compile(**kwargs)
+        self.weight_optimizer = weight_optimizer
+        self.arch_optimizer = arch_optimizer
+        self.weight_optimizer.build(self.network_weights())
+        self.arch_optimizer.build(self.arch_matrices())
+
+
+class CNNSearcher(TwoOptimizerModel):
     """Base searcher over a `SearchNetwork`.
 
-    Subclasses set `arch_initializer` and implement `update_arch`,
-    `update_weights` and `discrete_arch`. `compile(weight_optimizer,
+    Subclasses set `arch_initializer` and define `discrete_arch()` ({kind:
+    (weights, index)}, the discrete architecture validated and written as the
+    genotype), `update_arch(train, val)` and `update_weights(images, labels)`
+    (one step each; batches are (images, labels)). `compile(weight_optimizer,
     arch_optimizer)` takes both optimizers, in the manner of keras-io's GAN
     guide, and `train_step` alternates them, so `fit`, callbacks and
     `tf.distribute` work unchanged. Validation (`test_step`) always runs the
@@ -60,14 +77,11 @@ class CNNSearcher(keras.Model):
         # build from data.
         self.built = True
 
-    def compile(self, weight_optimizer, arch_optimizer, **kwargs):
-        kwargs.setdefault("jit_compile", False)
-        super().compile(**kwargs)
-        self.weight_optimizer = weight_optimizer
-        self.arch_optimizer = arch_optimizer
-        # Both optimizers are built now, inside the caller's strategy scope.
-        self.weight_optimizer.build(self.supernet.trainable_weights)
-        self.arch_optimizer.build(list(self.arch_vars.values()))
+    def network_weights(self):
+        return self.supernet.trainable_weights
+
+    def arch_matrices(self):
+        return [self.arch_vars[kind] for kind in CELL_KINDS]
 
     @property
     def metrics(self):
@@ -75,19 +89,6 @@ class CNNSearcher(keras.Model):
 
     def call(self, images, training=False):
         return self.supernet(images, self.discrete_arch(), mode="discrete", training=training)
-
-    def discrete_arch(self):
-        """{kind: (weights, index)}: the discrete architecture the search
-        currently stands for (validated, and written as the genotype)."""
-        raise NotImplementedError
-
-    def update_arch(self, train, val):
-        """One architecture step; `train` and `val` are (images, labels)."""
-        raise NotImplementedError
-
-    def update_weights(self, images, labels):
-        """One weight step on a training batch."""
-        raise NotImplementedError
 
     def train_step(self, data):
         train, val = data

@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from nasp_tf import genotype as genotype_lib
 from nasp_tf import optimizers as optimizers_lib
+from nasp_tf.search import base
 
 
 def token_losses(targets, logits):
@@ -36,8 +37,11 @@ def replica_state(batch, units, name):
                        aggregation=tf.VariableAggregation.MEAN)
 
 
-class RNNSearcher(keras.Model):
+class RNNSearcher(base.TwoOptimizerModel):
     """Base searcher over an `RNNModel` with an `RNNSearchCell`.
+
+    Subclasses define `inference_arch()`, the (weights, index, mode) of the
+    architecture validated and derived, and `train_step`.
 
     `train_step` takes ((train inputs, train targets), (search inputs, search
     targets)) chunks, [batch, time] each. Three hidden states are carried from
@@ -100,21 +104,15 @@ class RNNSearcher(keras.Model):
         self.arch_ppl = Perplexity(name="arch_ppl")
         self.built = True
 
-    def compile(self, weight_optimizer, arch_optimizer, **kwargs):
-        kwargs.setdefault("jit_compile", False)
-        super().compile(**kwargs)
-        self.weight_optimizer = weight_optimizer
-        self.arch_optimizer = arch_optimizer
-        self.weight_optimizer.build(self.model.trainable_weights)
-        self.arch_optimizer.build([self.arch_var])
+    def network_weights(self):
+        return self.model.trainable_weights
+
+    def arch_matrices(self):
+        return [self.arch_var]
 
     @property
     def metrics(self):
         return [self.train_loss, self.train_ppl, self.arch_loss, self.arch_ppl]
-
-    def inference_arch(self):
-        """(weights, index, mode) of the architecture validated and derived."""
-        raise NotImplementedError("subclasses define the architecture they validate")
 
     def reset_states(self):
         for state in (self.train_hidden, self.search_hidden):
