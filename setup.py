@@ -18,7 +18,7 @@ setup(
         "matplotlib>=3.5",
     ],
     extras_require={
-        "test": ["pytest>=7", "scikit-learn>=1.0"],
+        "test": ["pytest>=7", "pytest-xdist>=3", "scikit-learn>=1.0"],
         "digits": ["scikit-learn>=1.0"],
     },
     scripts=["bin/search.py", "bin/train.py"],

@@ -13,7 +13,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from absl import app, flags  # noqa: E402
 
-from nasp_tf import benchmark, search_flags  # noqa: E402
+from nasp_tf import benchmark  # noqa: E402
+from nasp_tf.cli import flags_common  # noqa: E402
 
 benchmark.define_flags()
 
@@ -31,4 +32,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main, flags_parser=lambda argv: search_flags.parse_or_exit(argv, "bench.py"))
+    app.run(main, flags_parser=lambda argv: flags_common.parse_or_exit(argv, "bench.py"))

@@ -10,14 +10,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from absl import app  # noqa: E402
 
-from nasp_tf import cli, search_flags  # noqa: E402
+from nasp_tf.cli import main as cli_main  # noqa: E402
+from nasp_tf.cli import search_flags  # noqa: E402
 
 search_flags.define_flags()
 
 
 def main(argv):
     # TensorFlow is imported only once the flags are known to be good.
-    return cli.main("search.py", argv, "nasp_tf.run_search", search_flags)
+    return cli_main.main("search", argv, search_flags.FLAG_SET)
 
 
 if __name__ == "__main__":

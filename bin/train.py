@@ -10,15 +10,16 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from absl import app  # noqa: E402
 
-from nasp_tf import cli, search_flags, train_flags  # noqa: E402
+from nasp_tf.cli import main as cli_main  # noqa: E402
+from nasp_tf.cli import train_flags  # noqa: E402
 
 train_flags.define_flags()
 
 
 def main(argv):
     # TensorFlow is imported only once the flags are known to be good.
-    return cli.main("train.py", argv, "nasp_tf.run_train", train_flags)
+    return cli_main.main("train", argv, train_flags.FLAG_SET)
 
 
 if __name__ == "__main__":
-    app.run(main, flags_parser=lambda argv: search_flags.parse_or_exit(argv, "train.py"))
+    app.run(main, flags_parser=lambda argv: train_flags.parse_or_exit(argv, "train.py"))

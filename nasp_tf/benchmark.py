@@ -29,16 +29,18 @@ import types
 
 from absl import flags
 
+from nasp_tf.search import registry
+
 PRESETS = {
     "small": {"init_channels": 8, "layers": 5, "batch_size": 16, "nodes": 4},
     "paper": {"init_channels": 16, "layers": 8, "batch_size": 64, "nodes": 4},
     # For the tests of the benchmark itself.
     "tiny": {"init_channels": 4, "layers": 3, "batch_size": 4, "nodes": 2},
 }
-SEARCHERS = ("nasp", "darts1", "darts2", "pa", "pa_lazy")
+SEARCHERS = tuple(name for name, entry in registry.SEARCHERS.items()
+                  if "images" in entry.families())
 SPACES = ("darts7", "nasp12")
-LABELS = {"nasp": "NASP", "darts1": "DARTS-1st", "darts2": "DARTS-2nd", "pa": "PA",
-          "pa_lazy": "PA-lazy"}
+LABELS = {name: entry.label for name, entry in registry.SEARCHERS.items()}
 XLA = "_xla"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -132,9 +134,9 @@ def step_worker(spec):
     import numpy as np
     import tensorflow as tf
 
-    from nasp_tf import run_search
+    from nasp_tf.pipelines import common, image_search
 
-    run_search.seed_everything(spec["seed"], False)
+    common.seed_everything(spec["seed"], False)
     preset = PRESETS[spec["preset"]]
     name = spec["searcher"]
     xla = name.endswith(XLA)
@@ -142,7 +144,7 @@ def step_worker(spec):
                            init_channels=preset["init_channels"], layers=preset["layers"],
                            nodes=preset["nodes"], jit_compile=xla)
     start = time.perf_counter()
-    searcher, _ = run_search.build_searcher(config, (32, 32, 3), 10, steps_per_epoch=391)
+    searcher, _ = image_search.build_searcher(config, (32, 32, 3), 10, steps_per_epoch=391)
     build_s = time.perf_counter() - start
     rng = np.random.default_rng(spec["seed"])
 
@@ -181,15 +183,15 @@ def step_worker(spec):
 
 def _digits_searcher(searcher_name, seed, eta=0.0):
     """A searcher with configs/quickstart.flags' settings, and its digits data."""
-    from nasp_tf import run_search
     from nasp_tf.data import images
+    from nasp_tf.pipelines import common, image_search
 
-    run_search.seed_everything(seed, True)
+    common.seed_everything(seed, True)
     source = images.get_source("digits", None, False)
     data = images.search_data(source, 32, seed)
     config = search_config(searcher=searcher_name, init_channels=8, layers=5, epochs=20,
                            learning_rate=0.05, arch_learning_rate=3e-3, eta=eta)
-    searcher, _ = run_search.build_searcher(config, source.image_shape, source.num_classes,
+    searcher, _ = image_search.build_searcher(config, source.image_shape, source.num_classes,
                                             data.steps_per_epoch)
     return searcher, data
 
@@ -247,9 +249,9 @@ RESULT = "BENCH-RESULT "
 
 
 def run_worker(spec):
-    from nasp_tf import cli
+    from nasp_tf.cli import main as cli_main
 
-    with cli.quiet_native_stderr():
+    with cli_main.quiet_native_stderr():
         import tensorflow as tf
     tf.get_logger().setLevel("ERROR")
     print(RESULT + json.dumps(WORKERS[spec["task"]](spec)), flush=True)

@@ -1,5 +1,7 @@
-"""Callbacks of a search: architecture history, TensorBoard images, checkpoints,
-the per-epoch log line, and the NaN guard."""
+"""Keras callbacks of every job: the search history (genotypes, A and Ā,
+TensorBoard images, checkpoints, the epoch line), the retraining checkpoint
+and epoch line, the drop-path schedule, the averaged-SGD switch of language
+models, the hidden-state reset, and the NaN guard."""
 
 import json
 import math
@@ -28,9 +30,10 @@ class SearchHistory(keras.callbacks.Callback):
     """Writes what a search found after every epoch, and checkpoints it.
 
     Per epoch: `genotypes/epoch_NNN.json`, `arch/epoch_NNN.npz` (A and Ā of
-    both cells), TensorBoard images of A and Ā, the genotype as text, the
-    learning rate, a checkpoint (weights, A, both optimizers, epoch), and one
-    log line.
+    every cell kind: normal and reduce, or recurrent), TensorBoard images of A
+    and Ā, the genotype as text, the learning rate (and the perplexities of a
+    language model), a checkpoint (weights, A, both optimizers, epoch), and
+    one log line.
 
     Args:
       run_dir: the run directory.
@@ -81,8 +84,6 @@ class SearchHistory(keras.callbacks.Callback):
         logging.info("epoch %d/%d %.1fs %s | %s", number, self.epochs,
                      time.time() - self._start, metrics, self.describe(genotype))
 
-    # What differs between searcher families.
-
     def arch_matrices(self):
         """{cell kind: (A, Ā)} as numpy arrays."""
         return self.model.arch_numpy()
@@ -92,8 +93,13 @@ class SearchHistory(keras.callbacks.Callback):
 
     def write_summaries(self, logs):
         """Extra TensorBoard scalars of the epoch (inside the writer's scope)."""
+        for key in ("ppl", "val_ppl", "arch_ppl"):
+            if key in logs:
+                tf.summary.scalar(f"perplexity/{key}", float(logs[key]))
 
     def describe(self, genotype):
+        if genotype.kind == "rnn":
+            return "recurrent: " + " ".join(f"{act}({pred})" for act, pred in genotype.recurrent)
         return (f"normal: {describe_cell(genotype.normal)} | "
                 f"reduce: {describe_cell(genotype.reduce)}")
 
@@ -115,3 +121,125 @@ class NaNGuard(keras.callbacks.Callback):
                 self.failed_at = (self._epoch + 1, batch + 1, key)
                 self.model.stop_training = True
                 return
+
+
+class ResetStates(keras.callbacks.Callback):
+    """Zeroes a language model's carried hidden states at every epoch's start
+    (the reference starts each epoch from zeros)."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.model.reset_states()
+
+
+class DropPathSchedule(keras.callbacks.Callback):
+    """Sets the drop-path probability to base * epoch / epochs at each epoch's start."""
+
+    def __init__(self, network, base, epochs):
+        super().__init__()
+        self.network, self.base, self.epochs = network, base, epochs
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.network.drop_path_probability.assign(self.base * epoch / self.epochs)
+
+
+class EpochCheckpoint(keras.callbacks.Callback):
+    """Retraining: checkpoints every epoch, writes the learning rate (and
+    `extras`) to TensorBoard and logs one line.
+
+    Args:
+      checkpoint: `tf.train.Checkpoint` with an `epoch` variable.
+      manager: its `tf.train.CheckpointManager`.
+      epochs: total epochs (for the log line).
+      run_dir: the run directory.
+      learning_rate: callable epoch -> learning rate.
+      extras: callable -> {name: number} logged and written each epoch.
+    """
+
+    def __init__(self, checkpoint, manager, epochs, run_dir, learning_rate, extras=None):
+        super().__init__()
+        self.checkpoint, self.manager, self.epochs = checkpoint, manager, epochs
+        self.learning_rate = learning_rate
+        self.extras = extras or dict
+        self.writer = tf.summary.create_file_writer(os.path.join(run_dir, "tensorboard",
+                                                                 "schedule"))
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        extras = self.extras()
+        with self.writer.as_default(step=epoch + 1):
+            tf.summary.scalar("learning_rate", self.learning_rate(epoch))
+            for name, value in extras.items():
+                tf.summary.scalar(name, value)
+        self.writer.flush()
+        self.checkpoint.epoch.assign(epoch + 1)
+        self.manager.save(checkpoint_number=epoch + 1)
+        described = " ".join(f"{k}={v:g}" for k, v in extras.items())
+        metrics = " ".join(f"{k}={float(v):.4f}" for k, v in sorted(logs.items()))
+        logging.info("epoch %d/%d lr=%.5f %s %s", epoch + 1, self.epochs,
+                     self.learning_rate(epoch), described, metrics)
+
+
+class ASGDSwitch(keras.callbacks.Callback):
+    """DARTS's non-monotone switch to averaged SGD, the averaged weights for
+    validation, and the best-validation snapshot.
+
+    Validation runs with the averaged weights once averaging is on. At an
+    epoch's end: if the validation loss is the best so far, the evaluated
+    weights are written to `best/`; then, before averaging is on, if more
+    than `nonmono` losses are recorded and this one is worse than the best of
+    all but the last `nonmono`, averaging starts.
+
+    Args:
+      trainer: the `LMTrainer`.
+      best: a `tf.train.Checkpoint` of the model's weights.
+      run_dir: the run directory (history.json, best/).
+      nonmono: the switch's patience.
+      enabled: allow the switch at all.
+    """
+
+    def __init__(self, trainer, best, run_dir, nonmono=5, enabled=True):
+        super().__init__()
+        self.trainer, self.best, self.run_dir = trainer, best, run_dir
+        self.nonmono, self.enabled = nonmono, enabled
+        self.path = os.path.join(run_dir, "history.json")
+        self.state = {"val_losses": [], "best_loss": None, "switched_at": None}
+        if os.path.exists(self.path):
+            with open(self.path, encoding="utf-8") as f:
+                self.state.update(json.load(f))
+        self.writer = tf.summary.create_file_writer(os.path.join(run_dir, "tensorboard",
+                                                                 "asgd"))
+
+    def on_test_begin(self, logs=None):
+        if self.trainer.is_averaging:
+            self.trainer.swap_averages()
+
+    def on_test_end(self, logs=None):
+        if self.trainer.is_averaging:
+            self.trainer.swap_averages()
+
+    def on_epoch_end(self, epoch, logs=None):
+        loss = (logs or {}).get("val_loss")
+        if loss is None or not math.isfinite(loss):
+            return
+        losses = self.state["val_losses"]
+        if self.state["best_loss"] is None or loss < self.state["best_loss"]:
+            self.state["best_loss"] = loss
+            averaging = self.trainer.is_averaging
+            if averaging:
+                self.trainer.swap_averages()
+            self.best.write(os.path.join(self.run_dir, "best", "weights"))
+            if averaging:
+                self.trainer.swap_averages()
+        if (self.enabled and not self.trainer.is_averaging and len(losses) > self.nonmono
+                and loss > min(losses[:-self.nonmono])):
+            logging.info("epoch %d: validation stopped improving; switching to averaged SGD",
+                         epoch + 1)
+            self.trainer.start_averaging()
+            self.state["switched_at"] = epoch + 1
+        losses.append(loss)
+        with open(self.path, "w", encoding="utf-8") as f:
+            json.dump(self.state, f)
+        with self.writer.as_default(step=epoch + 1):
+            tf.summary.scalar("averaging", float(self.trainer.is_averaging))
+            tf.summary.scalar("perplexity/val", math.exp(min(loss, 50.0)))
+        self.writer.flush()

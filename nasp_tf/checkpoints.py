@@ -11,9 +11,7 @@ import os
 
 import tensorflow as tf
 
-
-class CheckpointError(RuntimeError):
-    """A checkpoint that cannot be restored; the message says what to do."""
+from nasp_tf.errors import CheckpointError
 
 
 def variables_by_path(layer):

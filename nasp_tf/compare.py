@@ -3,9 +3,7 @@
 import json
 import os
 
-
-class CompareError(ValueError):
-    """A run directory without a readable results.json."""
+from nasp_tf.errors import CompareError
 
 
 def read_results(run_dir):

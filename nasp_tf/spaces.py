@@ -1,4 +1,4 @@
-"""Search spaces: the candidate op lists of each cell kind, by name.
+"""Search spaces: the candidate ops of CNN cells and of the recurrent cell.
 
 The column order of an architecture matrix is the order of its op list.
 """
@@ -68,3 +68,10 @@ def edges_per_node(num_nodes, num_inputs=2):
 
 def num_edges(num_nodes, num_inputs=2):
     return sum(edges_per_node(num_nodes, num_inputs))
+
+
+# The recurrent cell's candidate activations (DARTS rnn/genotypes.py): NASP's
+# space is these four (the paper's list, no `none`); DARTS adds `none` as
+# column 0 and never returns it.
+RECURRENT_ACTIVATIONS = ("tanh", "relu", "sigmoid", "identity")
+RECURRENT_ACTIVATIONS_WITH_NONE = ("none",) + RECURRENT_ACTIVATIONS

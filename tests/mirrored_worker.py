@@ -93,7 +93,7 @@ def main():
     report = {"replicas": strategy.num_replicas_in_sync}
     for kind in ("normal", "reduce"):
         report[f"abar_equal_{kind}"] = bool(np.array_equal(
-            single.discretize()[kind][0].numpy(), mirrored.discretize()[kind][0].numpy()))
+            single.discrete_arch()[kind][0].numpy(), mirrored.discrete_arch()[kind][0].numpy()))
         report[f"a_max_diff_{kind}"] = float(np.abs(
             single.arch_vars[kind].numpy() - mirrored.arch_vars[kind].numpy()).max())
         report[f"a_moved_{kind}"] = float(np.abs(single.arch_vars[kind].numpy() - 0.5).max())

@@ -101,7 +101,7 @@ def test_keep_value_projection_feeds_the_values():
     searcher = make_searcher(keep_value=True)
     a = np.random.default_rng(0).uniform(0.2, 0.8, (5, 7)).astype(np.float32)
     searcher.arch_vars["normal"].assign(a)
-    abar, index = searcher.discretize()["normal"]
+    abar, index = searcher.discrete_arch()["normal"]
     kept = index.numpy() < 7
     np.testing.assert_allclose(abar.numpy()[kept].max(axis=1), a[kept].max(axis=1))
 

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nasp_tf import ops
+from nasp_tf import counting
+from nasp_tf.cnn import ops
 
 EPS = ops.BN_EPSILON
 
@@ -115,7 +116,7 @@ PARAMS = {"conv_3x1_1x3": 864, "dil_conv_3x3": 252, "conv 1x1": 144, "conv 3x3":
 def test_parameter_counts_match_the_reference_table(name):
     op = ops.build_op(name, 12, 1, affine=False, search=True)
     op.build((None, 8, 8, 12))
-    assert ops.trainable_count(op) == PARAMS[name]
+    assert counting.parameter_count(op) == PARAMS[name]
 
 
 @pytest.mark.parametrize("name", sorted(ops.OPS))

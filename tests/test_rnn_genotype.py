@@ -3,6 +3,7 @@ import json
 import numpy as np
 import pytest
 
+from nasp_tf import spaces
 from nasp_tf import genotype as genotype_lib
 from nasp_tf import proximal
 from nasp_tf.rnn import search_model
@@ -51,13 +52,13 @@ def test_derive_complete_reads_the_kept_rows_of_abar():
     rng = np.random.default_rng(0)
     matrix = rng.uniform(size=(36, 4)).astype(np.float32)
     abar, index = proximal.prox_c1(matrix, search_model.rows_per_node(8), keep_edges=1)
-    genotype = genotype_lib.derive_rnn_genotype(search_model.NASP_ACTIVATIONS, matrix,
+    genotype = genotype_lib.derive_rnn_genotype(spaces.RECURRENT_ACTIVATIONS, matrix,
                                                 abar.numpy())
     for i, (act, pred) in enumerate(genotype.recurrent):
         offset = i * (i + 1) // 2
         block = matrix[offset:offset + i + 1]
         assert pred == int(np.argmax(block.max(axis=1)))
-        assert act == search_model.NASP_ACTIVATIONS[int(np.argmax(block[pred]))]
+        assert act == spaces.RECURRENT_ACTIVATIONS[int(np.argmax(block[pred]))]
     assert genotype.concat == tuple(range(1, 9))
 
 
@@ -66,7 +67,7 @@ def test_derive_softmax_skips_none():
     matrix[0] = [9.0, 1.0, 0.0, 0.0, 0.0]  # `none` is largest: tanh is picked
     matrix[1] = [0.0, 0.0, 0.0, 0.0, 0.0]
     matrix[2] = [0.0, 0.0, 0.0, 3.0, 0.0]  # node 2: row 2 (s1) beats the uniform row 1
-    genotype = genotype_lib.derive_rnn_genotype(search_model.DARTS_ACTIVATIONS, matrix,
+    genotype = genotype_lib.derive_rnn_genotype(spaces.RECURRENT_ACTIVATIONS_WITH_NONE, matrix,
                                                 method="softmax", steps=2)
     assert genotype.recurrent == (("tanh", 0), ("sigmoid", 1))
 

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nasp_tf import proximal
+from nasp_tf import spaces
+from nasp_tf import counting, proximal
 from nasp_tf.rnn import model as model_lib
 from nasp_tf.rnn import search_model
 
@@ -50,7 +51,7 @@ def test_language_model_parameter_counts_from_the_paper():
     for vocab, units, expected in ((10000, 300, 4810000), (10000, 850, 22960000),
                                    (33278, 700, 33127878)):
         lm = model_lib.language_model(genotype, vocab, units)
-        assert model_lib.parameter_count(lm) == expected
+        assert counting.parameter_count(lm) == expected
 
 
 def test_state_carried_across_chunks_equals_one_long_sequence():
@@ -99,7 +100,7 @@ def test_prox_keeps_one_activation_and_one_edge_per_node():
                                       np.arange(i + 1) == best)
 
 
-def search_lm(op_names=search_model.NASP_ACTIVATIONS, units=6, vocab=20, **kw):
+def search_lm(op_names=spaces.RECURRENT_ACTIVATIONS, units=6, vocab=20, **kw):
     return search_model.search_language_model(vocab, units, op_names, seed=5, **kw)
 
 
@@ -124,7 +125,7 @@ def test_search_cell_discrete_without_bn_effect_is_the_eval_cell():
     for i, offset in enumerate(search_model.row_offsets(8)):
         row = int(np.flatnonzero(index.numpy()[offset:offset + i + 1] < 4)[0])
         preds.append(row)
-        acts.append(search_model.NASP_ACTIVATIONS[index.numpy()[offset + row]])
+        acts.append(spaces.RECURRENT_ACTIVATIONS[index.numpy()[offset + row]])
     rng = np.random.default_rng(9)
     x = rng.normal(size=(3, 2, 5)).astype(np.float32)
     h = rng.normal(size=(3, 5)).astype(np.float32)
@@ -187,9 +188,9 @@ def test_only_the_selected_activation_runs(monkeypatch):
         return tape.gradient(loss, lm.trainable_weights)
 
     discrete_step(abar, index)
-    selected = [search_model.NASP_ACTIVATIONS[int(i)] for i in index.numpy() if i < 4]
+    selected = [spaces.RECURRENT_ACTIVATIONS[int(i)] for i in index.numpy() if i < 4]
     assert len(selected) == 8
-    for name in search_model.NASP_ACTIVATIONS:
+    for name in spaces.RECURRENT_ACTIVATIONS:
         # Per time step, each node runs its own activation once (s0's tanh is
         # the fixed first node, not a candidate), nothing else.
         assert int(calls[name].numpy()) == 3 * selected.count(name), name

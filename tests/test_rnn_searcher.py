@@ -8,12 +8,12 @@ import pytest
 import tensorflow as tf
 
 from conftest import ROOT
+from nasp_tf import spaces
 from nasp_tf import genotype as genotype_lib
 from nasp_tf import optimizers
 from nasp_tf import proximal
-from nasp_tf import run_search_rnn
 from nasp_tf.data import text
-from nasp_tf.rnn import callbacks as rnn_callbacks
+from nasp_tf import callbacks as callbacks_lib
 from nasp_tf.rnn import search_model
 from nasp_tf.search import darts_rnn, nasp_rnn, rnn_base
 
@@ -21,8 +21,8 @@ VOCAB, UNITS, BATCH = 30, 8, 4
 
 
 def make_searcher(kind="nasp", lr=20.0, dropouts=0.0, **kw):
-    op_names = (search_model.DARTS_ACTIVATIONS if kind == "darts"
-                else search_model.NASP_ACTIVATIONS)
+    op_names = (spaces.RECURRENT_ACTIVATIONS_WITH_NONE if kind == "darts"
+                else spaces.RECURRENT_ACTIVATIONS)
     lm = search_model.search_language_model(VOCAB, UNITS, op_names, dropout=dropouts,
                                             dropouth=dropouts, dropoutx=dropouts, seed=1)
     cls = darts_rnn.DARTSRNNSearcher if kind == "darts" else nasp_rnn.NASPRNNSearcher
@@ -42,7 +42,7 @@ def batch(seed, length=5):
 def test_weight_step_is_clipped_decayed_and_scaled_by_length():
     searcher = make_searcher(grad_clip=0.25, weight_decay=0.01, tar_beta=1e-3)
     lm = searcher.model
-    abar, index = searcher.discretize()
+    abar, index = searcher.discrete_arch()["recurrent"]
     x, y = batch(0, length=3)  # 3 of bptt 5: the step is scaled by 0.6
     h0 = np.random.default_rng(1).normal(size=(BATCH, UNITS)).astype(np.float32)
     searcher.train_hidden.assign(h0)
@@ -67,7 +67,7 @@ def test_weight_step_is_clipped_decayed_and_scaled_by_length():
 def test_nasp_arch_step_uses_the_gradient_at_abar_and_stays_in_the_box():
     searcher = make_searcher()
     x, y = batch(2)
-    abar, index = searcher.discretize()
+    abar, index = searcher.discrete_arch()["recurrent"]
     h = np.zeros((BATCH, UNITS), np.float32)
     with tf.GradientTape() as tape:
         w = tf.constant(abar)
@@ -91,16 +91,16 @@ def test_short_nasp_search_learns_and_returns_a_valid_genotype(tmp_path):
     searcher = make_searcher(lr=5.0, grad_clip=0.25)
     train = text.batchify(corpus.train, BATCH)
     valid = text.batchify(corpus.valid, BATCH)
-    pairs = run_search_rnn.train_pairs(train, valid, 5, 60, 0, 3, 0)
-    before = searcher.evaluate(run_search_rnn.eval_chunks(valid, 5), verbose=0,
+    pairs = text.search_pairs(train, valid, 5, 60, 0, 3, 0)
+    before = searcher.evaluate(text.eval_chunks(valid, 5), verbose=0,
                                return_dict=True)
     history = searcher.fit(pairs, epochs=3, steps_per_epoch=60, verbose=0, shuffle=False,
-                           callbacks=[rnn_callbacks.ResetStates()])
-    after = searcher.evaluate(run_search_rnn.eval_chunks(valid, 5), verbose=0,
+                           callbacks=[callbacks_lib.ResetStates()])
+    after = searcher.evaluate(text.eval_chunks(valid, 5), verbose=0,
                               return_dict=True)
     assert np.isfinite(history.history["arch_loss"]).all()
     assert after["ppl"] < 0.9 * before["ppl"]
-    matrix, abar = searcher.arch_numpy()
+    matrix, abar = searcher.arch_numpy()["recurrent"]
     assert not np.allclose(matrix, 0.5)  # A moved
     genotype = searcher.genotype()
     path = str(tmp_path / "g.json")

@@ -11,7 +11,7 @@ from conftest import ROOT
 from nasp_tf import export
 from nasp_tf import genotype as genotype_lib
 from nasp_tf import optimizers
-from nasp_tf import run_train_rnn
+from nasp_tf import callbacks as callbacks_lib
 from nasp_tf.rnn import model as model_lib
 from nasp_tf.rnn import trainer as trainer_lib
 
@@ -56,7 +56,7 @@ def test_averaged_sgd_keeps_the_mean_of_the_iterates_after_the_switch():
 def test_asgd_switch_follows_the_nonmonotone_rule_and_keeps_the_best(tmp_path):
     trainer = make_trainer()
     best = tf.train.Checkpoint(weights={"w0": trainer.model.cell.w0})
-    switch = run_train_rnn.ASGDSwitch(trainer, best, str(tmp_path), nonmono=2)
+    switch = callbacks_lib.ASGDSwitch(trainer, best, str(tmp_path), nonmono=2)
     # Switch when the loss is worse than the best of all but the last 2 recorded.
     losses = [5.0, 4.0, 3.9, 3.95, 3.8, 4.1]
     switched = []

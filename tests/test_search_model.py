@@ -2,12 +2,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nasp_tf import ops, proximal
+from nasp_tf import counting, proximal
+from nasp_tf.cnn import ops
 from nasp_tf.cnn import search_model
 
 
 def trainable(layer):
-    return ops.trainable_count(layer)
+    return counting.parameter_count(layer)
 
 
 @pytest.mark.parametrize("space,count", [("darts7", 1930618), ("nasp12", 4151354)])

@@ -9,8 +9,9 @@ runs in training.
 import keras
 import tensorflow as tf
 
+from nasp_tf import counting
 from nasp_tf import genotype as genotype_lib
-from nasp_tf import ops as ops_lib
+from nasp_tf.cnn import ops as ops_lib
 
 
 class DropPath(keras.layers.Layer):
@@ -264,7 +265,7 @@ class FinalNetwork(keras.Model):
     def count_params_without_auxiliary(self):
         """Learnable parameters, auxiliary head excluded (as the papers count them)."""
         layers = self.stems + self.cells + [self.classifier]
-        return sum(ops_lib.trainable_count(layer) for layer in layers)
+        return counting.parameter_count(*layers)
 
     def forward(self, images, training=False):
         if self.stem == "cifar":

@@ -20,8 +20,8 @@ selected op of every edge, `ops` for a pruned edge). Three ways to run it:
 import keras
 import tensorflow as tf
 
-from nasp_tf import ops as ops_lib
-from nasp_tf import spaces
+from nasp_tf.cnn import ops as ops_lib
+from nasp_tf import counting, spaces
 
 MODES = ("discrete", "arch", "dense")
 
@@ -293,7 +293,7 @@ class SearchNetwork(keras.layers.Layer):
         cell = next(c for c in self.cells if c.reduction == want_reduce)
         costs = []
         for k in range(len(cell.op_names)):
-            total = sum(ops_lib.trainable_count(e.candidates[k]) for e in cell.edges)
+            total = counting.parameter_count(*[e.candidates[k] for e in cell.edges])
             costs.append(total / len(cell.edges))
         return costs
 

@@ -15,16 +15,14 @@ import socket
 import numpy as np
 import tensorflow as tf
 
+from nasp_tf.errors import DataError
+
 AUTOTUNE = tf.data.AUTOTUNE
 DATASETS = ("cifar10", "digits", "synthetic")
 
 CIFAR_MEAN = (0.49139968, 0.48215827, 0.44653124)
 CIFAR_STD = (0.24703233, 0.24348505, 0.26158768)
 CIFAR_HOST = ("www.cs.toronto.edu", 443)
-
-
-class DataError(RuntimeError):
-    """Data that cannot be had or read; the message says how to provide it."""
 
 
 @dataclasses.dataclass

@@ -17,7 +17,7 @@ import os
 
 import numpy as np
 
-from nasp_tf.data.images import DataError
+from nasp_tf.errors import DataError
 
 SPLITS = ("train", "valid", "test")
 EOS = "<eos>"
@@ -201,3 +201,66 @@ def chunk_dataset(stream, starts, lengths):
     # Unbatched and batched again so the batch axis is static: tf.distribute
     # splits it between replicas (each chunk's rows have the same length).
     return pieces.map(slice_chunk).unbatch().batch(stream.shape[0], drop_remainder=True)
+
+
+# Corpora by dataset name, and the chunk streams the jobs feed to `fit`.
+
+# Where `--dataset=ptb|wt2` looks without --data_dir (the awd-lstm-lm layout).
+DEFAULT_DIRS = {"ptb": "data/penn", "wt2": "data/wikitext-2"}
+
+
+def load_corpus(dataset, data_dir=None, train_file="", valid_file="", test_file="",
+                max_tokens=0, seed=0):
+    """The corpus of a text dataset: a directory (`ptb`, `wt2`; file names that
+    are given replace the default names of their split), or `synthetic_text`;
+    each split cut to `max_tokens` when that is > 0."""
+    if dataset == "synthetic_text":
+        corpus = synthetic_corpus(seed=seed)
+    else:
+        names = {"train": train_file, "valid": valid_file, "test": test_file}
+        corpus = read_corpus(data_dir or DEFAULT_DIRS[dataset],
+                             {split: name for split, name in names.items() if name})
+    if max_tokens:
+        for split in SPLITS:
+            setattr(corpus, split, getattr(corpus, split)[:max_tokens])
+    return corpus
+
+
+def eval_chunks(stream, bptt):
+    """Consecutive chunks of `bptt` steps over a whole stream (validation, test)."""
+    return chunk_dataset(stream, *fixed_chunks(stream, bptt)).prefetch(2)
+
+
+def training_chunks(stream, bptt, steps, first_epoch, epochs, seed, jitter=0.0):
+    """Random-length chunks for epochs first_epoch..epochs-1, `steps` per epoch,
+    drawn from a generator seeded by (seed, epoch), so a resumed run sees the
+    same chunks as an uninterrupted one. `jitter` = 0 gives the search
+    lengths (35, or 17 w.p. 0.05); 5 gives DARTS's rnn/train.py lengths."""
+    starts, lengths = [], []
+    for epoch in range(first_epoch, epochs):
+        s, n = random_chunks(stream, bptt, steps, np.random.default_rng([seed, epoch]),
+                             jitter=jitter)
+        starts.append(s)
+        lengths.append(n)
+    return chunk_dataset(stream, np.concatenate(starts), np.concatenate(lengths))
+
+
+def search_pairs(train_stream, search_stream, bptt, steps, first_epoch, epochs, seed):
+    """(train chunk, search chunk) pairs for epochs first_epoch..epochs-1.
+
+    Train chunks as `training_chunks` (the search lengths); search chunks walk
+    the search stream in steps of `bptt`, wrapping around, independently of
+    the training position.
+    """
+    import tensorflow as tf
+
+    search_starts, search_lengths = fixed_chunks(search_stream, bptt)
+    full = search_lengths == bptt
+    search_starts = search_starts[full] if full.any() else search_starts
+    total = steps * (epochs - first_epoch)
+    offset = (steps * first_epoch) % len(search_starts)
+    picks = (offset + np.arange(total)) % len(search_starts)
+    search = chunk_dataset(search_stream, search_starts[picks],
+                           np.full(total, min(bptt, search_stream.shape[1] - 1)))
+    train = training_chunks(train_stream, bptt, steps, first_epoch, epochs, seed)
+    return tf.data.Dataset.zip((train, search)).prefetch(2)

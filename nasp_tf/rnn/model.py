@@ -281,5 +281,13 @@ def language_model(genotype, vocab_size, units, dropout=0.0, dropouth=0.0, dropo
     return RNNModel(vocab_size, cell, dropout, dropouti, dropoute, seed, name=name)
 
 
-def parameter_count(layer):
-    return int(sum(int(tf.size(w)) for w in layer.trainable_weights))
+def replica_state(batch, units, name):
+    """A hidden state that lives on each replica (its own rows of the batch).
+
+    On-read synchronisation keeps one copy per replica that a replica reads
+    and writes alone; the copies are aggregated (averaged) only when the host
+    reads them, and a reset from the host writes every copy.
+    """
+    return tf.Variable(tf.zeros([batch, units]), trainable=False, name=name,
+                       synchronization=tf.VariableSynchronization.ON_READ,
+                       aggregation=tf.VariableAggregation.MEAN)

@@ -18,13 +18,10 @@ for a pruned row). Three ways to run it, as the CNN supernet:
 
 import tensorflow as tf
 
+from nasp_tf import spaces
 from nasp_tf.rnn import model as model_lib
 
 MODES = ("discrete", "arch", "dense")
-# NASP's candidate activations (the paper's four, no `none`, REFERENCE.md §6.7)
-# and DARTS's, with `none` first.
-NASP_ACTIVATIONS = ("tanh", "relu", "sigmoid", "identity")
-DARTS_ACTIVATIONS = ("none",) + NASP_ACTIVATIONS
 ACTIVATIONS = model_lib.ACTIVATIONS
 BN_MOMENTUM = 0.1  # PyTorch convention: new = (1 - m) * old + m * batch
 BN_EPSILON = 1e-5
@@ -68,7 +65,7 @@ class RNNSearchCell(model_lib.RecurrentCellBase):
       "NASP", AAAI 2020.
     """
 
-    def __init__(self, units, op_names=NASP_ACTIVATIONS, steps=8, dropoutx=0.0, dropouth=0.0,
+    def __init__(self, units, op_names=spaces.RECURRENT_ACTIVATIONS, steps=8, dropoutx=0.0, dropouth=0.0,
                  seed=None, eval_statistics="batch", **kwargs):
         super().__init__(units, steps, dropoutx, dropouth, seed, **kwargs)
         if eval_statistics not in ("batch", "moving"):
@@ -214,7 +211,7 @@ class RNNSearchCell(model_lib.RecurrentCellBase):
         return config
 
 
-def search_language_model(vocab_size, units, op_names=NASP_ACTIVATIONS, steps=8, dropout=0.0,
+def search_language_model(vocab_size, units, op_names=spaces.RECURRENT_ACTIVATIONS, steps=8, dropout=0.0,
                           dropouth=0.0, dropoutx=0.0, dropouti=0.0, dropoute=0.0, seed=None,
                           eval_statistics="batch", name="rnn_search_model"):
     """The search-time language model: `RNNModel` around an `RNNSearchCell`."""

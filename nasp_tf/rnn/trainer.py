@@ -5,7 +5,8 @@ import keras
 import tensorflow as tf
 
 from nasp_tf import optimizers as optimizers_lib
-from nasp_tf.search import rnn_base
+from nasp_tf.rnn import losses as losses_lib
+from nasp_tf.rnn import model as model_lib
 
 
 class LMTrainer(keras.Model):
@@ -46,8 +47,8 @@ class LMTrainer(keras.Model):
                 raise ValueError(f"{name} must be a multiple of the {replicas} replicas. "
                                  f"Received: {name}={size}")
         state = model.cell.state_size
-        self.train_hidden = rnn_base.replica_state(batch_size // replicas, state, "train_hidden")
-        self.eval_hidden = rnn_base.replica_state(eval_batch_size // replicas, state,
+        self.train_hidden = model_lib.replica_state(batch_size // replicas, state, "train_hidden")
+        self.eval_hidden = model_lib.replica_state(eval_batch_size // replicas, state,
                                                   "eval_hidden")
         self.averages = [
             self.add_weight(name=f"average_{i}", shape=w.shape, initializer="zeros",
@@ -59,7 +60,7 @@ class LMTrainer(keras.Model):
                                              initializer="zeros", trainable=False,
                                              aggregation="only_first_replica")
         self.train_loss = keras.metrics.Mean(name="loss")
-        self.train_ppl = rnn_base.Perplexity(name="ppl")
+        self.train_ppl = losses_lib.Perplexity(name="ppl")
         self.built = True
 
     def compile(self, optimizer, build_optimizer=True, **kwargs):
@@ -90,7 +91,7 @@ class LMTrainer(keras.Model):
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         with tf.GradientTape() as tape:
             logits, last, raw, dropped = self.model(inputs, self.train_hidden, training=True)
-            losses = rnn_base.token_losses(targets, logits)
+            losses = losses_lib.token_losses(targets, logits)
             loss = tf.reduce_mean(losses)
             if self.ar_alpha > 0:
                 loss += self.ar_alpha * tf.reduce_mean(tf.square(dropped))
@@ -117,7 +118,7 @@ class LMTrainer(keras.Model):
         inputs, targets = data
         logits, last, _, _ = self.model(inputs, self.eval_hidden, training=False)
         self.eval_hidden.assign(last)
-        losses = rnn_base.token_losses(targets, logits)
+        losses = losses_lib.token_losses(targets, logits)
         self.train_loss.update_state(losses)
         self.train_ppl.update_state(losses)
         return {m.name: m.result() for m in self.metrics}

@@ -17,10 +17,34 @@ def per_example_loss(labels, logits):
 
 
 class TwoOptimizerModel(keras.Model):
-    """A keras.Model whose `compile` takes a weight and an architecture optimizer
-    (keras-io's GAN-guide pattern) and builds both inside the caller's
-    strategy scope. Subclasses define `network_weights()` and `arch_matrices()`.
+    """What every searcher shares, CNN and recurrent alike.
+
+    `compile` takes a weight and an architecture optimizer (keras-io's
+    GAN-guide pattern) and builds both inside the caller's strategy scope.
+    Subclasses keep their architecture variables in `arch_vars` ({cell kind:
+    A}) and define `network_weights()` and `discrete_arch()`: {cell kind:
+    (Ā, selected index)}, the discrete architecture the network runs at
+    validation and the genotype describes.
     """
+
+    # A matrix whose rows are logits (DARTS) is shown through a softmax.
+    arch_is_logits = False
+
+    def arch_matrices(self):
+        return list(self.arch_vars.values())
+
+    def arch_numpy(self):
+        """{cell kind: (A, Ā)} as numpy arrays."""
+        arch = self.discrete_arch()
+        return {kind: (np.array(var.numpy()), np.array(arch[kind][0]))
+                for kind, var in self.arch_vars.items()}
+
+    def display_matrix(self, arch_matrix):
+        """A as an image in [0, 1]: itself, or its row softmax for logits."""
+        if not self.arch_is_logits:
+            return arch_matrix
+        e = np.exp(arch_matrix - arch_matrix.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
 
     def compile(self, weight_optimizer, arch_optimizer, **kwargs):
         kwargs.setdefault("jit_compile", False)
@@ -35,7 +59,7 @@ class CNNSearcher(TwoOptimizerModel):
     """Base searcher over a `SearchNetwork`.
 
     Subclasses set `arch_initializer` and define `discrete_arch()` ({kind:
-    (weights, index)}, the discrete architecture validated and written as the
+    (Ā, index)}, the discrete architecture validated and written as the
     genotype), `update_arch(train, val)` and `update_weights(images, labels)`
     (one step each; batches are (images, labels)). `compile(weight_optimizer,
     arch_optimizer)` takes both optimizers, in the manner of keras-io's GAN
@@ -52,8 +76,8 @@ class CNNSearcher(TwoOptimizerModel):
     arch_initializer = "zeros"
     # A method A -> A applied after every architecture optimizer step, if any.
     arch_constraint = None
-    # A matrix whose rows are logits (DARTS) is shown through a softmax.
-    arch_is_logits = False
+    # DARTS searches a space with `none` added as column 0 of both cells.
+    searches_none = False
 
     def __init__(self, supernet, grad_clip=5.0, derive="complete", **kwargs):
         super().__init__(**kwargs)
@@ -77,11 +101,14 @@ class CNNSearcher(TwoOptimizerModel):
         # build from data.
         self.built = True
 
+    @classmethod
+    def from_flags(cls, supernet, config, **kwargs):
+        """The searcher with the settings of bin/search.py's flags (`config`:
+        any object with the flags' attributes)."""
+        return cls(supernet, grad_clip=config.grad_clip, derive=config.derive, **kwargs)
+
     def network_weights(self):
         return self.supernet.trainable_weights
-
-    def arch_matrices(self):
-        return [self.arch_vars[kind] for kind in CELL_KINDS]
 
     @property
     def metrics(self):
@@ -119,21 +146,6 @@ class CNNSearcher(TwoOptimizerModel):
         self.train_loss.update_state(per_example_loss(labels, logits))
         self.train_accuracy.update_state(labels, logits)
         return {"loss": self.train_loss.result(), "accuracy": self.train_accuracy.result()}
-
-    # Host-side views, for callbacks and the outputs.
-
-    def arch_numpy(self):
-        """{"normal": (A, Ā), "reduce": (A, Ā)} as numpy arrays."""
-        arch = self.discrete_arch()
-        return {kind: (np.array(self.arch_vars[kind].numpy()), np.array(arch[kind][0]))
-                for kind in CELL_KINDS}
-
-    def display_matrix(self, arch_matrix):
-        """A as an image in [0, 1]: itself, or its row softmax for logits."""
-        if not self.arch_is_logits:
-            return arch_matrix
-        e = np.exp(arch_matrix - arch_matrix.max(axis=1, keepdims=True))
-        return e / e.sum(axis=1, keepdims=True)
 
     def genotype(self):
         return genotype_lib.derive_cnn_genotype(

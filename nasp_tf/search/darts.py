@@ -39,6 +39,12 @@ class DARTSSearcher(base.CNNSearcher):
 
     arch_initializer = keras.initializers.RandomNormal(stddev=1e-3)  # as DARTS
     arch_is_logits = True
+    searches_none = True
+
+    @classmethod
+    def from_flags(cls, supernet, config, order=1, **kwargs):
+        return cls(supernet, order=order, genotype_space=config.space,
+                   grad_clip=config.grad_clip, **kwargs)
 
     def __init__(self, supernet, order=1, genotype_space=None, **kwargs):
         if order not in (1, 2):
@@ -51,7 +57,7 @@ class DARTSSearcher(base.CNNSearcher):
         self.order = order
         self.genotype_space = genotype_space or supernet.space.name
 
-    def mixing(self, arch_matrices=None):
+    def mixture(self, arch_matrices=None):
         """{kind: (softmax(A), argmax)}, the weights of the dense supernet."""
         arch_matrices = arch_matrices or self.arch_vars
         return {kind: (tf.nn.softmax(a, axis=-1), tf.argmax(a, axis=-1, output_type=tf.int32))
@@ -70,7 +76,7 @@ class DARTSSearcher(base.CNNSearcher):
         return arch
 
     def network_loss(self, images, labels, arch_matrices=None):
-        logits = self.supernet(images, self.mixing(arch_matrices), mode="dense", training=True)
+        logits = self.supernet(images, self.mixture(arch_matrices), mode="dense", training=True)
         return self.mean_loss(labels, logits), logits
 
     def arch_gradient(self, images, labels):
@@ -140,7 +146,7 @@ class DARTSSearcher(base.CNNSearcher):
         self.arch_accuracy.update_state(val[1], logits)
 
     def update_weights(self, images, labels):
-        self.weight_step(images, labels, self.mixing(), mode="dense")
+        self.weight_step(images, labels, self.mixture(), mode="dense")
 
     def genotype(self):
         arch = {kind: (a, None) for kind, (a, _) in self.arch_numpy().items()}

@@ -56,12 +56,15 @@ class NASPSearcher(base.CNNSearcher):
         return proximal.prox_c1(arch_matrix, self.supernet.node_sizes, self.keep_edges,
                                 self.keep_value)
 
-    def discretize(self):
-        """Ā = prox_c1(A) for both cell kinds: {kind: (Ā, selected index)}."""
-        return {kind: self.project(var) for kind, var in self.arch_vars.items()}
+    @classmethod
+    def from_flags(cls, supernet, config, **kwargs):
+        return cls(supernet, eta=config.eta, penalize=config.penalize,
+                   keep_value=config.prox_value == "keep", grad_clip=config.grad_clip,
+                   derive=config.derive, **kwargs)
 
     def discrete_arch(self):
-        return self.discretize()
+        """Ā = prox_c1(A) for both cell kinds: {kind: (Ā, selected index)}."""
+        return {kind: self.project(var) for kind, var in self.arch_vars.items()}
 
     def complexity_penalty(self, abars):
         return tf.add_n([proximal.complexity_penalty(abars[kind], costs)
@@ -71,11 +74,11 @@ class NASPSearcher(base.CNNSearcher):
         self.arch_step(*val)
 
     def update_weights(self, images, labels):
-        self.weight_step(images, labels, self.discretize(), mode="discrete")
+        self.weight_step(images, labels, self.discrete_arch(), mode="discrete")
 
     def arch_step(self, images, labels):
         """Steps A along the gradient of the validation objective taken at Ā."""
-        arch = self.discretize()
+        arch = self.discrete_arch()
         abars = {kind: arch[kind][0] for kind in base.CELL_KINDS}
         # Only Ā is watched: no weight gradient is ever formed here.
         with tf.GradientTape(watch_accessed_variables=False) as tape:

@@ -4,6 +4,7 @@ import keras
 import tensorflow as tf
 
 from nasp_tf import proximal
+from nasp_tf.rnn import losses as losses_lib
 from nasp_tf.search import rnn_base
 
 
@@ -34,34 +35,33 @@ class NASPRNNSearcher(rnn_base.RNNSearcher):
     arch_constraint = staticmethod(proximal.prox_c2)
 
     def __init__(self, model, keep_value=False, **kwargs):
-        if "none" in model.cell.op_names:
-            raise ValueError("NASP's recurrent space has no `none` op (REFERENCE.md §6.7). "
-                             f"Received: op_names={model.cell.op_names}")
         super().__init__(model, **kwargs)
         self.keep_value = bool(keep_value)
 
-    def discretize(self):
-        """(Ā, selected index) = prox_c1(A) with one row kept per node."""
-        return proximal.prox_c1(self.arch_var, self.cell.node_sizes, keep_edges=1,
-                                keep_value=self.keep_value)
+    @classmethod
+    def from_flags(cls, model, config, **kwargs):
+        return super().from_flags(model, config, keep_value=config.prox_value == "keep",
+                                  derive=config.derive, name="nasp_rnn", **kwargs)
 
-    def inference_arch(self):
-        abar, index = self.discretize()
-        return abar, index, "discrete"
+    def discrete_arch(self):
+        """{"recurrent": (Ā, selected index)}, Ā = prox_c1(A) with one row kept
+        per node."""
+        return {"recurrent": proximal.prox_c1(self.arch_var, self.cell.node_sizes,
+                                              keep_edges=1, keep_value=self.keep_value)}
 
     def arch_step(self, inputs, targets):
-        abar, index = self.discretize()
+        abar, index = self.discrete_arch()["recurrent"]
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(abar)
             logits, last, _, _ = self.model(inputs, self.search_hidden, weights=abar,
                                             index=index, mode="arch", training=True)
-            losses = rnn_base.token_losses(targets, logits)
+            losses = losses_lib.token_losses(targets, logits)
             loss = self.replica_mean(losses)
         self.apply_arch_gradient(tape.gradient(loss, abar), last, losses)
 
     def train_step(self, data):
         (inputs, targets), (search_inputs, search_targets) = data
         self.arch_step(search_inputs, search_targets)
-        abar, index = self.discretize()
+        abar, index = self.discrete_arch()["recurrent"]
         self.weight_step(inputs, targets, abar, index, "discrete")
         return {m.name: m.result() for m in self.metrics}

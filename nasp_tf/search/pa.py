@@ -35,5 +35,5 @@ class LazyPASearcher(nasp.NASPSearcher):
 
     arch_constraint = None
 
-    def discretize(self):
+    def discrete_arch(self):
         return {kind: prox_c(self, var) for kind, var in self.arch_vars.items()}

@@ -2,46 +2,23 @@
 architecture variable, the hidden states carried across BPTT chunks, the
 weight step of DARTS's rnn/train_search.py and the validation step."""
 
-import math
-
 import keras
-import numpy as np
 import tensorflow as tf
 
 from nasp_tf import genotype as genotype_lib
+from nasp_tf import spaces
 from nasp_tf import optimizers as optimizers_lib
+from nasp_tf.rnn import model as model_lib
+from nasp_tf.rnn.losses import Perplexity, token_losses
 from nasp_tf.search import base
-
-
-def token_losses(targets, logits):
-    return tf.nn.sparse_softmax_cross_entropy_with_logits(
-        labels=tf.cast(targets, tf.int32), logits=logits)
-
-
-class Perplexity(keras.metrics.Mean):
-    """exp of the token-weighted mean NLL (REFERENCE.md §7: Σ chunk loss · length / Σ length)."""
-
-    def result(self):
-        return tf.exp(tf.minimum(super().result(), 50.0))
-
-
-def replica_state(batch, units, name):
-    """A hidden state that lives on each replica (its own rows of the batch).
-
-    On-read synchronisation keeps one copy per replica that a replica reads
-    and writes alone; the copies are aggregated (averaged) only when the host
-    reads them, and a reset from the host writes every copy.
-    """
-    return tf.Variable(tf.zeros([batch, units]), trainable=False, name=name,
-                       synchronization=tf.VariableSynchronization.ON_READ,
-                       aggregation=tf.VariableAggregation.MEAN)
 
 
 class RNNSearcher(base.TwoOptimizerModel):
     """Base searcher over an `RNNModel` with an `RNNSearchCell`.
 
-    Subclasses define `inference_arch()`, the (weights, index, mode) of the
-    architecture validated and derived, and `train_step`.
+    Subclasses set `op_names` (the columns of A) and define
+    `discrete_arch()` ({"recurrent": (Ā, index)}, the discrete cell validated
+    and written as the genotype, one row per node) and `train_step`.
 
     `train_step` takes ((train inputs, train targets), (search inputs, search
     targets)) chunks, [batch, time] each. Three hidden states are carried from
@@ -68,6 +45,16 @@ class RNNSearcher(base.TwoOptimizerModel):
 
     arch_initializer = "zeros"
     arch_constraint = None
+    op_names = spaces.RECURRENT_ACTIVATIONS
+
+    @classmethod
+    def from_flags(cls, model, config, **kwargs):
+        """The searcher with the settings of bin/search.py's flags (`config`:
+        any object with the flags' attributes)."""
+        return cls(model, batch_size=config.batch_size, search_batch_size=config.batch_size,
+                   eval_batch_size=config.eval_batch_size, bptt=config.bptt,
+                   grad_clip=config.grad_clip, weight_decay=config.weight_decay,
+                   tar_beta=config.tar_beta, ar_alpha=config.ar_alpha, **kwargs)
 
     def __init__(self, model, batch_size, search_batch_size, eval_batch_size, bptt=35,
                  grad_clip=0.25, weight_decay=5e-7, tar_beta=1e-3, ar_alpha=0.0,
@@ -75,19 +62,21 @@ class RNNSearcher(base.TwoOptimizerModel):
         super().__init__(**kwargs)
         if derive not in ("complete", "softmax"):
             raise ValueError(f"derive must be 'complete' or 'softmax'. Received: {derive!r}")
+        if tuple(model.cell.op_names) != tuple(self.op_names):
+            raise ValueError(f"{type(self).__name__} searches the activations {self.op_names}. "
+                             f"Received: a cell with op_names={model.cell.op_names}")
         self.model = model
         self.cell = model.cell
-        self.op_names = model.cell.op_names
         self.bptt = int(bptt)
         self.grad_clip = float(grad_clip)
         self.weight_decay = float(weight_decay)
         self.tar_beta = float(tar_beta)
         self.ar_alpha = float(ar_alpha)
         self.derive = derive
-        self.arch_var = self.add_weight(
+        self.arch_vars = {"recurrent": self.add_weight(
             name="arch_matrix_recurrent", shape=(self.cell.num_rows, len(self.op_names)),
             initializer=self.arch_initializer, trainable=False,
-            constraint=self.arch_constraint, aggregation="only_first_replica")
+            constraint=self.arch_constraint, aggregation="only_first_replica")}
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         for name, batch in (("batch_size", batch_size), ("search_batch_size", search_batch_size),
                             ("eval_batch_size", eval_batch_size)):
@@ -95,20 +84,22 @@ class RNNSearcher(base.TwoOptimizerModel):
                 raise ValueError(f"{name} must be a multiple of the {replicas} replicas. "
                                  f"Received: {name}={batch}")
         units = model.units
-        self.train_hidden = replica_state(batch_size // replicas, units, "train_hidden")
-        self.search_hidden = replica_state(search_batch_size // replicas, units, "search_hidden")
-        self.eval_hidden = replica_state(eval_batch_size // replicas, units, "eval_hidden")
+        self.train_hidden = model_lib.replica_state(batch_size // replicas, units, "train_hidden")
+        self.search_hidden = model_lib.replica_state(search_batch_size // replicas, units, "search_hidden")
+        self.eval_hidden = model_lib.replica_state(eval_batch_size // replicas, units, "eval_hidden")
         self.train_loss = keras.metrics.Mean(name="loss")
         self.train_ppl = Perplexity(name="ppl")
         self.arch_loss = keras.metrics.Mean(name="arch_loss")
         self.arch_ppl = Perplexity(name="arch_ppl")
         self.built = True
 
+    @property
+    def arch_var(self):
+        """A, the one architecture matrix of a recurrent cell."""
+        return self.arch_vars["recurrent"]
+
     def network_weights(self):
         return self.model.trainable_weights
-
-    def arch_matrices(self):
-        return [self.arch_var]
 
     @property
     def metrics(self):
@@ -123,9 +114,9 @@ class RNNSearcher(base.TwoOptimizerModel):
         return super().evaluate(*args, **kwargs)
 
     def call(self, tokens, training=False):
-        weights, index, mode = self.inference_arch()
+        weights, index = self.discrete_arch()["recurrent"]
         logits, _, _, _ = self.model(tokens, self.model.zero_state(tf.shape(tokens)[0]),
-                                     weights=weights, index=index, mode=mode,
+                                     weights=weights, index=index, mode="discrete",
                                      training=training)
         return logits
 
@@ -167,27 +158,17 @@ class RNNSearcher(base.TwoOptimizerModel):
 
     def test_step(self, data):
         inputs, targets = data
-        weights, index, mode = self.inference_arch()
+        weights, index = self.discrete_arch()["recurrent"]
         logits, last, _, _ = self.model(inputs, self.eval_hidden, weights=weights, index=index,
-                                        mode=mode, training=False)
+                                        mode="discrete", training=False)
         self.eval_hidden.assign(last)
         losses = token_losses(targets, logits)
         self.train_loss.update_state(losses)
         self.train_ppl.update_state(losses)
         return {"loss": self.train_loss.result(), "ppl": self.train_ppl.result()}
 
-    # Host-side views, for callbacks and the outputs.
-
-    def arch_numpy(self):
-        """(A, the architecture the cell runs: Ā or softmax(A)) as numpy arrays."""
-        weights, _, _ = self.inference_arch()
-        return np.array(self.arch_var.numpy()), np.array(weights)
-
     def genotype(self):
-        matrix, abar = self.arch_numpy()
+        matrix, abar = self.arch_numpy()["recurrent"]
         return genotype_lib.derive_rnn_genotype(self.op_names, matrix, abar, self.derive,
                                                 self.cell.steps)
 
-
-def perplexity(loss):
-    return math.exp(min(float(loss), 50.0))

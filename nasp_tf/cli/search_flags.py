@@ -1,20 +1,17 @@
 """Flags of `bin/search.py`, defined once and validated at parse time.
 
 This module imports no TensorFlow, so a bad flag is reported in a fraction of
-a second, in one line.
+a second, in one line. Flags that do not apply to the chosen data family or
+searcher are refused, not ignored.
 """
-
-import os
-import sys
 
 from absl import flags
 
-# Text corpora send bin/search.py and bin/train.py down the recurrent-cell path.
-TEXT_DATASETS = ("ptb", "wt2", "synthetic_text")
-DATASETS = ("cifar10", "digits", "synthetic") + TEXT_DATASETS
+from nasp_tf.cli import flags_common as common
+from nasp_tf.search import registry
+
+DATASETS = ("cifar10", "digits", "synthetic") + common.TEXT_DATASETS
 SPACES = ("darts7", "nasp12")
-SEARCHERS = ("nasp", "darts1", "darts2", "pa", "pa_lazy")
-STRATEGIES = ("default", "mirrored")
 
 
 def define_flags():
@@ -28,10 +25,8 @@ def define_flags():
     f.DEFINE_bool("download", True, "Download CIFAR-10 with tfds when it is not prepared.")
     f.DEFINE_enum("space", "darts7", SPACES, "Search space: `darts7` (DARTS's 7 ops, both "
                   "cells) or `nasp12` (8 normal ops, 5 reduction ops).")
-    f.DEFINE_enum("searcher", "nasp", SEARCHERS, "Search algorithm: `nasp`; DARTS first "
-                  "(`darts1`) or second order (`darts2`), which add the `none` op to the "
-                  "space; the paper's ablations PA-standard (`pa`, eq. 10) and PA-lazy "
-                  "(`pa_lazy`, eq. 11).")
+    f.DEFINE_enum("searcher", "nasp", list(registry.SEARCHERS), "Search algorithm: "
+                  + "; ".join(f"`{e.name}`, {e.summary}" for e in registry.SEARCHERS.values()))
     f.DEFINE_integer("epochs", 50, "Search epochs.", lower_bound=1)
     f.DEFINE_integer("batch_size", 64, "Global batch of both the weight and the "
                      "architecture half.", lower_bound=1)
@@ -69,7 +64,7 @@ def define_flags():
     f.DEFINE_integer("seed", 2, "Seed of Python, numpy, TF and the data pipeline.")
     f.DEFINE_bool("deterministic", False, "Turn on TF op determinism (same seed, same "
                   "genotype, on the CPU).")
-    f.DEFINE_enum("strategy", "default", STRATEGIES, "`mirrored` runs on every GPU "
+    f.DEFINE_enum("strategy", "default", common.STRATEGIES, "`mirrored` runs on every GPU "
                   "(or every logical CPU) with tf.distribute.MirroredStrategy.")
     f.DEFINE_integer("cpu_devices", 0, "Split the CPU into N logical devices (to try "
                      "--strategy=mirrored without GPUs).", lower_bound=0)
@@ -79,9 +74,9 @@ def define_flags():
     f.DEFINE_integer("verbose", 1, "Keras fit verbosity: 0 silent, 1 progress bar, 2 one "
                      "line per epoch.", lower_bound=0, upper_bound=2)
 
-    define_text_flags(search=True)
+    common.define_text_flags(search=True)
 
-    flags.register_validator("output_dir", writable_dir,
+    flags.register_validator("output_dir", common.writable_dir,
                              "--output_dir must be a directory we can create and write")
     flags.register_multi_flags_validator(
         ["learning_rate", "learning_rate_min"],
@@ -89,66 +84,29 @@ def define_flags():
         "--learning_rate_min must not exceed --learning_rate")
     flags.register_multi_flags_validator(
         ["searcher", "strategy"],
-        lambda v: not (v["searcher"] == "darts2" and v["strategy"] == "mirrored"),
-        "--searcher=darts2 runs on one device (its unrolled step rewrites the weights); "
+        lambda v: v["strategy"] != "mirrored" or v["searcher"] not in registry.SEARCHERS
+        or registry.SEARCHERS[v["searcher"]].multi_replica,
+        "this --searcher runs on one device (darts2's unrolled step rewrites the weights); "
         "use --strategy=default")
+    flags.register_multi_flags_validator(
+        ["searcher", "dataset"],
+        lambda v: v["searcher"] not in registry.SEARCHERS or common.family(v["dataset"])
+        in registry.SEARCHERS[v["searcher"]].families(),
+        "this --searcher has no recurrent version: for text datasets use "
+        + ", ".join(n for n, e in registry.SEARCHERS.items() if "text" in e.families()))
 
 
-def define_text_flags(search):
-    """Flags of the recurrent-cell path (--dataset=ptb, wt2, synthetic_text), shared
-    by search and retraining; the defaults are DARTS's rnn/train_search.py
-    (search) or rnn/train.py (retraining) values (REFERENCE.md §6.4, §6.5)."""
-    f = flags
-    f.DEFINE_string("train_file", "", "Text: the training file inside --data_dir "
-                    "(default train.txt or ptb.train.txt).")
-    f.DEFINE_string("valid_file", "", "Text: the validation file inside --data_dir.")
-    f.DEFINE_string("test_file", "", "Text: the test file inside --data_dir.")
-    f.DEFINE_integer("rnn_units", 300 if search else 850, "Text: embedding size = hidden "
-                     "size of the recurrent cell.", lower_bound=1)
-    f.DEFINE_integer("rnn_steps", 8, "Text: intermediate nodes of the recurrent cell.",
-                     lower_bound=1)
-    f.DEFINE_integer("bptt", 35, "Text: base BPTT length.", lower_bound=2)
-    f.DEFINE_integer("eval_batch_size", 10, "Text: batch of validation and test.",
-                     lower_bound=1)
-    f.DEFINE_float("dropout", 0.75, "Text: locked dropout on the cell outputs.",
-                   lower_bound=0.0, upper_bound=0.99)
-    f.DEFINE_float("dropouth", 0.25, "Text: variational dropout of the hidden state.",
-                   lower_bound=0.0, upper_bound=0.99)
-    f.DEFINE_float("dropoutx", 0.75, "Text: variational dropout of the cell input.",
-                   lower_bound=0.0, upper_bound=0.99)
-    f.DEFINE_float("dropouti", 0.2, "Text: locked dropout on the embeddings.",
-                   lower_bound=0.0, upper_bound=0.99)
-    f.DEFINE_float("dropoute", 0.0 if search else 0.1, "Text: embedding (word) dropout.",
-                   lower_bound=0.0, upper_bound=0.99)
-    f.DEFINE_float("tar_beta", 1e-3, "Text: temporal activation regularisation beta.",
-                   lower_bound=0.0)
-    f.DEFINE_float("ar_alpha", 0.0, "Text: activation regularisation alpha.", lower_bound=0.0)
-    f.DEFINE_integer("max_tokens", 0, "Text: use only the first N tokens of each split "
-                     "(0: all).", lower_bound=0)
+# Flags of image searches only (the text path reads the TEXT_FLAGS instead).
+IMAGE_FLAGS = ("download", "space", "init_channels", "layers", "nodes", "learning_rate_min",
+               "train_portion", "cutout", "max_examples", "jit_compile", "eta", "penalize")
 
 
-def serialize():
-    """The search flags as a flagfile, for exact reruns (`--flagfile=flags.txt`)."""
-    lines = [f.serialize() for f in flags.FLAGS.get_flags_for_module(__name__)]
-    return "\n".join(line for line in lines if line) + "\n"
+def _searcher_reads(searcher, name):
+    return searcher in registry.SEARCHERS and name in registry.SEARCHERS[searcher].flags
 
 
-def writable_dir(path):
-    if not path:
-        return False
-    path = os.path.abspath(path)
-    while not os.path.exists(path):
-        parent = os.path.dirname(path)
-        if parent == path:
-            return False
-        path = parent
-    return os.path.isdir(path) and os.access(path, os.W_OK | os.X_OK)
-
-
-def parse_or_exit(argv, program):
-    """absl's flag parser, but a bad flag ends in one line and exit code 2."""
-    try:
-        return flags.FLAGS(argv)
-    except flags.Error as e:
-        print(f"{program}: error: {e}", file=sys.stderr)
-        sys.exit(2)
+FLAG_SET = common.FlagSet([__name__, common.__name__],
+                          {"images": IMAGE_FLAGS, "text": common.TEXT_FLAGS},
+                          registry.SEARCHER_FLAGS, _searcher_reads)
+serialize = FLAG_SET.serialize
+parse_or_exit = FLAG_SET.parse_or_exit

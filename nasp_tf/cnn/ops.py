@@ -589,11 +589,6 @@ def cell_preprocess(channels, prev_prev_channels, prev_channels, reduction_prev,
     return pre0, pre1
 
 
-def trainable_count(layer):
-    """Learnable parameters of a layer (batch-norm statistics are not counted)."""
-    return int(sum(np.prod(w.shape) for w in layer.trainable_weights))
-
-
 def layer_name(op_name):
     """A Keras-safe layer name for an op (NASP's names contain spaces)."""
     return op_name.replace(" ", "_")

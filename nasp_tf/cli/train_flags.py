@@ -1,12 +1,13 @@
-"""Flags of `bin/train.py`, defined once and validated at parse time (no TF import)."""
+"""Flags of `bin/train.py`, defined once and validated at parse time (no TF
+import). Flags that do not apply to the chosen data family are refused."""
 
 import os
 
 from absl import flags
 
-from nasp_tf import search_flags
+from nasp_tf.cli import flags_common as common
 
-DATASETS = ("cifar10", "imagenet2012", "digits", "synthetic") + search_flags.TEXT_DATASETS
+DATASETS = ("cifar10", "imagenet2012", "digits", "synthetic") + common.TEXT_DATASETS
 
 
 def define_flags():
@@ -45,7 +46,7 @@ def define_flags():
                      lower_bound=0)
     f.DEFINE_integer("seed", 0, "Seed of Python, numpy, TF and the data pipeline.")
     f.DEFINE_bool("deterministic", False, "Turn on TF op determinism.")
-    f.DEFINE_enum("strategy", "default", search_flags.STRATEGIES, "`mirrored`: every GPU "
+    f.DEFINE_enum("strategy", "default", common.STRATEGIES, "`mirrored`: every GPU "
                   "(or logical CPU) with tf.distribute.MirroredStrategy.")
     f.DEFINE_integer("cpu_devices", 0, "Split the CPU into N logical devices.", lower_bound=0)
     f.DEFINE_string("output_dir", "runs/train", "Run directory.")
@@ -54,7 +55,7 @@ def define_flags():
     f.DEFINE_bool("export_only", False, "Export the last checkpoint and exit.")
     f.DEFINE_integer("verbose", 1, "Keras fit verbosity.", lower_bound=0, upper_bound=2)
 
-    search_flags.define_text_flags(search=False)
+    common.define_text_flags(search=False)
     f.DEFINE_integer("nonmono", 5, "Text: switch to averaged SGD when the validation loss "
                      "is worse than the best of all but the last N epochs.", lower_bound=1)
     f.DEFINE_bool("asgd", True, "Text: allow the averaged-SGD switch.")
@@ -62,15 +63,19 @@ def define_flags():
                      "(the reference uses 1).", lower_bound=1)
 
     flags.mark_flag_as_required("genotype")
-    flags.register_validator("output_dir", search_flags.writable_dir,
+    flags.register_validator("output_dir", common.writable_dir,
                              "--output_dir must be a directory we can create and write")
     flags.register_validator("manual_dir", lambda d: d is None or os.path.isdir(d),
                              "--manual_dir must be an existing directory")
 
 
-def serialize():
-    # The text flags are defined by search_flags.define_text_flags.
-    defined = (flags.FLAGS.get_flags_for_module(__name__)
-               + flags.FLAGS.get_flags_for_module(search_flags.__name__))
-    lines = [f.serialize() for f in defined]
-    return "\n".join(line for line in lines if line) + "\n"
+# Flags of image retraining only, and of text retraining only.
+IMAGE_FLAGS = ("manual_dir", "download", "init_channels", "layers", "auxiliary", "aux_weight",
+               "drop_path_prob", "cutout", "lr_schedule", "learning_rate_min", "lr_gamma",
+               "label_smoothing", "max_examples")
+TEXT_FLAGS = common.TEXT_FLAGS + ("nonmono", "asgd", "test_batch_size")
+
+FLAG_SET = common.FlagSet([__name__, common.__name__],
+                          {"images": IMAGE_FLAGS, "text": TEXT_FLAGS})
+serialize = FLAG_SET.serialize
+parse_or_exit = FLAG_SET.parse_or_exit

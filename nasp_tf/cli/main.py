@@ -1,17 +1,37 @@
-"""What the binaries share: user errors become one line and an exit code."""
+"""The body of every binary: flags -> TensorFlow -> the recipe of (binary,
+data family) -> one line and an exit code for user errors.
+
+Exit codes: 0 done; 2 a user error (bad flag, data, genotype or checkpoint:
+`nasp_tf.errors.UserError`); 1 a run that could not finish (`RunFailed`);
+130 interrupted.
+"""
 
 import contextlib
-import importlib
 import os
 import sys
 import tempfile
 
+from nasp_tf.cli import flags_common
 
-def main(program, argv, module, flags_module):
-    """The body of a binary's `main`: TensorFlow loads quietly, then `module.run`
-    runs with the parsed flags; user errors become one line and an exit code."""
+
+def recipe(binary, family):
+    """The function that runs a (binary, data family) job: the one dispatch table."""
+    from nasp_tf.pipelines import image_search, image_train, text_search, text_train
+
+    return {
+        ("search", "images"): image_search.run,
+        ("search", "text"): text_search.run,
+        ("train", "images"): image_train.run,
+        ("train", "text"): text_train.run,
+    }[(binary, family)]
+
+
+def main(binary, argv, flag_set):
+    """Runs `binary` ("search" or "train") with the parsed absl flags: TensorFlow
+    loads quietly, then the recipe of the dataset's family runs."""
     from absl import flags
 
+    program = f"{binary}.py"
     if len(argv) > 1:
         print(f"{program}: error: unexpected arguments {argv[1:]}", file=sys.stderr)
         return 2
@@ -19,20 +39,18 @@ def main(program, argv, module, flags_module):
         import tensorflow as tf
     # tf.distribute logs every cross-device reduction at INFO.
     tf.get_logger().setLevel("WARNING")
-    runner = importlib.import_module(module)
-    return run_main(program, lambda: runner.run(flags.FLAGS, flags_module.serialize()))
+    config = flags.FLAGS
+    run = recipe(binary, flags_common.family(config.dataset))
+    return run_main(program, lambda: run(config, flag_set.serialize()))
 
 
 def run_main(program, fn):
     """Runs `fn`; a known user error prints one line and returns its exit code."""
-    from nasp_tf.checkpoints import CheckpointError
-    from nasp_tf.data.images import DataError
-    from nasp_tf.genotype import GenotypeError
-    from nasp_tf.run_search import RunFailed
+    from nasp_tf.errors import RunFailed, UserError
 
     try:
         fn()
-    except (DataError, GenotypeError, CheckpointError) as e:
+    except UserError as e:
         print(f"{program}: error: {e}", file=sys.stderr)
         return 2
     except RunFailed as e:

@@ -1,0 +1,146 @@
+"""What the binaries' flag sets share: data families, the recurrent-model
+flags, per-family applicability, validation helpers and the flags record.
+
+No TensorFlow here: a bad flag is reported in a fraction of a second, in one
+line, with exit code 2.
+"""
+
+import os
+import sys
+
+from absl import flags
+
+# Text corpora send bin/search.py and bin/train.py down the recurrent-cell path.
+TEXT_DATASETS = ("ptb", "wt2", "synthetic_text")
+STRATEGIES = ("default", "mirrored")
+FAMILIES = ("images", "text")
+
+# The flags of the recurrent-model path (define_text_flags).
+TEXT_FLAGS = ("train_file", "valid_file", "test_file", "rnn_units", "rnn_steps", "bptt",
+              "eval_batch_size", "dropout", "dropouth", "dropoutx", "dropouti", "dropoute",
+              "tar_beta", "ar_alpha", "max_tokens")
+
+
+def family(dataset):
+    """The data family of a --dataset value: "text" or "images"."""
+    return "text" if dataset in TEXT_DATASETS else "images"
+
+
+def define_text_flags(search):
+    """Flags of the recurrent-cell path (--dataset=ptb, wt2, synthetic_text), shared
+    by search and retraining; the defaults are DARTS's rnn/train_search.py
+    (search) or rnn/train.py (retraining) values."""
+    f = flags
+    f.DEFINE_string("train_file", "", "Text: the training file inside --data_dir "
+                    "(default train.txt or ptb.train.txt).")
+    f.DEFINE_string("valid_file", "", "Text: the validation file inside --data_dir.")
+    f.DEFINE_string("test_file", "", "Text: the test file inside --data_dir.")
+    f.DEFINE_integer("rnn_units", 300 if search else 850, "Text: embedding size = hidden "
+                     "size of the recurrent cell.", lower_bound=1)
+    f.DEFINE_integer("rnn_steps", 8, "Text: intermediate nodes of the recurrent cell.",
+                     lower_bound=1)
+    f.DEFINE_integer("bptt", 35, "Text: base BPTT length.", lower_bound=2)
+    f.DEFINE_integer("eval_batch_size", 10, "Text: batch of validation and test.",
+                     lower_bound=1)
+    f.DEFINE_float("dropout", 0.75, "Text: locked dropout on the cell outputs.",
+                   lower_bound=0.0, upper_bound=0.99)
+    f.DEFINE_float("dropouth", 0.25, "Text: variational dropout of the hidden state.",
+                   lower_bound=0.0, upper_bound=0.99)
+    f.DEFINE_float("dropoutx", 0.75, "Text: variational dropout of the cell input.",
+                   lower_bound=0.0, upper_bound=0.99)
+    f.DEFINE_float("dropouti", 0.2, "Text: locked dropout on the embeddings.",
+                   lower_bound=0.0, upper_bound=0.99)
+    f.DEFINE_float("dropoute", 0.0 if search else 0.1, "Text: embedding (word) dropout.",
+                   lower_bound=0.0, upper_bound=0.99)
+    f.DEFINE_float("tar_beta", 1e-3, "Text: temporal activation regularisation beta.",
+                   lower_bound=0.0)
+    f.DEFINE_float("ar_alpha", 0.0, "Text: activation regularisation alpha.", lower_bound=0.0)
+    f.DEFINE_integer("max_tokens", 0, "Text: use only the first N tokens of each split "
+                     "(0: all).", lower_bound=0)
+
+
+class FlagSet:
+    """The flags one binary defines, which of them apply to each data family
+    (and searcher), and the checks and the record built on that.
+
+    Args:
+      modules: the modules whose flags the binary defines.
+      family_only: {family: flag names that apply to that family only}.
+      searcher_flags: flag names that only some searchers read, and
+        `reads(searcher, name)` says whether a searcher reads one.
+    """
+
+    def __init__(self, modules, family_only, searcher_flags=(), reads=None):
+        self.modules = modules
+        self.family_only = family_only
+        self.searcher_flags = set(searcher_flags)
+        self.reads = reads
+
+    def names(self):
+        values = flags.FLAGS
+        return [f.name for m in self.modules for f in values.get_flags_for_module(m)]
+
+    def applies(self, name, values):
+        """Whether flag `name` does anything for the parsed `values`."""
+        fam = family(values.dataset)
+        for other, names in self.family_only.items():
+            if other != fam and name in names:
+                return False
+        if name in self.searcher_flags and self.reads is not None:
+            return self.reads(values.searcher, name)
+        return True
+
+    def not_applicable(self, values):
+        """The first given flag that does nothing here, as a one-line message, or None."""
+        fam = family(values.dataset)
+        for name in self.names():
+            if not values[name].present or self.applies(name, values):
+                continue
+            if any(name in names for other, names in self.family_only.items() if other != fam):
+                return (f"--{name} does not apply to {fam} datasets (--dataset="
+                        f"{values.dataset}); remove it from the command line or flagfile")
+            return (f"--{name} is not read by --searcher={values.searcher}; remove it from "
+                    "the command line or flagfile")
+        return None
+
+    def serialize(self, values=None):
+        """The applicable flags as a flagfile, for exact reruns (`--flagfile=flags.txt`)."""
+        values = values or flags.FLAGS
+        lines = [values[name].serialize() for name in self.names()
+                 if self.applies(name, values)]
+        return "\n".join(line for line in lines if line) + "\n"
+
+    def parse_or_exit(self, argv, program):
+        """absl's flag parser, but a bad flag (or one that does not apply)
+        ends in one line and exit code 2."""
+        try:
+            rest = flags.FLAGS(argv)
+        except flags.Error as e:
+            print(f"{program}: error: {e}", file=sys.stderr)
+            sys.exit(2)
+        problem = self.not_applicable(flags.FLAGS)
+        if problem:
+            print(f"{program}: error: {problem}", file=sys.stderr)
+            sys.exit(2)
+        return rest
+
+
+def writable_dir(path):
+    if not path:
+        return False
+    path = os.path.abspath(path)
+    while not os.path.exists(path):
+        parent = os.path.dirname(path)
+        if parent == path:
+            return False
+        path = parent
+    return os.path.isdir(path) and os.access(path, os.W_OK | os.X_OK)
+
+
+def parse_or_exit(argv, program):
+    """absl's flag parser, but a bad flag ends in one line and exit code 2."""
+    try:
+        return flags.FLAGS(argv)
+    except flags.Error as e:
+        print(f"{program}: error: {e}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,91 @@
+"""Image retraining: the final network of a CNN genotype, trained from scratch
+and exported (bin/train.py).
+
+Writes flags.txt, checkpoints/, tensorboard/, saved_model/ (serving
+signature `serve`: uint8 images -> probabilities) and model.keras.
+"""
+
+from absl import logging
+
+from nasp_tf import callbacks as callbacks_lib
+from nasp_tf import export
+from nasp_tf import genotype as genotype_lib
+from nasp_tf import optimizers
+from nasp_tf.cnn import model as model_lib
+from nasp_tf.cnn import trainer as trainer_lib
+from nasp_tf.data import images
+from nasp_tf.errors import RunFailed
+from nasp_tf.pipelines import common
+
+# Image size and classes when the data is not loaded (--dry_run).
+SHAPES = {"cifar10": ((32, 32, 3), 10), "imagenet2012": ((224, 224, 3), 1000),
+          "digits": ((8, 8, 3), 10), "synthetic": ((32, 32, 3), 10)}
+
+
+def build_network(config, genotype, image_shape, num_classes):
+    if config.auxiliary and config.dataset != "imagenet2012" and image_shape[0] // 4 < 5:
+        raise RunFailed(f"the auxiliary head needs at least 5x5 features after two "
+                        f"reductions; {config.dataset} images are {image_shape[0]}x"
+                        f"{image_shape[1]}: pass --noauxiliary")
+    build = (model_lib.network_imagenet if config.dataset == "imagenet2012"
+             else model_lib.network_cifar)
+    return build(genotype, num_classes=num_classes, channels=config.init_channels,
+                 layers=config.layers, auxiliary=config.auxiliary, image_shape=image_shape,
+                 name="network")
+
+
+def run(config, flags_text=""):
+    genotype = genotype_lib.load_cnn_genotype(config.genotype)
+    if config.dry_run:
+        shape, classes = SHAPES[config.dataset]
+        network = build_network(config, genotype, shape, classes)
+        print(f"parameters: {network.count_params_without_auxiliary()}")
+        return network
+    run = common.Run(config, flags_text)
+    source = images.get_source(config.dataset, config.data_dir, config.download,
+                               manual_dir=config.manual_dir)
+    train = source.train.take(config.max_examples) if config.max_examples else source.train
+    num_train = min(config.max_examples or source.num_train, source.num_train)
+    if num_train < config.batch_size:
+        raise images.DataError(f"{source.name}: {num_train} training examples are fewer than "
+                               f"one batch of {config.batch_size}; lower --batch_size")
+    train = images.batched(train.cache(), source, config.batch_size, config.seed, True, True,
+                           config.cutout, repeat=True).prefetch(images.AUTOTUNE)
+    test = images.batched(source.test, source, config.batch_size, config.seed + 1, False,
+                          False, drop_remainder=False).prefetch(images.AUTOTUNE)
+    steps = config.steps_per_epoch or num_train // config.batch_size
+    if config.lr_schedule == "cosine":
+        schedule = optimizers.EpochCosineDecay(config.learning_rate, config.learning_rate_min,
+                                               config.epochs, steps)
+    else:
+        schedule = optimizers.EpochExponentialDecay(config.learning_rate, config.lr_gamma, steps)
+
+    with run.strategy.scope():
+        network = build_network(config, genotype, source.image_shape, source.num_classes)
+        trainer = trainer_lib.FinalTrainer(network, config.aux_weight, config.label_smoothing,
+                                           config.grad_clip, name="trainer")
+        optimizer = optimizers.TorchSGD(schedule, config.momentum, config.weight_decay)
+        trainer.compile(optimizer=optimizer, jit_compile=False)
+        optimizer.build(network.trainable_weights)
+        checkpoint = run.make_checkpoint(network, optimizer=optimizer)
+    logging.info("parameters: %d (auxiliary head excluded)",
+                 network.count_params_without_auxiliary())
+    if config.export_only and not run.manager.latest_checkpoint:
+        raise RunFailed(f"--export_only: no checkpoint in {run.path('checkpoints')}; "
+                        "train first")
+    initial_epoch = run.initial_epoch(resume=config.resume or config.export_only)
+
+    if not config.export_only:
+        run.fit(trainer, train, steps, initial_epoch, test, [
+            callbacks_lib.DropPathSchedule(network, config.drop_path_prob, config.epochs),
+            callbacks_lib.EpochCheckpoint(
+                checkpoint, run.manager, config.epochs, run.dir, schedule.lr_at_epoch,
+                extras=lambda: {"drop_path": float(network.drop_path_probability.numpy())})])
+    results = trainer.evaluate(test, verbose=0, return_dict=True)
+    logging.info("test: loss=%.4f top1=%.4f top5=%.4f", results["loss"], results["top1"],
+                 results["top5"])
+    print(f"test top-1: {results['top1']:.4f}")
+    export.export_classifier(network, run.path("saved_model"), source.mean, source.std)
+    export.save_keras(network, run.path("model.keras"))
+    logging.info("exported %s and %s", run.path("saved_model"), run.path("model.keras"))
+    return results

@@ -1,0 +1,75 @@
+"""Text search: a recurrent cell searched on a corpus (bin/search.py with a
+text dataset).
+
+Writes the run directory: flags.txt, genotype.json, genotypes/epoch_NNN.json,
+arch/epoch_NNN.npz, cell_recurrent.{png,dot}, checkpoints/, tensorboard/.
+"""
+
+from absl import logging
+
+from nasp_tf import callbacks as callbacks_lib
+from nasp_tf import counting
+from nasp_tf import genotype as genotype_lib
+from nasp_tf import optimizers
+from nasp_tf.data import text
+from nasp_tf.pipelines import common
+from nasp_tf.rnn import losses
+from nasp_tf.rnn import search_model
+from nasp_tf.search import registry
+
+
+def build_searcher(config, vocab_size):
+    """The search language model, the searcher and both optimizers (inside a
+    strategy scope)."""
+    entry = registry.get(config.searcher)
+    searcher_class = entry.load("text")
+    model = search_model.search_language_model(
+        vocab_size, config.rnn_units, searcher_class.op_names, config.rnn_steps,
+        config.dropout, config.dropouth, config.dropoutx, config.dropouti, config.dropoute,
+        seed=config.seed, name="rnn_search_model")
+    searcher = searcher_class.from_flags(model, config, **dict(entry.options))
+    # The coupled decay and the seq_len/bptt scale are applied by the searcher.
+    searcher.compile(
+        weight_optimizer=optimizers.TorchSGD(config.learning_rate, config.momentum, 0.0),
+        arch_optimizer=optimizers.TorchAdam(config.arch_learning_rate, beta_1=config.arch_beta1,
+                                            l2=config.arch_weight_decay))
+    return searcher
+
+
+def run(config, flags_text=""):
+    corpus = text.load_corpus(config.dataset, config.data_dir, config.train_file,
+                              config.valid_file, config.test_file, config.max_tokens,
+                              config.seed)
+    train_stream = text.batchify(corpus.train, config.batch_size)
+    search_stream = text.batchify(corpus.valid, config.batch_size)
+    valid_stream = text.batchify(corpus.valid, config.eval_batch_size)
+    steps = config.steps_per_epoch or max(1, (train_stream.shape[1] - 1) // config.bptt)
+    run = common.Run(config, flags_text)
+    logging.info("%s: vocabulary %d, %d/%d/%d tokens, %d steps per epoch, batch %d, "
+                 "%d replica(s)", corpus.name, corpus.vocab_size, len(corpus.train),
+                 len(corpus.valid), len(corpus.test), steps, config.batch_size,
+                 run.strategy.num_replicas_in_sync)
+    with run.strategy.scope():
+        searcher = build_searcher(config, corpus.vocab_size)
+        checkpoint = run.make_checkpoint(searcher, weight_optimizer=searcher.weight_optimizer,
+                                         arch_optimizer=searcher.arch_optimizer)
+    initial_epoch = run.initial_epoch()
+    logging.info("search model: %d parameters, searcher %s",
+                 counting.parameter_count(searcher.model), config.searcher)
+    if initial_epoch < config.epochs:
+        pairs = text.search_pairs(train_stream, search_stream, config.bptt, steps,
+                                  initial_epoch, config.epochs, config.seed)
+        history = callbacks_lib.SearchHistory(run.dir, checkpoint, run.manager,
+                                              lambda epoch: config.learning_rate,
+                                              config.epochs)
+        run.fit(searcher, pairs, steps, initial_epoch, text.eval_chunks(valid_stream, config.bptt),
+                [callbacks_lib.ResetStates(), history], what="genotype")
+    genotype = searcher.genotype()
+    genotype_lib.write_json(genotype, run.path("genotype.json"))
+    genotype_lib.write_rnn_cell_pictures(genotype, run.dir)
+    valid = searcher.evaluate(text.eval_chunks(valid_stream, config.bptt), verbose=0,
+                              return_dict=True)
+    logging.info("genotype: %s", genotype.to_json())
+    print(f"search valid perplexity (discrete cell, shared weights): "
+          f"{losses.perplexity(valid['loss']):.2f}")
+    return genotype

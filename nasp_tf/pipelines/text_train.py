@@ -1,0 +1,113 @@
+"""Text retraining: the language model of a recurrent genotype (or the LSTM
+baseline), with DARTS's averaged-SGD switch, and its export (bin/train.py
+with a text dataset).
+
+Writes flags.txt, checkpoints/, best/ (the best validation weights, averaged
+after the switch), history.json, results.json, tensorboard/, saved_model/
+(signature `serve`: token ids [batch, time] and a state -> next-token
+log-probabilities and the new state).
+"""
+
+import json
+import os
+
+import tensorflow as tf
+from absl import logging
+
+from nasp_tf import callbacks as callbacks_lib
+from nasp_tf import checkpoints
+from nasp_tf import counting
+from nasp_tf import export
+from nasp_tf import genotype as genotype_lib
+from nasp_tf import optimizers
+from nasp_tf.data import text
+from nasp_tf.errors import RunFailed
+from nasp_tf.pipelines import common
+from nasp_tf.rnn import losses
+from nasp_tf.rnn import model as model_lib
+from nasp_tf.rnn import trainer as trainer_lib
+
+BASELINE = "LSTM"
+
+
+def build_model(config, vocab_size):
+    """The language model of --genotype (a recurrent genotype, or LSTM)."""
+    if config.genotype == BASELINE:
+        return model_lib.lstm_language_model(vocab_size, config.rnn_units, config.dropout,
+                                             config.dropouti, config.dropoute, config.seed)
+    genotype = genotype_lib.load_rnn_genotype(config.genotype)
+    return model_lib.language_model(genotype, vocab_size, config.rnn_units, config.dropout,
+                                    config.dropouth, config.dropoutx, config.dropouti,
+                                    config.dropoute, config.seed)
+
+
+def run(config, flags_text=""):
+    if config.genotype != BASELINE:
+        genotype_lib.load_rnn_genotype(config.genotype)  # fail fast on a bad genotype
+    if config.dry_run:
+        model = build_model(config, text.VOCAB_SIZES.get(config.dataset, 50))
+        print(f"parameters: {counting.parameter_count(model)}")
+        return model
+    corpus = text.load_corpus(config.dataset, config.data_dir, config.train_file,
+                              config.valid_file, config.test_file, config.max_tokens,
+                              config.seed)
+    train_stream = text.batchify(corpus.train, config.batch_size)
+    valid_stream = text.batchify(corpus.valid, config.eval_batch_size)
+    test_stream = text.batchify(corpus.test, config.test_batch_size)
+    steps = config.steps_per_epoch or max(1, (train_stream.shape[1] - 1) // config.bptt)
+    run = common.Run(config, flags_text)
+    with run.strategy.scope():
+        model = build_model(config, corpus.vocab_size)
+        trainer = trainer_lib.LMTrainer(
+            model, config.batch_size, config.eval_batch_size, config.bptt, config.grad_clip,
+            config.weight_decay, config.tar_beta, config.ar_alpha, name="lm_trainer")
+        # The coupled decay and the seq_len/bptt scale are applied by the trainer.
+        trainer.compile(optimizers.TorchSGD(config.learning_rate, config.momentum, 0.0))
+        checkpoint = run.make_checkpoint(trainer, optimizer=trainer.optimizer)
+        best = tf.train.Checkpoint(weights=checkpoints.variables_by_path(model))
+    parameters = counting.parameter_count(model)
+    logging.info("%s: vocabulary %d, %d steps per epoch; %s language model, %d parameters",
+                 corpus.name, corpus.vocab_size, steps, config.genotype, parameters)
+    if config.export_only and not run.manager.latest_checkpoint:
+        raise RunFailed(f"--export_only: no checkpoint in {run.path('checkpoints')}; "
+                        "train first")
+    initial_epoch = run.initial_epoch(resume=config.resume or config.export_only)
+
+    if not config.export_only:
+        chunks = text.training_chunks(train_stream, config.bptt, steps, initial_epoch,
+                                      config.epochs, config.seed, jitter=5.0).prefetch(2)
+        run.fit(trainer, chunks, steps, initial_epoch,
+                text.eval_chunks(valid_stream, config.bptt), [
+                    callbacks_lib.ResetStates(),
+                    callbacks_lib.ASGDSwitch(trainer, best, run.dir, config.nonmono,
+                                             config.asgd),
+                    callbacks_lib.EpochCheckpoint(
+                        checkpoint, run.manager, config.epochs, run.dir,
+                        lambda epoch: config.learning_rate,
+                        extras=lambda: {"asgd": int(trainer.is_averaging)})])
+    best_path = run.path("best", "weights")
+    if os.path.exists(best_path + ".index"):
+        best.read(best_path).assert_consumed()
+        logging.info("evaluating the best validation weights from %s", best_path)
+    results = {"genotype": config.genotype, "parameters": parameters}
+    tester = trainer
+    if config.test_batch_size != config.eval_batch_size:
+        # Its own hidden state of the test batch; on one device (a test batch of
+        # 1, as the reference, does not split between replicas).
+        tester = trainer_lib.LMTrainer(model, config.test_batch_size, config.test_batch_size,
+                                       config.bptt, name="lm_tester")
+        tester.compile(optimizers.TorchSGD(0.0, 0.0, 0.0), build_optimizer=False)
+    for split, stream in (("valid", valid_stream), ("test", test_stream)):
+        evaluator = trainer if split == "valid" else tester
+        logs = evaluator.evaluate(text.eval_chunks(stream, config.bptt), verbose=0,
+                                  return_dict=True)
+        results[f"{split}_loss"] = float(logs["loss"])
+        results[f"{split}_ppl"] = losses.perplexity(logs["loss"])
+    with open(run.path("results.json"), "w", encoding="utf-8") as f:
+        json.dump(results, f, indent=1)
+    logging.info("valid ppl %.2f, test ppl %.2f", results["valid_ppl"], results["test_ppl"])
+    print(f"{config.genotype}: parameters {parameters}, valid perplexity "
+          f"{results['valid_ppl']:.2f}, test perplexity {results['test_ppl']:.2f}")
+    export.export_language_model(model, run.path("saved_model"))
+    logging.info("exported %s", run.path("saved_model"))
+    return results

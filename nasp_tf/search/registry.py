@@ -1,0 +1,84 @@
+"""The searchers, by name: the one table that flags, recipes, the benchmark and
+the help read.
+
+This module imports no TensorFlow, so `bin/search.py` validates `--searcher`
+(and the flags each searcher takes) before TensorFlow loads. Each entry names
+its classes as "module:Class" (the entry-point convention); `load` imports
+one. Adding a searcher is one module under `nasp_tf/search/` and one entry
+here.
+"""
+
+import dataclasses
+import importlib
+
+FAMILIES = ("images", "text")
+# Flags that only some searchers read. Every other search flag applies to all.
+SEARCHER_FLAGS = ("eta", "penalize", "prox_value", "derive")
+
+
+@dataclasses.dataclass(frozen=True)
+class SearcherEntry:
+    """One searcher.
+
+    Args:
+      name: the `--searcher` value.
+      label: its name in tables.
+      summary: one line for the help and the README.
+      images: "module:Class" of the image (CNN cell) searcher, or None.
+      text: "module:Class" of the recurrent-cell searcher, or None.
+      multi_replica: runs under `--strategy=mirrored`.
+      flags: which of `SEARCHER_FLAGS` it reads.
+      options: ((keyword, value), ...) its classes' `from_flags` receive
+        (one class can serve several entries, e.g. DARTS's two orders).
+    """
+    name: str
+    label: str
+    summary: str
+    images: str = None
+    text: str = None
+    multi_replica: bool = True
+    flags: tuple = ()
+    options: tuple = ()
+
+    def families(self):
+        return tuple(f for f in FAMILIES if getattr(self, f))
+
+    def load(self, family):
+        """The searcher class for a data family ("images" or "text")."""
+        target = getattr(self, family, None) if family in FAMILIES else None
+        if not target:
+            raise ValueError(f"--searcher={self.name} has no {family} version. Received: "
+                             f"family={family!r}; it supports {', '.join(self.families())}")
+        module, _, cls = target.partition(":")
+        return getattr(importlib.import_module(module), cls)
+
+
+_NASP_FLAGS = ("eta", "penalize", "prox_value", "derive")
+SEARCHERS = {entry.name: entry for entry in (
+    SearcherEntry("nasp", "NASP", "NASP: gradient at Ā = prox_C1(A), Adam on A, clip to "
+                  "[0, 1], weights through the selected ops only",
+                  images="nasp_tf.search.nasp:NASPSearcher",
+                  text="nasp_tf.search.nasp_rnn:NASPRNNSearcher",
+                  flags=_NASP_FLAGS),
+    SearcherEntry("darts1", "DARTS-1st", "DARTS first order: softmax mixture of every op "
+                  "(`none` added), gradient at the current weights",
+                  images="nasp_tf.search.darts:DARTSSearcher",
+                  text="nasp_tf.search.darts_rnn:DARTSRNNSearcher", options=(("order", 1),)),
+    SearcherEntry("darts2", "DARTS-2nd", "DARTS second order: the unrolled step with a "
+                  "finite-difference Hessian-vector product (one device)",
+                  images="nasp_tf.search.darts:DARTSSearcher", multi_replica=False,
+                  options=(("order", 2),)),
+    SearcherEntry("pa", "PA", "the paper's PA-standard (eq. 10): A itself stays discrete, "
+                  "A <- prox_C(A - eps grad)",
+                  images="nasp_tf.search.pa:PASearcher", flags=_NASP_FLAGS),
+    SearcherEntry("pa_lazy", "PA-lazy", "the paper's PA-lazy (eq. 11): NASP without the "
+                  "clip of the continuous A",
+                  images="nasp_tf.search.pa:LazyPASearcher", flags=_NASP_FLAGS),
+)}
+
+
+def get(name):
+    if name not in SEARCHERS:
+        raise ValueError(f"Unknown searcher. Received: {name!r}; choose one of "
+                         f"{', '.join(SEARCHERS)}")
+    return SEARCHERS[name]
