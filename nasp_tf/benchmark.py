@@ -73,6 +73,17 @@ def define_flags():
     f.DEFINE_integer("sweep_epochs", 10, "--eta_sweep: search epochs per eta.", lower_bound=1)
     f.DEFINE_integer("train_epochs", 10, "--eta_sweep: retraining epochs per genotype.",
                      lower_bound=1)
+    f.DEFINE_bool("quality", False, "Run the cell-quality benchmark instead: search with "
+                  "each searcher over --quality_seeds, retrain every genotype, the published "
+                  "cells and --random_cells random cells under one budget (about 45 minutes "
+                  "on 2 CPU cores); quality.csv and quality.png in --output_dir.")
+    f.DEFINE_bool("quick", False, "--quality: a tiny version of both tasks (minutes).")
+    f.DEFINE_list("quality_tasks", ["images", "text"], "--quality: tasks (images: digits; "
+                  "text: the PTB quick start).")
+    f.DEFINE_list("quality_seeds", ["0", "1"], "--quality: search and retraining seeds.")
+    f.DEFINE_list("quality_searchers", [], "--quality: searchers (default: nasp, darts1, "
+                  "darts2, pa, pa_lazy on images; nasp, darts1 on text).")
+    f.DEFINE_integer("random_cells", 3, "--quality: random cells per task.", lower_bound=1)
     f.DEFINE_bool("pipeline", False, "Also time the digits search input pipeline alone.")
     f.DEFINE_string("output_dir", "runs/bench", "Where --convergence and --eta_sweep write "
                     "their CSV, PNG and runs.")
@@ -83,6 +94,13 @@ def define_flags():
     flags.register_validator("searchers", lambda v: bool(v) and all(map(_known_searcher, v)),
                              f"--searchers takes a comma-separated subset of "
                              f"{', '.join(SEARCHERS)} (each optionally with {XLA})")
+    flags.register_validator("quality_tasks", lambda v: bool(v) and set(v) <= {"images", "text"},
+                             "--quality_tasks takes images, text or both")
+    flags.register_validator("quality_seeds", lambda v: bool(v) and all(s.isdigit() for s in v),
+                             "--quality_seeds takes comma-separated seeds >= 0")
+    flags.register_validator("quality_searchers",
+                             lambda v: all(s in SEARCHERS for s in v),
+                             f"--quality_searchers takes names among {', '.join(SEARCHERS)}")
     flags.register_validator("eta_sweep", _floats_at_least_zero,
                              "--eta_sweep takes comma-separated numbers >= 0")
 
@@ -103,7 +121,8 @@ def search_config(**overrides):
                   eta=0.0, penalize="normal", prox_value="one", grad_clip=5.0,
                   derive="complete", learning_rate=0.025, learning_rate_min=0.001, epochs=50,
                   momentum=0.9, weight_decay=3e-4, arch_learning_rate=3e-4, arch_beta1=0.5,
-                  arch_weight_decay=1e-3, jit_compile=False)
+                  arch_weight_decay=1e-3, pa_learning_rate=0.1, pa_order="2", arch_lr_schedule="constant",
+                  jit_compile=False)
     config.update(overrides)
     return types.SimpleNamespace(**config)
 
@@ -196,25 +215,54 @@ def _digits_searcher(searcher_name, seed, eta=0.0):
     return searcher, data
 
 
+STATISTICS_BATCHES = 20
+
+
 def convergence_worker(spec):
     """Searches digits for `budget` seconds, evaluating the discrete architecture
     on the validation half after every `eval_every` seconds of search
-    (evaluation time is not counted)."""
+    (evaluation time is not counted).
+
+    Before each evaluation the batch-norm statistics of the network evaluated
+    are recomputed from `STATISTICS_BATCHES` training batches in training mode
+    (from zero mean and unit variance), so that a searcher whose discrete cell
+    is not what it trains (DARTS) is not judged with statistics collected
+    under another network; the search's own statistics are put back after.
+    DARTS's mixture (the supernet it trains) is evaluated the same way.
+    """
     import tensorflow as tf
 
     searcher, data = _digits_searcher(spec["searcher"], spec["seed"])
     train_step = tf.function(searcher.train_step)
-    predict = tf.function(lambda images: searcher(images, training=False))
+    mixture = getattr(searcher, "mixture", None)
+    networks = {"discrete": lambda images, training: searcher(images, training=training)}
+    if mixture is not None:
+        networks["mixture"] = lambda images, training: searcher.supernet(
+            images, mixture(), mode="dense", training=training)
+    compiled = {name: tf.function(fn, reduce_retracing=True) for name, fn in networks.items()}
+    statistics = searcher.supernet.non_trainable_weights
 
-    def accuracy():
+    def accuracy(name):
+        saved = [s.numpy() for s in statistics]
+        for s in statistics:
+            s.assign(tf.ones_like(s) if "variance" in s.path else tf.zeros_like(s))
+        train_batches = iter(data.pairs)
+        for _ in range(STATISTICS_BATCHES):
+            (images, _), _ = next(train_batches)
+            compiled[name](images, True)
         correct = total = 0
         for images, labels in data.validation:
-            guess = tf.argmax(predict(images), axis=-1, output_type=tf.int32)
+            guess = tf.argmax(compiled[name](images, False), axis=-1, output_type=tf.int32)
             correct += int(tf.reduce_sum(tf.cast(guess == tf.cast(labels, tf.int32), tf.int32)))
             total += int(labels.shape[0])
+        for s, value in zip(statistics, saved):
+            s.assign(value)
         return correct / total
 
-    points = [{"seconds": 0.0, "steps": 0, "accuracy": accuracy()}]
+    def evaluate():
+        return {f"{name}_accuracy": accuracy(name) for name in networks}
+
+    points = [{"seconds": 0.0, "steps": 0, **evaluate()}]
     elapsed, steps = 0.0, 0
     pairs = iter(data.pairs)
     while elapsed < spec["budget"]:
@@ -223,7 +271,7 @@ def convergence_worker(spec):
             float(train_step(next(pairs))["loss"])  # waits for the step to finish
             steps += 1
         elapsed += time.perf_counter() - start
-        points.append({"seconds": elapsed, "steps": steps, "accuracy": accuracy()})
+        points.append({"seconds": elapsed, "steps": steps, **evaluate()})
     return {"searcher": spec["searcher"], "points": points,
             "genotype": searcher.genotype().to_json(), "peak_rss_gb": peak_rss_gb()}
 
@@ -292,9 +340,30 @@ def step_table(results):
     return "\n".join(lines)
 
 
+def cpu_info():
+    """The CPU model and the vector-extension flags that change timings (avx2,
+    avx512*, amx*), from /proc/cpuinfo where there is one."""
+    model, extensions = platform.processor() or "unknown", []
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name":
+                    model = value.strip()
+                elif key.strip() == "flags":
+                    extensions = sorted(flag for flag in value.split()
+                                        if flag == "avx2" or flag.startswith(("avx512", "amx")))
+                    break
+    except OSError:
+        pass
+    return model, extensions
+
+
 def machine():
-    return {"python": platform.python_version(), "cpus": os.cpu_count(),
-            "platform": platform.platform(), "command": " ".join(sys.argv)}
+    model, extensions = cpu_info()
+    return {"python": platform.python_version(), "cpus": os.cpu_count(), "cpu_model": model,
+            "cpu_flags": extensions, "platform": platform.platform(),
+            "command": " ".join(sys.argv)}
 
 
 def run_steps(config, program):
@@ -356,24 +425,33 @@ def run_convergence(config, program):
     csv_path = os.path.join(config.output_dir, "convergence.csv")
     with open(csv_path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
-        writer.writerow(["searcher", "seconds", "steps", "accuracy"])
+        writer.writerow(["searcher", "seconds", "steps", "network", "accuracy"])
         for r in results:
             for p in r["points"]:
-                writer.writerow([r["searcher"], f"{p['seconds']:.2f}", p["steps"],
-                                 f"{p['accuracy']:.4f}"])
-    png_path = os.path.join(config.output_dir, "convergence.png")
-    plot_lines(png_path, {LABELS[r["searcher"]]: ([p["seconds"] for p in r["points"]],
-                                                  [p["accuracy"] for p in r["points"]])
-                          for r in results},
-               "search seconds (compilation included, evaluation excluded)",
-               "validation accuracy of the discrete architecture",
-               "Convergence in time on digits (cf. NASP Fig. 3)")
-    print("| searcher | steps in budget | accuracy at end | best accuracy |")
-    print("|---|---|---|---|")
+                for network in ("discrete", "mixture"):
+                    if f"{network}_accuracy" in p:
+                        writer.writerow([r["searcher"], f"{p['seconds']:.2f}", p["steps"],
+                                         network, f"{p[network + '_accuracy']:.4f}"])
+    series = {}
     for r in results:
-        accs = [p["accuracy"] for p in r["points"]]
-        print(f"| {LABELS[r['searcher']]} | {r['points'][-1]['steps']} | {accs[-1]:.4f} | "
-              f"{max(accs):.4f} |")
+        for network in ("discrete", "mixture"):
+            if f"{network}_accuracy" in r["points"][0]:
+                label = LABELS[r["searcher"]] + (" (mixture)" if network == "mixture" else "")
+                series[label] = ([p["seconds"] for p in r["points"]],
+                                 [p[f"{network}_accuracy"] for p in r["points"]])
+    png_path = os.path.join(config.output_dir, "convergence.png")
+    plot_lines(png_path, series, "search seconds (compilation included, evaluation excluded)",
+               "validation accuracy (statistics recomputed)",
+               "Convergence in time on digits (cf. NASP Fig. 3)")
+    print("| searcher | network | steps in budget | accuracy at end | best accuracy |")
+    print("|---|---|---|---|---|")
+    for r in results:
+        for network in ("discrete", "mixture"):
+            if f"{network}_accuracy" not in r["points"][0]:
+                continue
+            accs = [p[f"{network}_accuracy"] for p in r["points"]]
+            print(f"| {LABELS[r['searcher']]} | {network} | {r['points'][-1]['steps']} | "
+                  f"{accs[-1]:.4f} | {max(accs):.4f} |")
     print(f"wrote {csv_path} and {png_path}")
     return {"kind": "convergence", "machine": machine(), "budget_s": config.budget,
             "results": results}
@@ -477,7 +555,11 @@ def run(config, program):
     if config.worker:
         run_worker(json.loads(config.worker))
         return None
-    if config.convergence:
+    if config.quality:
+        from nasp_tf import quality
+
+        report = quality.run_quality(config, machine())
+    elif config.convergence:
         report = run_convergence(config, program)
     elif config.eta_sweep:
         report = run_eta_sweep(config, program)

@@ -77,6 +77,11 @@ class TorchSGD(_PreAggregated, keras.optimizers.Optimizer):
             tf.raw_ops.ResourceApplyMomentum(
                 var=_local_handle(var), accum=_local_handle(buf), lr=learning_rate,
                 grad=grad, momentum=momentum, use_locking=False, use_nesterov=False)
+        # Keras applies a variable's constraint after its update; so do we (the
+        # PA searchers' A, projected onto C after a plain step).
+        for var in trainable_variables:
+            if getattr(var, "constraint", None) is not None:
+                var.assign(var.constraint(var))
         self.iterations.assign_add(1)
 
     def get_config(self):

@@ -119,7 +119,7 @@ def test_discrete_arch_and_dense_agree_on_a_discrete_architecture(training):
 def test_search_cell_discrete_without_bn_effect_is_the_eval_cell():
     # At inference with fresh statistics (mean 0, variance 1) the batch norm is
     # x / sqrt(1 + eps): scale the eval cell's states the same way to compare.
-    cell = search_model.RNNSearchCell(5, seed=0, eval_statistics="moving")
+    cell = search_model.RNNSearchCell(5, seed=0, batch_norm="moving")
     abar, index = nasp_arch(np.random.default_rng(8))
     preds, acts = [], []
     for i, offset in enumerate(search_model.row_offsets(8)):
@@ -197,7 +197,7 @@ def test_only_the_selected_activation_runs(monkeypatch):
 
 
 def test_batch_norm_statistics_update_as_sequential_pytorch_updates():
-    cell = search_model.RNNSearchCell(3, steps=2, seed=0)
+    cell = search_model.RNNSearchCell(3, steps=2, seed=0, batch_norm="moving")
     rng = np.random.default_rng(1)
     stats = rng.uniform(0.5, 2.0, size=(4, 3, 2, 3)).astype(np.float32)
     mean, var = np.zeros(3), np.ones(3)

@@ -46,8 +46,16 @@ def define_flags():
                    lower_bound=0.0)
     f.DEFINE_float("arch_learning_rate", 3e-4, "Adam learning rate of A.", lower_bound=0.0)
     f.DEFINE_float("arch_beta1", 0.5, "Adam beta_1 of A.", lower_bound=0.0, upper_bound=1.0)
+    f.DEFINE_enum("arch_lr_schedule", "constant", ("constant", "cosine"), "Learning rate "
+                  "of A: constant (the reference), or cosine-annealed to 0 over the search, "
+                  "so that the discrete architecture settles by the end.")
     f.DEFINE_float("arch_weight_decay", 1e-3, "Coupled L2 of A (the reference's Adam).",
                    lower_bound=0.0)
+    f.DEFINE_float("pa_learning_rate", 0.1, "PA-standard and PA-lazy: the step size eps of "
+                   "the plain step A - eps * grad (eqs. 10, 11).", lower_bound=0.0)
+    f.DEFINE_enum("pa_order", "2", ("1", "2"), "PA-standard and PA-lazy: 2, the gradient of "
+                  "eq. 6 with DARTS's second-order approximation (the paper); 1, NASP's "
+                  "first-order gradient at Ā.")
     f.DEFINE_float("eta", 0.0, "Weight of the complexity penalty R(A) (NASP eq. 8).",
                    lower_bound=0.0)
     f.DEFINE_enum("penalize", "normal", ("normal", "all"), "Penalise the normal cell's "
@@ -89,6 +97,12 @@ def define_flags():
         "this --searcher runs on one device (darts2's unrolled step rewrites the weights); "
         "use --strategy=default")
     flags.register_multi_flags_validator(
+        ["searcher", "strategy", "pa_order"],
+        lambda v: not (v["searcher"] in ("pa", "pa_lazy") and v["strategy"] == "mirrored"
+                       and v["pa_order"] == "2"),
+        "the second-order PA gradient runs on one device: use --strategy=default or "
+        "--pa_order=1")
+    flags.register_multi_flags_validator(
         ["searcher", "dataset"],
         lambda v: v["searcher"] not in registry.SEARCHERS or common.family(v["dataset"])
         in registry.SEARCHERS[v["searcher"]].families(),
@@ -98,7 +112,7 @@ def define_flags():
 
 # Flags of image searches only (the text path reads the TEXT_FLAGS instead).
 IMAGE_FLAGS = ("download", "space", "init_channels", "layers", "nodes", "learning_rate_min",
-               "train_portion", "cutout", "max_examples", "jit_compile", "eta", "penalize")
+               "train_portion", "cutout", "max_examples", "jit_compile", "penalize")
 
 
 def _searcher_reads(searcher, name):

@@ -67,16 +67,29 @@ def local_variables(params):
     return local() if local is not None else params
 
 
+# A `training` value for the ops: normalise with the batch's statistics, as in
+# training, but leave the moving averages alone (NASP's architecture step runs
+# the selected op a second time, for its gradient; its statistics are already
+# updated by the first run).
+FROZEN_STATISTICS = "frozen_statistics"
+
+
 def batch_norm_apply(x, params, affine, training):
-    """Batch norm over [B, H, W] with (moving_mean, moving_variance[, gamma, beta])."""
+    """Batch norm over [B, H, W] with (moving_mean, moving_variance[, gamma, beta]).
+
+    `training` is False (moving averages), True (batch statistics, and the
+    averages updated) or FROZEN_STATISTICS (batch statistics only).
+    """
     moving_mean, moving_variance = params[0], params[1]
     gamma, beta = (params[2], params[3]) if affine else (None, None)
-    if training:
-        mean, variance = tf.nn.moments(x, axes=[0, 1, 2])
-        moving_mean.assign(moving_mean * BN_MOMENTUM + mean * (1.0 - BN_MOMENTUM))
-        moving_variance.assign(moving_variance * BN_MOMENTUM + variance * (1.0 - BN_MOMENTUM))
-    else:
+    if not training:
         mean, variance = moving_mean, moving_variance
+    else:
+        mean, variance = tf.nn.moments(x, axes=[0, 1, 2])
+        if training is not FROZEN_STATISTICS:
+            moving_mean.assign(moving_mean * BN_MOMENTUM + mean * (1.0 - BN_MOMENTUM))
+            moving_variance.assign(moving_variance * BN_MOMENTUM
+                                   + variance * (1.0 - BN_MOMENTUM))
     return tf.nn.batch_normalization(x, mean, variance, beta, gamma, BN_EPSILON)
 
 

@@ -101,12 +101,16 @@ class MixedOp(keras.layers.Layer):
             return tf.einsum("k,kbhwc->bhwc", weights, outs)
         # The coefficient of the selected op (0 for a pruned edge).
         scale = tf.reduce_sum(weights * tf.one_hot(index, len(self.candidates)))
+        if mode not in ("discrete", "arch"):
+            raise ValueError(f"mode must be one of {MODES}. Received: mode={mode!r}")
+        # In "arch" mode every op, the selected one included, has already updated
+        # its batch-norm statistics in the stack below: one update per step.
+        selected_training = ops_lib.FROZEN_STATISTICS if mode == "arch" and training \
+            else training
         selected = self.edge_functions.selected_op(x, index, self.params(), self.specs,
-                                                   self.stride, training)
+                                                   self.stride, selected_training)
         if mode == "discrete":
             return scale * selected
-        if mode != "arch":
-            raise ValueError(f"mode must be one of {MODES}. Received: mode={mode!r}")
         # d/dw_k = <dL/dout, op_k(x)> comes from the stopped stack; dL/dx comes
         # through the selected op alone, the only one with a non-zero w_k.
         outs = tf.stop_gradient(

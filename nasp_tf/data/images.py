@@ -244,11 +244,17 @@ def make_preprocess(source, augment, cutout=0):
 
 
 def batched(dataset, source, batch_size, seed, augment, shuffle, cutout=0,
-            drop_remainder=True, repeat=False):
-    """Shuffles, augments and batches a (uint8 image, label) dataset."""
+            drop_remainder=True, repeat=False, shuffle_buffer=None):
+    """Shuffles, augments and batches a (uint8 image, label) dataset.
+
+    `shuffle_buffer` is the number of examples shuffled together; the size of
+    the dataset gives a fresh permutation of it every epoch (as the
+    reference's samplers). Default: 10 batches + 1000 (for data too large to
+    hold twice in memory).
+    """
     if shuffle:
-        dataset = dataset.shuffle(min(50000, 10 * batch_size + 1000), seed=seed,
-                                  reshuffle_each_iteration=True)
+        buffer = shuffle_buffer or min(50000, 10 * batch_size + 1000)
+        dataset = dataset.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
     if repeat:
         dataset = dataset.repeat()
     seeds = tf.data.Dataset.random(seed=seed).batch(2)
@@ -300,8 +306,12 @@ def search_data(source, batch_size, seed, train_portion=0.5, cutout=0, max_examp
     data = source.train.take(total)
     weight_half = data.take(num_weight).cache()
     arch_half = data.skip(num_weight).cache()
-    train = batched(weight_half, source, batch_size, seed, True, True, cutout, repeat=True)
-    val = batched(arch_half, source, batch_size, seed + 1, True, True, cutout, repeat=True)
+    # Each half is permuted as a whole every epoch, as the reference's
+    # SubsetRandomSampler does (a CIFAR-10 half is 77 MB of uint8).
+    train = batched(weight_half, source, batch_size, seed, True, True, cutout, repeat=True,
+                    shuffle_buffer=num_weight)
+    val = batched(arch_half, source, batch_size, seed + 1, True, True, cutout, repeat=True,
+                  shuffle_buffer=total - num_weight)
     pairs = tf.data.Dataset.zip((train, val)).prefetch(AUTOTUNE)
     validation = batched(arch_half, source, batch_size, seed + 2, False, False,
                          drop_remainder=True).prefetch(AUTOTUNE)

@@ -34,8 +34,7 @@ def build_searcher(config, image_shape, num_classes, steps_per_epoch):
                                            config.epochs, steps_per_epoch)
     searcher.compile(
         weight_optimizer=optimizers.TorchSGD(schedule, config.momentum, config.weight_decay),
-        arch_optimizer=optimizers.TorchAdam(config.arch_learning_rate, beta_1=config.arch_beta1,
-                                            l2=config.arch_weight_decay),
+        arch_optimizer=searcher_class.arch_optimizer_from_flags(config, steps_per_epoch),
         jit_compile=config.jit_compile)
     return searcher, schedule
 

@@ -5,6 +5,8 @@ Writes flags.txt, checkpoints/, tensorboard/, saved_model/ (serving
 signature `serve`: uint8 images -> probabilities) and model.keras.
 """
 
+import json
+
 from absl import logging
 
 from nasp_tf import callbacks as callbacks_lib
@@ -85,6 +87,11 @@ def run(config, flags_text=""):
     logging.info("test: loss=%.4f top1=%.4f top5=%.4f", results["loss"], results["top1"],
                  results["top5"])
     print(f"test top-1: {results['top1']:.4f}")
+    summary = {"genotype": config.genotype, "genotype_json": genotype.to_json(),
+               "parameters": network.count_params_without_auxiliary(),
+               **{f"test_{k}": float(v) for k, v in results.items()}}
+    with open(run.path("results.json"), "w", encoding="utf-8") as f:
+        json.dump(summary, f, indent=1)
     export.export_classifier(network, run.path("saved_model"), source.mean, source.std)
     export.save_keras(network, run.path("model.keras"))
     logging.info("exported %s and %s", run.path("saved_model"), run.path("model.keras"))

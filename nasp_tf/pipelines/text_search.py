@@ -18,7 +18,7 @@ from nasp_tf.rnn import search_model
 from nasp_tf.search import registry
 
 
-def build_searcher(config, vocab_size):
+def build_searcher(config, vocab_size, steps_per_epoch):
     """The search language model, the searcher and both optimizers (inside a
     strategy scope)."""
     entry = registry.get(config.searcher)
@@ -26,13 +26,12 @@ def build_searcher(config, vocab_size):
     model = search_model.search_language_model(
         vocab_size, config.rnn_units, searcher_class.op_names, config.rnn_steps,
         config.dropout, config.dropouth, config.dropoutx, config.dropouti, config.dropoute,
-        seed=config.seed, name="rnn_search_model")
+        seed=config.seed, batch_norm=searcher_class.cell_batch_norm, name="rnn_search_model")
     searcher = searcher_class.from_flags(model, config, **dict(entry.options))
     # The coupled decay and the seq_len/bptt scale are applied by the searcher.
     searcher.compile(
         weight_optimizer=optimizers.TorchSGD(config.learning_rate, config.momentum, 0.0),
-        arch_optimizer=optimizers.TorchAdam(config.arch_learning_rate, beta_1=config.arch_beta1,
-                                            l2=config.arch_weight_decay))
+        arch_optimizer=searcher_class.arch_optimizer_from_flags(config, steps_per_epoch))
     return searcher
 
 
@@ -50,7 +49,7 @@ def run(config, flags_text=""):
                  len(corpus.valid), len(corpus.test), steps, config.batch_size,
                  run.strategy.num_replicas_in_sync)
     with run.strategy.scope():
-        searcher = build_searcher(config, corpus.vocab_size)
+        searcher = build_searcher(config, corpus.vocab_size, steps)
         checkpoint = run.make_checkpoint(searcher, weight_optimizer=searcher.weight_optimizer,
                                          arch_optimizer=searcher.arch_optimizer)
     initial_epoch = run.initial_epoch()

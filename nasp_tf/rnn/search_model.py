@@ -43,35 +43,37 @@ def _activation(name, g):
 class RNNSearchCell(model_lib.RecurrentCellBase):
     """DARTS's recurrent search cell, with the discrete paths NASP needs.
 
-    s0 as in the eval cell, then one shared BatchNorm without affine (its
-    running statistics shared by s0 and every node); node i sees all earlier
-    states s_0..s_i through the same W_i; the output is the mean of the
-    `steps` nodes.
+    s0 as in the eval cell; node i sees all earlier states s_0..s_i through
+    the same W_i; the output is the mean of the `steps` nodes. DARTS's cell
+    normalises s0 and every node with one shared BatchNorm without affine
+    (`batch_norm="moving"` or `"batch"`). NASP's has none (`batch_norm=None`):
+    with a one-hot Ā a node is BN(ā·term), and batch norm is invariant to the
+    scale ā, so the selected entries would get no gradient at all. Without
+    it a node with ā = 1 is exactly the eval cell's node.
 
     Args:
       units: nhid = ninp.
       op_names: candidate activations, in architecture-column order.
       steps: intermediate nodes (8).
       dropoutx, dropouth: variational dropouts (training only).
-      eval_statistics: what the batch norm normalises with at inference:
-        "moving" (the running averages, as the reference) or "batch" (the
-        inference batch's own statistics, without updating the averages).
-        The one set of running averages is shared by nine differently scaled
-        calls per time step; on short searches (the quick start) the
-        recurrence through them diverged at inference (hidden states of 1e21
-        after two chunks) while training, which normalises with batch
-        statistics, was fine. "batch" evaluates the cell as it is trained.
+      batch_norm: None (no normalisation: NASP), "moving" (DARTS's BN; the
+        running averages at inference, as the reference) or "batch" (DARTS's
+        BN, the inference batch's own statistics at inference). The one set
+        of running averages is shared by nine differently scaled calls per
+        time step; on short searches the recurrence through them diverged at
+        inference (hidden states of 1e21 after two chunks) while training,
+        which normalises with batch statistics, was fine.
     Reference: Liu et al., "DARTS", ICLR 2019, rnn/model_search.py; Yao et al.,
       "NASP", AAAI 2020.
     """
 
-    def __init__(self, units, op_names=spaces.RECURRENT_ACTIVATIONS, steps=8, dropoutx=0.0, dropouth=0.0,
-                 seed=None, eval_statistics="batch", **kwargs):
+    def __init__(self, units, op_names=spaces.RECURRENT_ACTIVATIONS, steps=8, dropoutx=0.0,
+                 dropouth=0.0, seed=None, batch_norm=None, **kwargs):
         super().__init__(units, steps, dropoutx, dropouth, seed, **kwargs)
-        if eval_statistics not in ("batch", "moving"):
-            raise ValueError("eval_statistics must be 'batch' or 'moving'. Received: "
-                             f"{eval_statistics!r}")
-        self.eval_statistics = eval_statistics
+        if batch_norm not in (None, "batch", "moving"):
+            raise ValueError("batch_norm must be None, 'batch' or 'moving'. Received: "
+                             f"{batch_norm!r}")
+        self.batch_norm_kind = batch_norm
         op_names = tuple(op_names)
         unknown = [n for n in op_names if n != "none" and n not in ACTIVATIONS]
         if unknown or not op_names:
@@ -96,7 +98,9 @@ class RNNSearchCell(model_lib.RecurrentCellBase):
         return rows_per_node(self.steps)
 
     def batch_norm(self, s, training):
-        if training or self.eval_statistics == "batch":
+        if self.batch_norm_kind is None:
+            return s, tf.zeros([2, self.units])
+        if training or self.batch_norm_kind == "batch":
             mean, variance = tf.nn.moments(s, axes=[0])
         else:
             mean = tf.convert_to_tensor(self.moving_mean)
@@ -201,20 +205,20 @@ class RNNSearchCell(model_lib.RecurrentCellBase):
 
         outputs, stats = tf.scan(body, tf.transpose(inputs, [1, 0, 2]),
                                  initializer=(hidden, stats0))
-        if training:
+        if training and self.batch_norm_kind is not None:
             self.update_statistics(stats, batch)
         return tf.transpose(outputs, [1, 0, 2]), outputs[-1]
 
     def get_config(self):
         config = super().get_config()
-        config.update(op_names=list(self.op_names), eval_statistics=self.eval_statistics)
+        config.update(op_names=list(self.op_names), batch_norm=self.batch_norm_kind)
         return config
 
 
-def search_language_model(vocab_size, units, op_names=spaces.RECURRENT_ACTIVATIONS, steps=8, dropout=0.0,
-                          dropouth=0.0, dropoutx=0.0, dropouti=0.0, dropoute=0.0, seed=None,
-                          eval_statistics="batch", name="rnn_search_model"):
+def search_language_model(vocab_size, units, op_names=spaces.RECURRENT_ACTIVATIONS, steps=8,
+                          dropout=0.0, dropouth=0.0, dropoutx=0.0, dropouti=0.0, dropoute=0.0,
+                          seed=None, batch_norm=None, name="rnn_search_model"):
     """The search-time language model: `RNNModel` around an `RNNSearchCell`."""
-    cell = RNNSearchCell(units, op_names, steps, dropoutx, dropouth, seed, eval_statistics,
+    cell = RNNSearchCell(units, op_names, steps, dropoutx, dropouth, seed, batch_norm,
                          name="search_cell")
     return model_lib.RNNModel(vocab_size, cell, dropout, dropouti, dropoute, seed, name=name)

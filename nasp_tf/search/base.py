@@ -30,6 +30,17 @@ class TwoOptimizerModel(keras.Model):
     # A matrix whose rows are logits (DARTS) is shown through a softmax.
     arch_is_logits = False
 
+    @staticmethod
+    def arch_optimizer_from_flags(config, steps_per_epoch):
+        """The optimizer of A: the reference's Adam with its coupled L2, at a
+        constant rate or (--arch_lr_schedule=cosine) annealed to 0 over the
+        search, step by step, so that Ā settles by the end."""
+        rate = config.arch_learning_rate
+        if config.arch_lr_schedule == "cosine":
+            rate = keras.optimizers.schedules.CosineDecay(rate, config.epochs * steps_per_epoch)
+        return optimizers_lib.TorchAdam(rate, beta_1=config.arch_beta1,
+                                        l2=config.arch_weight_decay)
+
     def arch_matrices(self):
         return list(self.arch_vars.values())
 
@@ -37,6 +48,16 @@ class TwoOptimizerModel(keras.Model):
         """{cell kind: (A, Ā)} as numpy arrays."""
         arch = self.discrete_arch()
         return {kind: (np.array(var.numpy()), np.array(arch[kind][0]))
+                for kind, var in self.arch_vars.items()}
+
+    def selection_numpy(self):
+        """{cell kind: (A, Ā's selection pattern)}: 1 at each kept row's selected
+        op, whatever Ā's value there. Genotypes are derived from it: with
+        --prox_value=keep a kept row whose A was clipped to 0 has Ā = 0 there,
+        and is still part of the architecture."""
+        arch = self.discrete_arch()
+        return {kind: (np.array(var.numpy()),
+                       np.array(tf.one_hot(arch[kind][1], var.shape[1])))
                 for kind, var in self.arch_vars.items()}
 
     def display_matrix(self, arch_matrix):
@@ -140,6 +161,64 @@ class CNNSearcher(TwoOptimizerModel):
         self.train_accuracy.update_state(labels, logits)
         return loss
 
+    def unrolled_arch_gradient(self, train, val, arch_inputs, loss_at):
+        """DARTS's second-order architecture gradient (REFERENCE.md §4.3).
+
+        w' = w - xi (momentum * m + grad_w L_train(w, a) + l2 w) with the weight
+        optimizer's real momentum buffers and learning rate xi; the gradient
+        is grad_a L_val(w', a) - xi (g+ - g-) / 2r with g± = grad_a
+        L_train(w ± r v, a), v = grad_w L_val(w', a), r = 0.01 / ||v||. The
+        weights are restored afterwards. As in DARTS's architect, the first
+        pass (L_train at w) runs on the real network and updates its
+        batch-norm statistics; the reference runs the other three on a copy,
+        so their statistics updates are undone here.
+
+        Args:
+          train, val: (images, labels) batches.
+          arch_inputs: the architecture tensors a, a list (watched here).
+          loss_at: (batch, arch_inputs) -> (mean loss, logits) in training mode.
+        Returns:
+          (the gradient, one tensor per arch input; the validation logits).
+        """
+        weights = self.supernet.trainable_weights
+        statistics = self.supernet.non_trainable_weights
+        optimizer = self.weight_optimizer
+        xi = tf.cast(optimizer.learning_rate, tf.float32)
+        saved = [tf.identity(w) for w in weights]
+
+        with tf.GradientTape() as tape:
+            loss, _ = loss_at(train, arch_inputs)
+        grads = tape.gradient(loss, weights)
+        saved_statistics = [tf.identity(s) for s in statistics]
+        # The training gradient is not clipped here, as in the DARTS code.
+        unrolled = []
+        for w, g, value in zip(weights, grads, saved):
+            step = value * optimizer.l2 + (0.0 if g is None else g)
+            momentum = optimizer.momentums[optimizer._get_variable_index(w)]
+            unrolled.append(value - xi * (optimizer.momentum * momentum + step))
+        _assign(weights, unrolled)
+
+        with tf.GradientTape() as tape:
+            tape.watch(arch_inputs)
+            loss, logits = loss_at(val, arch_inputs)
+        arch_grads, vector = tape.gradient(loss, (arch_inputs, weights))
+        vector = [tf.zeros_like(w) if v is None else v for v, w in zip(vector, weights)]
+        radius = 0.01 / tf.linalg.global_norm(vector)
+
+        def train_arch_gradient(sign):
+            _assign(weights, [w + sign * radius * v for w, v in zip(saved, vector)])
+            with tf.GradientTape(watch_accessed_variables=False) as tape:
+                tape.watch(arch_inputs)
+                loss, _ = loss_at(train, arch_inputs)
+            return tape.gradient(loss, arch_inputs)
+
+        plus = train_arch_gradient(1.0)
+        minus = train_arch_gradient(-1.0)
+        _assign(weights, saved)
+        _assign(statistics, saved_statistics)
+        return [g - xi * (p - m) / (2.0 * radius)
+                for g, p, m in zip(arch_grads, plus, minus)], logits
+
     def test_step(self, data):
         images, labels = data
         logits = self(images, training=False)
@@ -149,4 +228,9 @@ class CNNSearcher(TwoOptimizerModel):
 
     def genotype(self):
         return genotype_lib.derive_cnn_genotype(
-            self.supernet.space, self.arch_numpy(), self.supernet.num_nodes, self.derive)
+            self.supernet.space, self.selection_numpy(), self.supernet.num_nodes, self.derive)
+
+
+def _assign(variables, values):
+    for var, value in zip(variables, values):
+        var.assign(value)

@@ -87,50 +87,15 @@ class DARTSSearcher(base.CNNSearcher):
             loss, logits = self.network_loss(images, labels, matrices)
         return tape.gradient(loss, [matrices[k] for k in base.CELL_KINDS]), logits
 
-    def unrolled_arch_gradient(self, train, val):
-        """DARTS's second-order gradient (REFERENCE.md §4.3), and the validation logits."""
-        weights = self.supernet.trainable_weights
-        matrices = {k: tf.convert_to_tensor(v) for k, v in self.arch_vars.items()}
-        arch_inputs = [matrices[k] for k in base.CELL_KINDS]
-        optimizer = self.weight_optimizer
-        xi = tf.cast(optimizer.learning_rate, tf.float32)
-        saved = [tf.identity(w) for w in weights]
+    def second_order_gradient(self, train, val):
+        """DARTS's unrolled gradient with respect to A (`unrolled_arch_gradient`
+        through the softmax mixture), and the validation logits."""
+        matrices = [tf.convert_to_tensor(self.arch_vars[k]) for k in base.CELL_KINDS]
 
-        with tf.GradientTape() as tape:
-            loss, _ = self.network_loss(*train)
-        grads = tape.gradient(loss, weights)
-        # The training gradient is not clipped here, as in the DARTS code.
-        unrolled = []
-        for w, g, value in zip(weights, grads, saved):
-            step = value * optimizer.l2 + (0.0 if g is None else g)
-            momentum = optimizer.momentums[optimizer._get_variable_index(w)]
-            unrolled.append(value - xi * (optimizer.momentum * momentum + step))
-        self._assign(weights, unrolled)
+        def loss_at(batch, inputs):
+            return self.network_loss(*batch, dict(zip(base.CELL_KINDS, inputs)))
 
-        with tf.GradientTape() as tape:
-            tape.watch(arch_inputs)
-            loss, logits = self.network_loss(*val, matrices)
-        arch_grads, vector = tape.gradient(loss, (arch_inputs, weights))
-        vector = [tf.zeros_like(w) if v is None else v for v, w in zip(vector, weights)]
-        radius = 0.01 / tf.linalg.global_norm(vector)
-
-        def train_arch_gradient(sign):
-            self._assign(weights, [w + sign * radius * v for w, v in zip(saved, vector)])
-            with tf.GradientTape(watch_accessed_variables=False) as tape:
-                tape.watch(arch_inputs)
-                loss, _ = self.network_loss(*train, matrices)
-            return tape.gradient(loss, arch_inputs)
-
-        plus = train_arch_gradient(1.0)
-        minus = train_arch_gradient(-1.0)
-        self._assign(weights, saved)
-        return [g - xi * (p - m) / (2.0 * radius)
-                for g, p, m in zip(arch_grads, plus, minus)], logits
-
-    @staticmethod
-    def _assign(variables, values):
-        for var, value in zip(variables, values):
-            var.assign(value)
+        return self.unrolled_arch_gradient(train, val, matrices, loss_at)
 
     def update_arch(self, train, val):
         if self.order == 1:
@@ -139,7 +104,7 @@ class DARTSSearcher(base.CNNSearcher):
             if tf.distribute.get_strategy().num_replicas_in_sync > 1:
                 raise ValueError("second-order DARTS runs on one device; use "
                                  "--strategy=default")
-            grads, logits = self.unrolled_arch_gradient(train, val)
+            grads, logits = self.second_order_gradient(train, val)
         grads = optimizers_lib.all_reduce_sum(grads)
         self.arch_optimizer.apply(grads, [self.arch_vars[k] for k in base.CELL_KINDS])
         self.arch_loss.update_state(base.per_example_loss(val[1], logits))

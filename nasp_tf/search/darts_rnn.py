@@ -30,6 +30,9 @@ class DARTSRNNSearcher(rnn_base.RNNSearcher):
     arch_initializer = keras.initializers.RandomNormal(stddev=1e-3)
     arch_is_logits = True
     op_names = spaces.RECURRENT_ACTIVATIONS_WITH_NONE
+    # DARTS's shared batch norm: its softmax mixture keeps relative weights
+    # after normalisation. Inference normalises with the batch's statistics.
+    cell_batch_norm = "batch"
 
     @classmethod
     def from_flags(cls, model, config, order=1, **kwargs):

@@ -15,17 +15,29 @@ class NASPRNNSearcher(rnn_base.RNNSearcher):
     identity; no `none`), starts at 0.5 and stays in [0, 1] (prox_c2);
     prox_c1 keeps one activation per row and one incoming row per node. One
     `train_step` on a (train chunk, search chunk) pair:
-      1. Ā = prox_c1(A); the gradient of the search chunk's NLL with respect
-         to Ā, w fixed, no second-order term, exact but backpropagated
+      1. Ā = prox_c1(A); the gradient of the search chunk's NLL + eta * R(Ā)
+         with respect to Ā, w fixed, no second-order term, exact but backpropagated
          through the selected (predecessor, activation) pairs only (the
          cell's "arch" mode); an Adam step on A; A = prox_c2(A).
       2. Ā = prox_c1(A); an SGD step on w running only the selected pairs
          ("discrete" mode).
 
+    The search cell has no batch norm (see `RNNSearchCell`): the loss sees
+    the scale of every selected entry, so the selected entries get their
+    gradient, and a node with ā = 1 is the eval cell's node.
+
+    R (NASP eq. 8) weighs each column by its op's share of the parameters.
+    Every activation of a node uses the same W_i, so the shares are equal and
+    R(Ā) = ||Ā||² / ops: with the code's value-one projection it is the
+    number of kept rows over ops, and its gradient 2 eta Ā / ops lowers the
+    selected entries alike, an extra push to try other pairs (it does not
+    make a cell smaller: every recurrent cell has the same size).
+
     Args:
       model: the search `RNNModel` (its cell's op_names are the columns of A).
       keep_value: prox_c1 keeps the selected entry's value (the paper)
         instead of setting it to 1 (the code).
+      eta: weight of the complexity penalty R.
       **kwargs: `RNNSearcher` arguments.
     Reference: Yao, Xu, Tu, Zhu, "Efficient Neural Architecture Search via
       Proximal Iterations", AAAI 2020.
@@ -34,14 +46,19 @@ class NASPRNNSearcher(rnn_base.RNNSearcher):
     arch_initializer = keras.initializers.Constant(0.5)
     arch_constraint = staticmethod(proximal.prox_c2)
 
-    def __init__(self, model, keep_value=False, **kwargs):
+    def __init__(self, model, keep_value=False, eta=0.0, **kwargs):
+        if eta < 0:
+            raise ValueError(f"eta must be >= 0. Received: eta={eta}")
         super().__init__(model, **kwargs)
         self.keep_value = bool(keep_value)
+        self.eta = float(eta)
+        self.op_costs = [1.0] * len(self.op_names)  # one shared W_i per node
 
     @classmethod
     def from_flags(cls, model, config, **kwargs):
         return super().from_flags(model, config, keep_value=config.prox_value == "keep",
-                                  derive=config.derive, name="nasp_rnn", **kwargs)
+                                  eta=config.eta, derive=config.derive, name="nasp_rnn",
+                                  **kwargs)
 
     def discrete_arch(self):
         """{"recurrent": (Ā, selected index)}, Ā = prox_c1(A) with one row kept
@@ -57,6 +74,10 @@ class NASPRNNSearcher(rnn_base.RNNSearcher):
                                             index=index, mode="arch", training=True)
             losses = losses_lib.token_losses(targets, logits)
             loss = self.replica_mean(losses)
+            if self.eta > 0:
+                # R is the same on every replica: count it once in the sum.
+                replicas = tf.distribute.get_strategy().num_replicas_in_sync
+                loss += self.eta * proximal.complexity_penalty(abar, self.op_costs) / replicas
         self.apply_arch_gradient(tape.gradient(loss, abar), last, losses)
 
     def train_step(self, data):

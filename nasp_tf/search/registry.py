@@ -13,7 +13,9 @@ import importlib
 
 FAMILIES = ("images", "text")
 # Flags that only some searchers read. Every other search flag applies to all.
-SEARCHER_FLAGS = ("eta", "penalize", "prox_value", "derive")
+# (The Adam flags of A apply to every searcher's flag set: PA's plain step
+# ignores them, so that one flagfile serves every searcher.)
+SEARCHER_FLAGS = ("eta", "penalize", "prox_value", "derive", "pa_learning_rate", "pa_order")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,6 +56,7 @@ class SearcherEntry:
 
 
 _NASP_FLAGS = ("eta", "penalize", "prox_value", "derive")
+_PA_FLAGS = ("eta", "penalize", "prox_value", "derive", "pa_learning_rate", "pa_order")
 SEARCHERS = {entry.name: entry for entry in (
     SearcherEntry("nasp", "NASP", "NASP: gradient at Ā = prox_C1(A), Adam on A, clip to "
                   "[0, 1], weights through the selected ops only",
@@ -63,17 +66,18 @@ SEARCHERS = {entry.name: entry for entry in (
     SearcherEntry("darts1", "DARTS-1st", "DARTS first order: softmax mixture of every op "
                   "(`none` added), gradient at the current weights",
                   images="nasp_tf.search.darts:DARTSSearcher",
-                  text="nasp_tf.search.darts_rnn:DARTSRNNSearcher", options=(("order", 1),)),
+                  text="nasp_tf.search.darts_rnn:DARTSRNNSearcher",
+                  options=(("order", 1),)),
     SearcherEntry("darts2", "DARTS-2nd", "DARTS second order: the unrolled step with a "
                   "finite-difference Hessian-vector product (one device)",
                   images="nasp_tf.search.darts:DARTSSearcher", multi_replica=False,
                   options=(("order", 2),)),
     SearcherEntry("pa", "PA", "the paper's PA-standard (eq. 10): A itself stays discrete, "
-                  "A <- prox_C(A - eps grad)",
-                  images="nasp_tf.search.pa:PASearcher", flags=_NASP_FLAGS),
-    SearcherEntry("pa_lazy", "PA-lazy", "the paper's PA-lazy (eq. 11): NASP without the "
-                  "clip of the continuous A",
-                  images="nasp_tf.search.pa:LazyPASearcher", flags=_NASP_FLAGS),
+                  "A <- prox_C(A - eps grad F(A)), second-order gradient",
+                  images="nasp_tf.search.pa:PASearcher", flags=_PA_FLAGS),
+    SearcherEntry("pa_lazy", "PA-lazy", "the paper's PA-lazy (eq. 11): a plain step on the "
+                  "continuous A along grad F at prox_C(A), second-order gradient",
+                  images="nasp_tf.search.pa:LazyPASearcher", flags=_PA_FLAGS),
 )}
 
 

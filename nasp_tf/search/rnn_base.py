@@ -46,6 +46,8 @@ class RNNSearcher(base.TwoOptimizerModel):
     arch_initializer = "zeros"
     arch_constraint = None
     op_names = spaces.RECURRENT_ACTIVATIONS
+    # The search cell's normalisation (RNNSearchCell's batch_norm).
+    cell_batch_norm = None
 
     @classmethod
     def from_flags(cls, model, config, **kwargs):
@@ -91,6 +93,8 @@ class RNNSearcher(base.TwoOptimizerModel):
         self.train_ppl = Perplexity(name="ppl")
         self.arch_loss = keras.metrics.Mean(name="arch_loss")
         self.arch_ppl = Perplexity(name="arch_ppl")
+        # Entries of Ā an architecture step changes: falls to 0 as the search settles.
+        self.abar_changes = keras.metrics.Mean(name="abar_changes")
         self.built = True
 
     @property
@@ -103,7 +107,8 @@ class RNNSearcher(base.TwoOptimizerModel):
 
     @property
     def metrics(self):
-        return [self.train_loss, self.train_ppl, self.arch_loss, self.arch_ppl]
+        return [self.train_loss, self.train_ppl, self.arch_loss, self.arch_ppl,
+                self.abar_changes]
 
     def reset_states(self):
         for state in (self.train_hidden, self.search_hidden):
@@ -120,6 +125,11 @@ class RNNSearcher(base.TwoOptimizerModel):
                                      training=training)
         return logits
 
+    def selection_pattern(self):
+        """Ā's non-zero pattern (one-hot rows of the selected ops; pruned rows zero)."""
+        index = self.discrete_arch()["recurrent"][1]
+        return tf.one_hot(index, len(self.op_names))
+
     @staticmethod
     def replica_mean(values):
         # A mean over this replica's tokens, divided by the replica count: the
@@ -129,8 +139,12 @@ class RNNSearcher(base.TwoOptimizerModel):
 
     def apply_arch_gradient(self, grad, last, losses):
         """Steps A with this replica's gradient (summed over replicas), carries
-        the architecture batches' hidden state on, and logs their loss."""
+        the architecture batches' hidden state on, and logs their loss and how
+        many entries of Ā the step changed."""
+        before = self.selection_pattern()
         self.arch_optimizer.apply(optimizers_lib.all_reduce_sum([grad]), [self.arch_var])
+        changed = tf.not_equal(before, self.selection_pattern())
+        self.abar_changes.update_state(tf.reduce_sum(tf.cast(changed, tf.float32)))
         self.search_hidden.assign(tf.stop_gradient(last))
         self.arch_loss.update_state(losses)
         self.arch_ppl.update_state(losses)
@@ -168,7 +182,7 @@ class RNNSearcher(base.TwoOptimizerModel):
         return {"loss": self.train_loss.result(), "ppl": self.train_ppl.result()}
 
     def genotype(self):
-        matrix, abar = self.arch_numpy()["recurrent"]
-        return genotype_lib.derive_rnn_genotype(self.op_names, matrix, abar, self.derive,
+        matrix, pattern = self.selection_numpy()["recurrent"]
+        return genotype_lib.derive_rnn_genotype(self.op_names, matrix, pattern, self.derive,
                                                 self.cell.steps)
 

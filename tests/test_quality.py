@@ -1,0 +1,59 @@
+"""bin/bench.py --quality --quick: the table, the CSV and the plot (not the numbers)."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+from nasp_tf import genotype as genotype_lib
+from nasp_tf import quality
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_random_genotypes_are_valid_and_cover_the_space():
+    rng = np.random.default_rng(0)
+    cnn = [genotype_lib.cnn_genotype_from_json(quality.random_cnn_genotype(rng))
+           for _ in range(40)]
+    ops = {op for g in cnn for op, _ in g.normal + g.reduce}
+    assert len(ops) == 7  # every darts7 op appears
+
+    for g in cnn:
+        for node in range(4):  # two distinct inputs per node
+            a, b = g.normal[2 * node][1], g.normal[2 * node + 1][1]
+            assert a != b and max(a, b) <= node + 1
+    rnn = [genotype_lib.rnn_genotype_from_json(quality.random_rnn_genotype(rng))
+           for _ in range(40)]
+    assert {act for g in rnn for act, _ in g.recurrent} == {"tanh", "relu", "sigmoid",
+                                                            "identity"}
+    assert any(g.recurrent[7][1] == 7 for g in rnn) and any(g.recurrent[7][1] == 0 for g in rnn)
+
+
+def test_quick_quality_benchmark_writes_the_table_csv_and_plot(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    result = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "bin", "bench.py"), "--quality", "--quick",
+         f"--output_dir={tmp_path}", f"--json={tmp_path / 'q.json'}"],
+        capture_output=True, text=True, cwd=ROOT, env=env, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open(tmp_path / "quality.csv", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == list(quality.COLUMNS)
+    groups = {(r["task"], r["group"]) for r in rows}
+    assert groups == {("images", "nasp"), ("images", "DARTS_V2"), ("images", "random"),
+                      ("text", "nasp"), ("text", "DARTS_V2"), ("text", "random")}
+    for r in rows:
+        assert float(r["metric"]) > 0 and int(r["parameters"]) > 0
+        assert (float(r["search_seconds"]) > 0) == (r["group"] == "nasp")
+    searched = [r for r in rows if r["group"] == "nasp" and r["task"] == "images"][0]
+    assert json.loads(searched["genotype"])["kind"] == "cnn"
+    assert (tmp_path / "quality.png").read_bytes()[:4] == b"\x89PNG"
+    for task in ("images", "text"):
+        assert any(line.startswith(f"{task}: ") for line in result.stdout.splitlines())
+    assert result.stdout.count("| random | 2 |") == 2
+    report = json.loads((tmp_path / "q.json").read_text())
+    assert report["kind"] == "quality" and len(report["rows"]) == len(rows)
+    assert report["machine"]["cpu_model"]
