@@ -6,6 +6,7 @@ setup(
     description="NASP (Efficient Neural Architecture Search via Proximal Iterations, "
                 "AAAI 2020) in TensorFlow/Keras",
     packages=find_packages(include=["nasp_tf", "nasp_tf.*"]),
+    package_data={"nasp_tf.data": ["ptb_sample/*.txt", "ptb_sample/README.md"]},
     python_requires=">=3.10",
     install_requires=[
         "tensorflow>=2.16",

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Benchmarks the searchers: python bin/bench.py --preset=small --space=darts7 --json=b.json
 
-See ../shared/BENCHMARKS.md for the protocol; `--convergence` and `--eta_sweep`
+See docs/benchmarks.md for the protocol; `--convergence` and `--eta_sweep`
 reproduce the NASP paper's Fig. 3 and Fig. 2 on digits.
 """
 

@@ -1,4 +1,4 @@
-"""Search benchmarks (../shared/BENCHMARKS.md), run by `bin/bench.py`.
+"""Search benchmarks (docs/benchmarks.md), run by `bin/bench.py`.
 
 Three measurements, each searcher in its own subprocess so that its peak
 resident memory is its own:
@@ -52,7 +52,7 @@ def _known_searcher(name):
 def define_flags():
     f = flags
     f.DEFINE_enum("preset", "small", list(PRESETS), "Network and batch size "
-                  "(BENCHMARKS.md): small C=8, 5 cells, batch 16; paper C=16, 8 cells, "
+                  "(docs/benchmarks.md): small C=8, 5 cells, batch 16; paper C=16, 8 cells, "
                   "batch 64; tiny (C=4, 3 cells, 2 nodes, batch 4) checks the benchmark.")
     f.DEFINE_list("space", ["darts7"], "Search spaces, comma-separated (darts7, nasp12).")
     f.DEFINE_list("searchers", ["nasp", "darts1", "darts2"], "Searchers, comma-separated: "
@@ -149,7 +149,7 @@ def _step_functions(searcher, jit_compile):
 
 
 def step_worker(spec):
-    """Times one searcher on fixed synthetic batches (BENCHMARKS.md)."""
+    """Times one searcher on fixed synthetic batches (docs/benchmarks.md)."""
     import numpy as np
     import tensorflow as tf
 

@@ -4,7 +4,7 @@ The reference trains with PyTorch's SGD and Adam, whose weight decay is a
 coupled L2 term added to the (already clipped) gradient, and whose SGD
 momentum buffer does not fold in the learning rate. Keras's own optimizers
 differ on both counts once the learning rate changes every epoch
-(REFERENCE.md §9).
+(docs/reference.md §9).
 
 Gradients reach these optimizers already summed across replicas: the
 searchers all-reduce them first, because the global-norm clip must see the
@@ -128,7 +128,7 @@ class EpochCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
     """Cosine annealing stepped once per epoch, at the epoch's start (PyTorch 0.3).
 
     lr(e) = minimum + (initial - minimum) * (1 + cos(pi * (e + 1) / epochs)) / 2,
-    so the first epoch already runs at the T=1 value (REFERENCE.md §3.7).
+    so the first epoch already runs at the T=1 value (docs/reference.md §3.7).
 
     Args:
       initial: learning rate at T=0.

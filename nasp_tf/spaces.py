@@ -5,13 +5,13 @@ The column order of an architecture matrix is the order of its op list.
 
 import dataclasses
 
-# DARTS's PRIMITIVES without `none` (REFERENCE.md §1.4): the paper's
+# DARTS's PRIMITIVES without `none` (docs/reference.md §1.4): the paper's
 # "7 operations", the same list for normal and reduction cells.
 DARTS7 = ("max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3",
           "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5")
 # DARTS's own 8 ops, with `none` first, for the DARTS searchers.
 DARTS8 = ("none",) + DARTS7
-# NASP's PRIMITIVES_NORMAL / PRIMITIVES_REDUCE (REFERENCE.md §1.3): 12 distinct ops.
+# NASP's PRIMITIVES_NORMAL / PRIMITIVES_REDUCE (docs/reference.md §1.3): 12 distinct ops.
 NASP12_NORMAL = ("skip_connect", "conv_3x1_1x3", "dil_conv_3x3", "conv 1x1",
                  "conv 3x3", "sep_3x3", "sep_5x5", "sep_7x7")
 NASP12_REDUCE = ("skip_connect", "avg_pool_3x3", "max_pool_3x3", "max_pool_5x5",

@@ -111,3 +111,20 @@ def test_complexity_penalty_on_the_recurrent_cell_is_the_squared_norm_over_ops()
     abar, _ = proximal.prox_c1(a, search_model.rows_per_node(8), keep_edges=1)
     # d(eta * ||Ā||² / 4) / dĀ = eta * Ā / 2: only at the selected entries.
     np.testing.assert_allclose(grads[1] - grads[0], 2.0 * 2 * abar.numpy() / 4, atol=1e-5)
+
+
+def test_nasp_search_cell_evaluation_does_not_depend_on_the_batch():
+    # Without a batch norm nothing mixes the examples of a batch: a batch of one
+    # gives each example's own output (the normalised cell gave zeros there).
+    cell = search_model.RNNSearchCell(UNITS, seed=0)
+    rng = np.random.default_rng(4)
+    a = rng.uniform(0.2, 0.9, (36, 4)).astype(np.float32)
+    abar, index = proximal.prox_c1(a, search_model.rows_per_node(8), keep_edges=1)
+    x = rng.normal(size=(3, 4, UNITS)).astype(np.float32)
+    h = rng.normal(size=(3, UNITS)).astype(np.float32)
+    together, _ = cell(x, h, weights=abar, index=index, mode="discrete", training=False)
+    for b in range(3):
+        alone, _ = cell(x[b:b + 1], h[b:b + 1], weights=abar, index=index, mode="discrete",
+                        training=False)
+        assert np.abs(alone.numpy()).max() > 1e-3
+        np.testing.assert_allclose(alone.numpy()[0], together.numpy()[b], atol=1e-5)

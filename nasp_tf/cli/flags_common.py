@@ -11,7 +11,7 @@ import sys
 from absl import flags
 
 # Text corpora send bin/search.py and bin/train.py down the recurrent-cell path.
-TEXT_DATASETS = ("ptb", "wt2", "synthetic_text")
+TEXT_DATASETS = ("ptb", "wt2", "ptb_sample", "synthetic_text")
 STRATEGIES = ("default", "mirrored")
 FAMILIES = ("images", "text")
 

@@ -18,8 +18,8 @@ def define_flags():
     f = flags
     f.DEFINE_enum("dataset", "cifar10", DATASETS, "Images to search on. `digits` (scikit-"
                   "learn's bundled 8x8 digits) and `synthetic` need no download. `ptb`, "
-                  "`wt2` (a corpus directory in --data_dir) and `synthetic_text` search a "
-                  "recurrent cell.")
+                  "`wt2` (a corpus directory in --data_dir), `ptb_sample` (the PTB validation and "
+                  "test text shipped with nasp_tf) and `synthetic_text` search a recurrent cell.")
     f.DEFINE_string("data_dir", None, "tensorflow-datasets directory (default "
                     "~/tensorflow_datasets).")
     f.DEFINE_bool("download", True, "Download CIFAR-10 with tfds when it is not prepared.")

@@ -1,7 +1,7 @@
 """Final (evaluation) networks built from a genotype: NetworkCIFAR, NetworkImageNet.
 
 Eval cells use affine batch norms, run each node's two chosen ops and apply
-drop path to every op but the identity (REFERENCE.md §5). The auxiliary head
+drop path to every op but the identity (docs/reference.md §5). The auxiliary head
 sits on the output of cell 2*layers//3 (the second reduction cell) and only
 runs in training.
 """

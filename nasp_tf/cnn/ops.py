@@ -1,7 +1,7 @@
 """Candidate CNN operations of the DARTS and NASP search spaces, as Keras layers.
 
 Every op maps [B, H, W, C] to [B, H/stride, W/stride, C] and follows the
-PyTorch reference numerically where that is cheap (REFERENCE.md §1, §9):
+PyTorch reference numerically where that is cheap (docs/reference.md §1, §9):
 symmetric explicit padding for strided convs and pools, max-pool padding with
 -inf, average pools that do not count padding, BN momentum 0.9 and epsilon
 1e-5, no conv biases.

@@ -45,7 +45,7 @@ class EdgeFunctions:
 
     One trace per (op set, input shape, stride), called on every edge of that
     kind with the edge's own weights: a search graph of ~100 edges compiles in
-    about a minute instead of ten (REFERENCE.md's prototype numbers). With
+    about a minute instead of ten (measured while the supernet was built). With
     `_noinline` each call stays a function call, so graph optimisation sees
     each op body once, not once per edge. The functions belong to one
     supernet (not to the module) because a trace keeps weak references to
@@ -130,7 +130,7 @@ class SearchCell(keras.layers.Layer):
 
     Node i sums one MixedOp edge from each of the 2 + i earlier states; the
     output concatenates the nodes. Rows of the architecture matrix follow the
-    edges node by node (REFERENCE.md §2).
+    edges node by node (docs/reference.md §2).
 
     Args:
       op_names: candidate ops of this cell kind.
@@ -211,7 +211,7 @@ class SearchNetwork(keras.layers.Layer):
 
     Reductions sit at cells num_cells//3 and 2*num_cells//3 and double the
     channels. Every normal cell shares the "normal" architecture, every
-    reduction cell the "reduce" one (REFERENCE.md §2). Batch norms inside
+    reduction cell the "reduce" one (docs/reference.md §2). Batch norms inside
     the cells have no affine parameters.
 
     Args:

@@ -1,7 +1,7 @@
 """Image data for search and retraining: CIFAR-10 (tfds), digits, synthetic.
 
 Every source yields uint8 images [H, W, 3] and int labels. Augmentation
-follows the reference (REFERENCE.md §7): random crop from a zero-padded uint8
+follows the reference (docs/reference.md §7): random crop from a zero-padded uint8
 image, horizontal flip, scaling to [0, 1], normalisation, then an optional
 cutout hole. Random ops are stateless and seeded per element from one
 `tf.data.Dataset.random` stream, so a seeded pipeline is reproducible even
@@ -285,7 +285,7 @@ def search_data(source, batch_size, seed, train_portion=0.5, cutout=0, max_examp
     """Splits the training set into a weight half and an architecture half.
 
     The first `train_portion` of the training set trains the weights, the rest
-    the architecture (REFERENCE.md §3.6); both halves are augmented and batched
+    the architecture (docs/reference.md §3.6); both halves are augmented and batched
     with `batch_size`. An epoch is one pass over the weight half (without its
     last partial batch, so every step has the same static shape).
 

@@ -1,4 +1,4 @@
-"""Word-level corpora for the recurrent search and retraining (REFERENCE.md §7).
+"""Word-level corpora for the recurrent search and retraining (docs/reference.md §7).
 
 A corpus directory holds `train.txt`, `valid.txt` and `test.txt` (or the
 `ptb.train.txt`-style names). Every line is split on whitespace and ends with
@@ -21,9 +21,9 @@ from nasp_tf.errors import DataError
 
 SPLITS = ("train", "valid", "test")
 EOS = "<eos>"
-# Vocabulary sizes of the awd-lstm-lm preprocessed corpora (REFERENCE.md §6.5),
+# Vocabulary sizes of the awd-lstm-lm preprocessed corpora (docs/reference.md §6.5),
 # for building a model without reading the text (--dry_run).
-VOCAB_SIZES = {"ptb": 10000, "wt2": 33278}
+VOCAB_SIZES = {"ptb": 10000, "wt2": 33278, "ptb_sample": 7596}
 
 
 @dataclasses.dataclass
@@ -207,6 +207,10 @@ def chunk_dataset(stream, starts, lengths):
 
 # Where `--dataset=ptb|wt2` looks without --data_dir (the awd-lstm-lm layout).
 DEFAULT_DIRS = {"ptb": "data/penn", "wt2": "data/wikitext-2"}
+# The PTB validation and test text shipped with nasp_tf (the offline quick start):
+# it trains on the validation text and validates and tests on the test text.
+PTB_SAMPLE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ptb_sample")
+PTB_SAMPLE_FILES = {"train": "ptb.valid.txt", "valid": "ptb.test.txt", "test": "ptb.test.txt"}
 
 
 def load_corpus(dataset, data_dir=None, train_file="", valid_file="", test_file="",
@@ -216,6 +220,8 @@ def load_corpus(dataset, data_dir=None, train_file="", valid_file="", test_file=
     each split cut to `max_tokens` when that is > 0."""
     if dataset == "synthetic_text":
         corpus = synthetic_corpus(seed=seed)
+    elif dataset == "ptb_sample":
+        corpus = read_corpus(PTB_SAMPLE_DIR, PTB_SAMPLE_FILES)
     else:
         names = {"train": train_file, "valid": valid_file, "test": test_file}
         corpus = read_corpus(data_dir or DEFAULT_DIRS[dataset],

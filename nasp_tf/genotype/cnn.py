@@ -107,7 +107,7 @@ def _published(space, normal, reduce):
     return CNNGenotype(space, tuple(normal), (2, 3, 4, 5), tuple(reduce), (2, 3, 4, 5))
 
 
-# REFERENCE.md §5.5.
+# docs/reference.md §5.5.
 PUBLISHED = {
     "NASP": _published(
         "nasp12",

@@ -87,7 +87,7 @@ def write_cell_pictures(genotype, directory):
     return written
 
 
-# Recurrent cells (REFERENCE.md §6.6): {"kind": "rnn", "recurrent": [[activation,
+# Recurrent cells (docs/reference.md §6.6): {"kind": "rnn", "recurrent": [[activation,
 # predecessor], ...], "concat": [...]}. Entry i defines node i + 1 from state
 # `predecessor` in 0..i (0 is s0, the gated mix of x_t and h_{t-1}); h_t is the
 

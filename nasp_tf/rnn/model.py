@@ -1,6 +1,6 @@
 """The recurrent eval cell of a genotype and the DARTS/NASP language model.
 
-REFERENCE.md §6.1 (cell) and §6.3 (model). Sequences are batch-major,
+docs/reference.md §6.1 (cell) and §6.3 (model). Sequences are batch-major,
 [batch, time]; the cells loop over time with `tf.scan`, so one trace serves
 every BPTT length.
 """
@@ -50,7 +50,7 @@ class RecurrentCellBase(keras.layers.Layer):
     """Weights and masks shared by the eval and the search cells.
 
     W0 is (ninp + nhid) x 2 nhid, each node's W_i is nhid x 2 nhid, no biases,
-    uniform(-0.04, 0.04) (REFERENCE.md §6.1).
+    uniform(-0.04, 0.04) (docs/reference.md §6.1).
 
     Args:
       units: nhid (= ninp, the embedding size).
@@ -110,7 +110,7 @@ class DARTSCell(RecurrentCellBase):
       recurrent: ((activation, predecessor), ...), one pair per node.
       concat: states averaged into h_t (1..steps).
       dropoutx, dropouth: variational dropouts (training only).
-    Reference: Liu et al., "DARTS", ICLR 2019, rnn/model.py; REFERENCE.md §6.1.
+    Reference: Liu et al., "DARTS", ICLR 2019, rnn/model.py; docs/reference.md §6.1.
     """
 
     def __init__(self, units, recurrent, concat, dropoutx=0.0, dropouth=0.0, seed=None,

@@ -1,4 +1,4 @@
-"""The recurrent search cell of DARTS/NASP (REFERENCE.md §6.2, §6.7).
+"""The recurrent search cell of DARTS/NASP (docs/reference.md §6.2, §6.7).
 
 The cell takes the architecture as tensors: `weights` (float [36, ops], the
 mixing coefficients of every (predecessor, activation) pair, rows node by

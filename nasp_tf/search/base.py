@@ -162,7 +162,7 @@ class CNNSearcher(TwoOptimizerModel):
         return loss
 
     def unrolled_arch_gradient(self, train, val, arch_inputs, loss_at):
-        """DARTS's second-order architecture gradient (REFERENCE.md §4.3).
+        """DARTS's second-order architecture gradient (docs/reference.md §4.3).
 
         w' = w - xi (momentum * m + grad_w L_train(w, a) + l2 w) with the weight
         optimizer's real momentum buffers and learning rate xi; the gradient

@@ -17,7 +17,7 @@ class DARTSSearcher(base.CNNSearcher):
          current w (`order=1`), or through one unrolled SGD step
          w' = w - xi * (momentum * m + grad L_train(w) + l2 * w), with the
          finite-difference Hessian-vector product of the DARTS code
-         (`order=2`, REFERENCE.md §4.3; xi is the weight learning rate);
+         (`order=2`, docs/reference.md §4.3; xi is the weight learning rate);
       2. an SGD step on w through the whole mixture.
     The discrete architecture (validated, returned as the genotype) is DARTS's
     rule: per node the two edges with the largest non-`none` probability,

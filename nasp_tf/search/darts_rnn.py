@@ -18,7 +18,7 @@ class DARTSRNNSearcher(rnn_base.RNNSearcher):
     discrete cell its genotype describes, as for every searcher. One `train_step`: an Adam
     step on α along the search chunk's NLL gradient at the current w, then
     the SGD step on w. The genotype is DARTS's parser on softmax(α)
-    (REFERENCE.md §6.2, §6.4).
+    (docs/reference.md §6.2, §6.4).
 
     Args:
       model: the search `RNNModel`; its cell's op_names must include `none`.

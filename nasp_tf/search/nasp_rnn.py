@@ -11,7 +11,7 @@ from nasp_tf.search import rnn_base
 class NASPRNNSearcher(rnn_base.RNNSearcher):
     """NASP's alternating proximal search over a recurrent search cell.
 
-    The mapping of REFERENCE.md §6.7: A is 36 x 4 (tanh, relu, sigmoid,
+    The mapping of docs/reference.md §6.7: A is 36 x 4 (tanh, relu, sigmoid,
     identity; no `none`), starts at 0.5 and stays in [0, 1] (prox_c2);
     prox_c1 keeps one activation per row and one incoming row per node. One
     `train_step` on a (train chunk, search chunk) pair:
