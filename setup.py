@@ -22,5 +22,12 @@ setup(
         "test": ["pytest>=7", "pytest-xdist>=3", "scikit-learn>=1.0"],
         "digits": ["scikit-learn>=1.0"],
     },
-    scripts=["bin/search.py", "bin/train.py"],
+    entry_points={"console_scripts": [
+        "nasp-search=nasp_tf.cli.entry_points:search",
+        "nasp-train=nasp_tf.cli.entry_points:train",
+        "nasp-bench=nasp_tf.cli.entry_points:bench",
+        "nasp-compare=nasp_tf.cli.entry_points:compare",
+    ]},
+    license="Apache-2.0",
+    url="https://arxiv.org/abs/1905.13577",
 )

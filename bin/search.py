@@ -5,21 +5,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-# TF_CPP_MIN_LOG_LEVEL=0 shows TensorFlow's C++ logs again.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from absl import app  # noqa: E402
-
-from nasp_tf.cli import main as cli_main  # noqa: E402
-from nasp_tf.cli import search_flags  # noqa: E402
-
-search_flags.define_flags()
-
-
-def main(argv):
-    # TensorFlow is imported only once the flags are known to be good.
-    return cli_main.main("search", argv, search_flags.FLAG_SET)
-
+from nasp_tf.cli import entry_points  # noqa: E402
 
 if __name__ == "__main__":
-    app.run(main, flags_parser=lambda argv: search_flags.parse_or_exit(argv, "search.py"))
+    entry_points.search()

@@ -294,6 +294,7 @@ def pipeline_worker(spec):
 WORKERS = {"step": step_worker, "convergence": convergence_worker,
            "pipeline": pipeline_worker}
 RESULT = "BENCH-RESULT "
+WORKER_COMMAND = "from nasp_tf.cli import entry_points; entry_points.bench()"
 
 
 def run_worker(spec):
@@ -309,8 +310,10 @@ def in_subprocess(spec, program):
     """Runs one worker in a fresh Python process; its result, or a one-line error."""
     env = dict(os.environ)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    result = subprocess.run([sys.executable, program, f"--worker={json.dumps(spec)}"],
-                            capture_output=True, text=True, env=env, check=False)
+    del program  # the worker runs the bench entry point, wherever nasp_tf is installed
+    result = subprocess.run([sys.executable, "-c", WORKER_COMMAND,
+                             f"--worker={json.dumps(spec)}"],
+                            capture_output=True, text=True, env=env, cwd=ROOT, check=False)
     for line in result.stdout.splitlines():
         if line.startswith(RESULT):
             return json.loads(line[len(RESULT):])
@@ -380,6 +383,8 @@ def run_steps(config, program):
           f"steps after {config.warmup} warm-up; TF threads "
           f"intra={results[0]['intra_op_threads']} inter={results[0]['inter_op_threads']} "
           f"(0 = TF's default, all {os.cpu_count()} cores)")
+    model, extensions = cpu_info()
+    print(f"machine: {model}, {os.cpu_count()} cores, {' '.join(extensions) or 'no avx2'}")
     print(step_table(results))
     report = {"kind": "step", "machine": machine(), "preset": config.preset,
               "preset_sizes": PRESETS[config.preset], "results": results}
