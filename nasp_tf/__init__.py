@@ -1,0 +1,61 @@
+"""nasp_tf: NASP, "Efficient Neural Architecture Search via Proximal Iterations"
+(Yao, Xu, Tu, Zhu, AAAI 2020), in TensorFlow/Keras.
+
+The Python API (each name loads TensorFlow on first use, so `import nasp_tf`
+itself is instant):
+
+    searcher = nasp_tf.build_searcher("nasp", space="darts7", image_shape=(8, 8, 3),
+                                      num_classes=10, channels=8, cells=5)
+    searcher.compile(weight_optimizer=nasp_tf.TorchSGD(0.05, 0.9, 3e-4),
+                     arch_optimizer=nasp_tf.TorchAdam(3e-3))
+    searcher.fit(nasp_tf.search_pairs(x_train, y_train, x_val, y_val, 32),
+                 epochs=10, steps_per_epoch=40)
+    genotype = searcher.genotype()
+    network = nasp_tf.network_cifar(genotype, num_classes=10, channels=16, layers=8,
+                                    auxiliary=False, image_shape=(8, 8, 3))
+
+See examples/search_and_train.py and the README's "Python API".
+"""
+
+import importlib
+
+__version__ = "0.1.0"
+
+# name -> module that defines it.
+_EXPORTS = {
+    "build_searcher": "nasp_tf.api",
+    "search_pairs": "nasp_tf.api",
+    "SearchNetwork": "nasp_tf.cnn.search_model",
+    "network_cifar": "nasp_tf.cnn.model",
+    "network_imagenet": "nasp_tf.cnn.model",
+    "FinalNetwork": "nasp_tf.cnn.model",
+    "FinalTrainer": "nasp_tf.cnn.trainer",
+    "TorchSGD": "nasp_tf.optimizers",
+    "TorchAdam": "nasp_tf.optimizers",
+    "EpochCosineDecay": "nasp_tf.optimizers",
+    "export_classifier": "nasp_tf.export",
+    "save_keras": "nasp_tf.export",
+    "prox_c1": "nasp_tf.proximal",
+    "prox_c2": "nasp_tf.proximal",
+    "complexity_penalty": "nasp_tf.proximal",
+    "CNNGenotype": "nasp_tf.genotype",
+    "RNNGenotype": "nasp_tf.genotype",
+    "load_cnn_genotype": "nasp_tf.genotype",
+    "load_rnn_genotype": "nasp_tf.genotype",
+    "write_json": "nasp_tf.genotype",
+    "PUBLISHED": "nasp_tf.genotype",
+    "SEARCHERS": "nasp_tf.search.registry",
+}
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+
+def __getattr__(name):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'nasp_tf' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return __all__
