@@ -25,6 +25,8 @@ def run(binary, *args):
     ("search.py", ["--searcher=nasp", "--pa_order=1"], "--pa_order is not read"),
     ("search.py", ["--dataset=ptb_sample", "--searcher=pa"], "no recurrent version"),
     ("search.py", ["--searcher=pa", "--strategy=mirrored"], "--pa_order=1"),
+    ("search.py", ["--cpu_devices=2"], "add --strategy=mirrored"),
+    ("train.py", ["--genotype=NASP", "--cpu_devices=2"], "add --strategy=mirrored"),
     ("train.py", ["--genotype=DARTS_V2", "--dataset=ptb_sample", "--cutout=3"],
      "--cutout does not apply to text"),
     ("train.py", ["--genotype=NASP", "--dataset=digits", "--nonmono=3"],
@@ -62,3 +64,17 @@ print(search_flags.serialize())
     rerun = run("search.py", f"--flagfile={record}", "--epochs=0")
     assert "does not apply" not in rerun.stderr and "not read" not in rerun.stderr
     assert "--epochs=0" in rerun.stderr  # the only complaint: the bound of --epochs
+
+
+@pytest.mark.parametrize("binary", ["search.py", "train.py"])
+def test_help_lists_the_binarys_own_flags_grouped(binary):
+    result = run(binary, "--help")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert out.startswith(f"usage: {binary}")
+    for group in ("flags for every run:", "flags images only:", "flags text only:"):
+        assert group in out
+    assert "--dataset (default 'cifar10')" in out and "--bptt (default '35')" in out
+    images_part = out.split("flags images only:")[1].split("flags text only:")[0]
+    assert "--cutout" in images_part and "--bptt" not in images_part
+    assert "--alsologtostderr" not in out  # absl's own flags are for --helpfull

@@ -110,9 +110,37 @@ class FlagSet:
                  if self.applies(name, values)]
         return "\n".join(line for line in lines if line) + "\n"
 
+    def help_text(self, program):
+        """The binary's own flags, grouped by where they apply, with defaults."""
+        values = flags.FLAGS
+        groups = {"for every run": []}
+        for fam, names in self.family_only.items():
+            groups[f"{fam} only"] = []
+        if self.searcher_flags:
+            groups["read by some searchers only (see --searcher)"] = []
+        for name in sorted(self.names()):
+            if name in self.searcher_flags:
+                group = "read by some searchers only (see --searcher)"
+            else:
+                group = next((f"{fam} only" for fam, names in self.family_only.items()
+                              if name in names), "for every run")
+            flag = values[name]
+            default = flag.default_as_str or "''"
+            groups[group].append(f"  --{name} (default {default})\n      {flag.help}")
+        lines = [f"usage: {program} [--flagfile=FILE] [--flag=value ...]", ""]
+        for title, entries in groups.items():
+            if entries:
+                lines += [f"flags {title}:", *entries, ""]
+        lines.append("A flag that does not apply to the chosen --dataset family or searcher is "
+                     "refused. --helpfull lists absl's own flags too.")
+        return "\n".join(lines)
+
     def parse_or_exit(self, argv, program):
         """absl's flag parser, but a bad flag (or one that does not apply)
-        ends in one line and exit code 2."""
+        ends in one line and exit code 2; --help prints the binary's flags."""
+        if any(a in ("--help", "-h", "-?", "--helpshort") for a in argv[1:]):
+            print(self.help_text(program))
+            sys.exit(0)
         try:
             rest = flags.FLAGS(argv)
         except flags.Error as e:
@@ -123,6 +151,15 @@ class FlagSet:
             print(f"{program}: error: {problem}", file=sys.stderr)
             sys.exit(2)
         return rest
+
+
+def register_strategy_validators():
+    """--cpu_devices only serves --strategy=mirrored (it splits the CPU for it)."""
+    flags.register_multi_flags_validator(
+        ["cpu_devices", "strategy"],
+        lambda v: v["cpu_devices"] <= 1 or v["strategy"] == "mirrored",
+        "--cpu_devices splits the CPU for --strategy=mirrored; add --strategy=mirrored or "
+        "drop --cpu_devices")
 
 
 def writable_dir(path):

@@ -16,12 +16,12 @@ SPACES = ("darts7", "nasp12")
 
 def define_flags():
     f = flags
-    f.DEFINE_enum("dataset", "cifar10", DATASETS, "Images to search on. `digits` (scikit-"
+    f.DEFINE_enum("dataset", "cifar10", DATASETS, "Data to search on. `digits` (scikit-"
                   "learn's bundled 8x8 digits) and `synthetic` need no download. `ptb`, "
                   "`wt2` (a corpus directory in --data_dir), `ptb_sample` (the PTB validation and "
                   "test text shipped with nasp_tf) and `synthetic_text` search a recurrent cell.")
-    f.DEFINE_string("data_dir", None, "tensorflow-datasets directory (default "
-                    "~/tensorflow_datasets).")
+    f.DEFINE_string("data_dir", None, "Images: the tensorflow-datasets directory (default "
+                    "~/tensorflow_datasets); text (ptb, wt2): the corpus directory.")
     f.DEFINE_bool("download", True, "Download CIFAR-10 with tfds when it is not prepared.")
     f.DEFINE_enum("space", "darts7", SPACES, "Search space: `darts7` (DARTS's 7 ops, both "
                   "cells) or `nasp12` (8 normal ops, 5 reduction ops).")
@@ -84,6 +84,7 @@ def define_flags():
 
     common.define_text_flags(search=True)
 
+    common.register_strategy_validators()
     flags.register_validator("output_dir", common.writable_dir,
                              "--output_dir must be a directory we can create and write")
     flags.register_multi_flags_validator(
