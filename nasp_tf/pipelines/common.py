@@ -62,14 +62,11 @@ class Run:
         self.manager = checkpoints.manager_for(self.checkpoint, self.dir)
         return self.checkpoint
 
-    def initial_epoch(self, resume=None, required=False):
-        """Restores the latest checkpoint (with --resume, or always when
-        `required`) and returns the epoch to start from."""
-        if required and not self.manager.latest_checkpoint:
-            raise RunFailed(f"no checkpoint in {self.path('checkpoints')}; train first")
+    def initial_epoch(self, resume=None):
+        """Restores the latest checkpoint (with --resume, or when `resume` says
+        so) and returns the epoch to start from."""
         resume = self.config.resume if resume is None else resume
-        epoch = checkpoints.restore_latest(self.checkpoint, self.manager) \
-            if (resume or required) else 0
+        epoch = checkpoints.restore_latest(self.checkpoint, self.manager) if resume else 0
         if epoch:
             logging.info("resuming from %s at epoch %d of %d", self.manager.latest_checkpoint,
                          epoch + 1, self.config.epochs)

@@ -16,7 +16,7 @@ from nasp_tf import optimizers
 from nasp_tf.cnn import model as model_lib
 from nasp_tf.cnn import trainer as trainer_lib
 from nasp_tf.data import images
-from nasp_tf.errors import RunFailed
+from nasp_tf.errors import UserError
 from nasp_tf.pipelines import common
 
 # Image size and classes when the data is not loaded (--dry_run).
@@ -26,7 +26,7 @@ SHAPES = {"cifar10": ((32, 32, 3), 10), "imagenet2012": ((224, 224, 3), 1000),
 
 def build_network(config, genotype, image_shape, num_classes):
     if config.auxiliary and config.dataset != "imagenet2012" and image_shape[0] // 4 < 5:
-        raise RunFailed(f"the auxiliary head needs at least 5x5 features after two "
+        raise UserError(f"the auxiliary head needs at least 5x5 features after two "
                         f"reductions; {config.dataset} images are {image_shape[0]}x"
                         f"{image_shape[1]}: pass --noauxiliary")
     build = (model_lib.network_imagenet if config.dataset == "imagenet2012"
@@ -73,7 +73,7 @@ def run(config, flags_text=""):
     logging.info("parameters: %d (auxiliary head excluded)",
                  network.count_params_without_auxiliary())
     if config.export_only and not run.manager.latest_checkpoint:
-        raise RunFailed(f"--export_only: no checkpoint in {run.path('checkpoints')}; "
+        raise UserError(f"--export_only: no checkpoint in {run.path('checkpoints')}; "
                         "train first")
     initial_epoch = run.initial_epoch(resume=config.resume or config.export_only)
 

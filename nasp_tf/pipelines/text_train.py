@@ -21,7 +21,7 @@ from nasp_tf import export
 from nasp_tf import genotype as genotype_lib
 from nasp_tf import optimizers
 from nasp_tf.data import text
-from nasp_tf.errors import RunFailed
+from nasp_tf.errors import UserError
 from nasp_tf.pipelines import common
 from nasp_tf.rnn import losses
 from nasp_tf.rnn import model as model_lib
@@ -69,7 +69,7 @@ def run(config, flags_text=""):
     logging.info("%s: vocabulary %d, %d steps per epoch; %s language model, %d parameters",
                  corpus.name, corpus.vocab_size, steps, config.genotype, parameters)
     if config.export_only and not run.manager.latest_checkpoint:
-        raise RunFailed(f"--export_only: no checkpoint in {run.path('checkpoints')}; "
+        raise UserError(f"--export_only: no checkpoint in {run.path('checkpoints')}; "
                         "train first")
     initial_epoch = run.initial_epoch(resume=config.resume or config.export_only)
 
