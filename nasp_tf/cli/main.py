@@ -40,6 +40,8 @@ def main(binary, argv, flag_set):
     # tf.distribute logs every cross-device reduction at INFO.
     tf.get_logger().setLevel("WARNING")
     config = flags.FLAGS
+    if not config["verbose"].present and not sys.stdout.isatty():
+        config.verbose = 2  # one line per epoch: no progress-bar debris in files and pipes
     run = recipe(binary, flags_common.family(config.dataset))
     return run_main(program, lambda: run(config, flag_set.serialize()))
 

@@ -6,6 +6,7 @@ with the callbacks every job wants (NaN guard, TensorBoard) and turns a
 diverged loss into `RunFailed`.
 """
 
+import logging as std_logging
 import os
 import random
 
@@ -46,6 +47,12 @@ class Run:
         os.makedirs(self.dir, exist_ok=True)
         with open(os.path.join(self.dir, "flags.txt"), "w", encoding="utf-8") as f:
             f.write(flags_text)
+        # log.txt: the run's own log lines (epochs, results), appended by every
+        # invocation, as DARTS's log.txt.
+        handler = std_logging.FileHandler(os.path.join(self.dir, "log.txt"), encoding="utf-8")
+        handler.setFormatter(std_logging.Formatter("%(asctime)s %(message)s"))
+        handler.addFilter(lambda record: f"{os.sep}nasp_tf{os.sep}" in record.pathname)
+        logging.get_absl_logger().addHandler(handler)
         self.strategy = distribute.get_strategy(config.strategy, config.cpu_devices)
         seed_everything(config.seed, config.deterministic)
         self.checkpoint = self.manager = None
