@@ -83,6 +83,8 @@ def define_flags():
     f.DEFINE_list("quality_seeds", ["0", "1"], "--quality: search and retraining seeds.")
     f.DEFINE_list("quality_searchers", [], "--quality: searchers (default: nasp, darts1, "
                   "darts2, pa, pa_lazy on images; nasp, darts1 on text).")
+    f.DEFINE_bool("quality_all_seeds", False, "--quality: every seed for the second-order "
+                  "searchers too (by default one: they step ~8x slower).")
     f.DEFINE_integer("random_cells", 3, "--quality: random cells per task.", lower_bound=1)
     f.DEFINE_bool("pipeline", False, "Also time the digits search input pipeline alone.")
     f.DEFINE_string("output_dir", "runs/bench", "Where --convergence and --eta_sweep write "
