@@ -73,8 +73,12 @@ def batch_norm_apply(x, params, affine, training):
     gamma, beta = (params[2], params[3]) if affine else (None, None)
     if training:
         mean, variance = tf.nn.moments(x, axes=[0, 1, 2])
+        # As PyTorch: the running variance takes the unbiased batch variance
+        # (n / (n - 1), n = B*H*W); the normalisation uses the biased one.
+        count = tf.cast(tf.reduce_prod(tf.shape(x)[:3]), variance.dtype)
+        unbiased = tf.math.divide_no_nan(variance * count, count - 1.0)
         moving_mean.assign(moving_mean * BN_MOMENTUM + mean * (1.0 - BN_MOMENTUM))
-        moving_variance.assign(moving_variance * BN_MOMENTUM + variance * (1.0 - BN_MOMENTUM))
+        moving_variance.assign(moving_variance * BN_MOMENTUM + unbiased * (1.0 - BN_MOMENTUM))
     else:
         mean, variance = moving_mean, moving_variance
     return tf.nn.batch_normalization(x, mean, variance, beta, gamma, BN_EPSILON)
