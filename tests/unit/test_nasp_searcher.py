@@ -2,34 +2,29 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nasp_tf import optimizers, proximal
-from nasp_tf.cnn import search_model
+from nasp_tf import proximal
 from nasp_tf.search import nasp
 
 SEP5 = 4  # sep_conv_5x5's column in darts7
 
 
-def make_searcher(eta=0.0, weight_decay=3e-4, momentum=0.9, arch_lr=3e-4, **kwargs):
-    # Fixed names, as bin/search.py gives them: checkpoints key weights by path.
-    net = search_model.SearchNetwork("darts7", 5, 4, 3, 2, (8, 8, 3), name="supernet")
-    searcher = nasp.NASPSearcher(net, eta=eta, name="nasp", **kwargs)
-    searcher.compile(optimizers.TorchSGD(0.05, momentum, weight_decay),
-                     optimizers.TorchAdam(arch_lr))
-    return searcher
+@pytest.fixture
+def make_searcher(tiny_searcher):
+    def make(eta=0.0, weight_decay=3e-4, momentum=0.9, arch_lr=3e-4, **kwargs):
+        return tiny_searcher(nasp.NASPSearcher, weight_decay=weight_decay, momentum=momentum,
+                             arch_lr=arch_lr, eta=eta, **kwargs)
+    return make
 
 
-def batch(seed):
-    rng = np.random.default_rng(seed)
-    return (tf.constant(rng.normal(size=(4, 8, 8, 3)).astype(np.float32)),
-            tf.constant(rng.integers(0, 5, 4)))
+@pytest.fixture
+def one_step(image_batch):
+    """One traced train_step, as `fit` runs it, on a fixed (train, val) pair."""
+    def step(searcher):
+        return tf.function(searcher.train_step)((image_batch(0), image_batch(1)))
+    return step
 
 
-def one_step(searcher):
-    data = (batch(0), batch(1))
-    return tf.function(searcher.train_step)(data)
-
-
-def test_arch_matrices_start_at_one_half():
+def test_arch_matrices_start_at_one_half(make_searcher):
     searcher = make_searcher()
     for var in searcher.arch_vars.values():
         np.testing.assert_array_equal(var.numpy(), 0.5)
@@ -38,7 +33,7 @@ def test_arch_matrices_start_at_one_half():
     assert all("arch_matrix" not in w.name for w in searcher.supernet.trainable_weights)
 
 
-def test_one_step_moves_a_inside_the_unit_box():
+def test_one_step_moves_a_inside_the_unit_box(make_searcher, one_step):
     searcher = make_searcher(arch_lr=0.3)
     searcher.arch_vars["normal"].assign(np.full((5, 7), 0.999, np.float32))
     searcher.arch_vars["reduce"].assign(np.full((5, 7), 0.001, np.float32))
@@ -53,7 +48,7 @@ def test_one_step_moves_a_inside_the_unit_box():
     assert np.isfinite(float(logs["loss"]))
 
 
-def test_weight_step_trains_only_the_selected_ops():
+def test_weight_step_trains_only_the_selected_ops(make_searcher, one_step):
     searcher = make_searcher(weight_decay=0.0, momentum=0.0, arch_lr=0.0)
     a = np.full((5, 7), 0.5, np.float32)
     a[:, SEP5] = 0.9  # sep_conv_5x5 on the kept edges of every normal cell
@@ -73,7 +68,7 @@ def test_weight_step_trains_only_the_selected_ops():
     assert not any(changed(op) for op in pruned_edge.candidates)
 
 
-def test_weight_decay_moves_unselected_ops_like_pytorch():
+def test_weight_decay_moves_unselected_ops_like_pytorch(make_searcher, one_step):
     # REFERENCE.md §9: the reference's SGD decays every weight, selected or not.
     searcher = make_searcher(weight_decay=0.1, momentum=0.0, arch_lr=0.0)
     op = searcher.supernet.cells[0].edges[4].candidates[SEP5]  # a pruned edge
@@ -83,7 +78,7 @@ def test_weight_decay_moves_unselected_ops_like_pytorch():
                                rtol=1e-5)
 
 
-def test_complexity_penalty_pushes_expensive_selected_ops_down():
+def test_complexity_penalty_pushes_expensive_selected_ops_down(make_searcher, one_step):
     searcher = make_searcher(eta=1e3, arch_lr=0.01)
     a = np.full((5, 7), 0.5, np.float32)
     a[:, SEP5] = 0.6
@@ -97,7 +92,7 @@ def test_complexity_penalty_pushes_expensive_selected_ops_down():
     assert costs[2] == 0 and costs[SEP5] > costs[3] > 0  # skip free; sep5 > sep3
 
 
-def test_keep_value_projection_feeds_the_values():
+def test_keep_value_projection_feeds_the_values(make_searcher):
     searcher = make_searcher(keep_value=True)
     a = np.random.default_rng(0).uniform(0.2, 0.8, (5, 7)).astype(np.float32)
     searcher.arch_vars["normal"].assign(a)
@@ -106,68 +101,25 @@ def test_keep_value_projection_feeds_the_values():
     np.testing.assert_allclose(abar.numpy()[kept].max(axis=1), a[kept].max(axis=1))
 
 
-def test_bad_arguments():
-    net = search_model.SearchNetwork("darts7", 5, 4, 3, 2, (8, 8, 3))
+def test_bad_arguments(tiny_supernet):
+    net = tiny_supernet()
     with pytest.raises(ValueError, match="eta"):
         nasp.NASPSearcher(net, eta=-1.0)
     with pytest.raises(ValueError, match="penalize"):
         nasp.NASPSearcher(net, penalize="reduce")
 
 
-def test_epoch_cosine_schedule_matches_the_reference():
-    schedule = optimizers.EpochCosineDecay(0.025, 0.001, 50, 391)
-    assert float(schedule(0)) == pytest.approx(0.024976, abs=1e-6)
-    assert float(schedule(24 * 391 + 5)) == pytest.approx(0.013, abs=1e-6)
-    assert float(schedule(49 * 391)) == pytest.approx(0.001, abs=1e-6)
-
-
-def test_torch_sgd_matches_pytorch_update_rule():
-    var = tf.Variable([1.0, -2.0])
-    opt = optimizers.TorchSGD(0.1, momentum=0.9, l2=0.01)
-    opt.build([var])
-    buf = np.zeros(2)
-    w = np.array([1.0, -2.0])
-    for g in ([0.5, 0.5], [-1.0, 2.0]):
-        opt.apply([tf.constant(g)], [var])
-        grad = np.array(g) + 0.01 * w
-        buf = 0.9 * buf + grad
-        w = w - 0.1 * buf
-    np.testing.assert_allclose(var.numpy(), w, rtol=1e-6)
-
-
-def test_torch_sgd_keeps_pytorch_momentum_when_the_rate_changes():
-    # Keras folds the learning rate into its velocity; PyTorch does not. They
-    # differ exactly when the rate changes, as it does every epoch.
-    import keras
-
-    var = keras.Variable(np.array([[1.0, -2.0], [0.5, 3.0]], np.float32))
-    schedule = optimizers.EpochCosineDecay(0.2, 0.01, epochs=4, steps_per_epoch=1)
-    opt = optimizers.TorchSGD(schedule, momentum=0.9, l2=0.05)
-    opt.build([var])
-    buf, w = np.zeros((2, 2)), var.numpy().astype(np.float64)
-    rng = np.random.default_rng(0)
-    step = tf.function(lambda g: opt.apply([g], [var]))
-    for epoch in range(4):
-        g = rng.normal(size=(2, 2)).astype(np.float32)
-        step(tf.constant(g))
-        buf = 0.9 * buf + g + 0.05 * w
-        w = w - schedule.lr_at_epoch(epoch) * buf
-    np.testing.assert_allclose(var.numpy(), w, rtol=1e-5)
-    assert int(opt.iterations.numpy()) == 4
-
-
-def test_checkpoint_restores_every_weight_and_optimizer_state(tmp_path):
+def test_checkpoint_restores_every_weight_and_optimizer_state(tmp_path, make_searcher,
+                                                              one_step):
     from nasp_tf import checkpoints
 
-    tf.keras.utils.set_random_seed(1)
-    first = make_searcher(arch_lr=0.01)
+    first = make_searcher(arch_lr=0.01, seed=1)
     one_step(first)
     epoch = tf.Variable(3, dtype=tf.int64)
     path = checkpoints.make_checkpoint(
         first, epoch=epoch, weight_optimizer=first.weight_optimizer,
         arch_optimizer=first.arch_optimizer).save(str(tmp_path / "ckpt"))
-    tf.keras.utils.set_random_seed(2)
-    second = make_searcher(arch_lr=0.01)
+    second = make_searcher(arch_lr=0.01, seed=2)
     restored_epoch = tf.Variable(0, dtype=tf.int64)
     checkpoints.make_checkpoint(
         second, epoch=restored_epoch, weight_optimizer=second.weight_optimizer,
