@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nasp_tf import proximal
+from nasp_tf import optimizers, proximal
 from nasp_tf.search import nasp
 
 SEP5 = 4  # sep_conv_5x5's column in darts7
@@ -22,6 +22,23 @@ def one_step(image_batch):
     def step(searcher):
         return tf.function(searcher.train_step)((image_batch(0), image_batch(1)))
     return step
+
+
+class RecordingOptimizer:
+    """Stands in for the architecture optimizer: keeps the gradients it is given."""
+
+    def apply(self, grads, variables):
+        self.grads = [g.numpy() for g in grads]
+
+
+def applied_arch_gradient(searcher, train, val):
+    """{cell kind: the gradient one eager update_arch hands its optimizer}."""
+    real, searcher.arch_optimizer = searcher.arch_optimizer, RecordingOptimizer()
+    try:
+        searcher.update_arch(train, val)
+        return dict(zip(("normal", "reduce"), searcher.arch_optimizer.grads))
+    finally:
+        searcher.arch_optimizer = real
 
 
 def test_arch_matrices_start_at_one_half(make_searcher):
@@ -78,17 +95,35 @@ def test_weight_decay_moves_unselected_ops_like_pytorch(make_searcher, one_step)
                                rtol=1e-5)
 
 
-def test_complexity_penalty_pushes_expensive_selected_ops_down(make_searcher, one_step):
-    searcher = make_searcher(eta=1e3, arch_lr=0.01)
+def test_complexity_penalty_gradient_is_r_at_abar_on_the_normal_cell(make_searcher,
+                                                                     image_batch):
+    # The architecture gradient with eta = E minus the one with eta = 0, on the
+    # same weights and batch, is E * dR/dĀ = E * 2 (p_k / sum p) Ā[e, k]: zero
+    # at every unselected entry, where R at A would give 2 (p_k / sum p) A.
+    eta = 1e3
+    penalised = make_searcher(eta=eta, arch_lr=0.01)
+    plain = nasp.NASPSearcher(penalised.supernet, eta=0.0, name="plain")  # the same weights
+    plain.compile(optimizers.TorchSGD(0.05), optimizers.TorchAdam(0.01))
     a = np.full((5, 7), 0.5, np.float32)
     a[:, SEP5] = 0.6
-    searcher.arch_vars["normal"].assign(a)
-    abar, _ = proximal.prox_c1(a, searcher.supernet.node_sizes)
-    one_step(searcher)
-    after = searcher.arch_vars["normal"].numpy()
-    selected = abar.numpy() > 0
-    assert np.all(after[selected] < 0.6)
-    costs = searcher.op_costs["normal"]
+    grads = {}
+    for name, searcher in (("penalised", penalised), ("plain", plain)):
+        searcher.arch_vars["normal"].assign(a)
+        grads[name] = applied_arch_gradient(searcher, image_batch(0), image_batch(1))
+    abar, _ = proximal.prox_c1(a, penalised.supernet.node_sizes)
+    abar = abar.numpy()
+    costs = np.array(penalised.op_costs["normal"])
+    expected = eta * 2 * (costs / costs.sum()) * abar
+    assert np.count_nonzero(expected) == 4  # sep_conv_5x5 on the 4 kept edges
+    difference = grads["penalised"]["normal"] - grads["plain"]["normal"]
+    np.testing.assert_allclose(difference, expected, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(grads["penalised"]["reduce"], grads["plain"]["reduce"],
+                               rtol=0, atol=1e-6)
+    assert np.abs(grads["plain"]["normal"]).max() > 1e-4  # the loss gradient is there too
+    # The step itself pushes the selected, expensive entries down.
+    penalised.update_arch(image_batch(0), image_batch(1))
+    after = penalised.arch_vars["normal"].numpy()
+    assert np.all(after[abar > 0] < 0.6)
     assert costs[2] == 0 and costs[SEP5] > costs[3] > 0  # skip free; sep5 > sep3
 
 
