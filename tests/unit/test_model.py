@@ -73,9 +73,10 @@ def test_identity_is_never_dropped():
             assert (drop is None) == (op.spec == ("identity",))
 
 
-def test_config_round_trip():
-    net = small()
-    images = tf.random.normal((2, 32, 32, 3), seed=4)
+@pytest.mark.parametrize("stem,shape", [("cifar", (32, 32, 3)), ("imagenet", (224, 224, 3))])
+def test_config_round_trip(stem, shape):
+    net = small(stem, shape=shape)
+    images = tf.random.normal((2,) + shape, seed=4)
     net.forward(images, training=True)  # batch-norm statistics away from (0, 1)
     config = json.loads(json.dumps(net.get_config()))  # what a .keras file stores
     clone = model.FinalNetwork.from_config(config)
