@@ -1,7 +1,202 @@
+"""Fixtures of the whole suite.
+
+tests/unit/ runs the library in this process; tests/e2e/ runs the binaries
+(bin/*.py) and the worker scripts next to its tests in subprocesses. The
+end-to-end tests that read one run directory share it through a module
+fixture and an `xdist_group`, so that `-n 2` (with pytest.ini's
+`--dist loadgroup`) makes the run once, on one worker.
+"""
+
 import os
+import subprocess
 import sys
+
+import numpy as np
+import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The package imports without being installed.
 sys.path.insert(0, ROOT)
-SHARED = os.path.join(os.path.dirname(ROOT), "shared")
+
+
+@pytest.fixture(scope="session")
+def root():
+    """The repository directory."""
+    return ROOT
+
+
+@pytest.fixture(scope="session")
+def shared_data():
+    """The read-only ../shared/data next to the repository; skips the test
+    where its PTB text is absent (nothing but tests may read it)."""
+    path = os.path.join(os.path.dirname(ROOT), "shared", "data")
+    if not os.path.isdir(os.path.join(path, "ptb")):
+        pytest.skip("the PTB text is not in ../shared/data/ptb")
+    return path
+
+
+# The tiny models and data the unit tests share.
+
+
+@pytest.fixture
+def tiny_supernet():
+    """Factory of the tiny CNN supernet: 5 classes, C=4, 3 cells (normal,
+    reduce, reduce), 2 nodes (5 edges: node sizes 2, 3), 8x8x3 images, its
+    weights drawn from `seed`. The fixed name is bin/search.py's: checkpoints
+    key weights by path."""
+    import keras
+
+    from nasp_tf.cnn import search_model
+
+    def make(space="darts7", seed=0):
+        keras.utils.set_random_seed(seed)  # the same weights whatever ran before
+        return search_model.SearchNetwork(space, 5, 4, 3, 2, (8, 8, 3), name="supernet")
+
+    return make
+
+
+@pytest.fixture
+def tiny_searcher(tiny_supernet):
+    """Factory of a compiled CNN searcher over the tiny supernet (of `space`,
+    weights from `seed`): `cls(supernet, **kwargs)` with PyTorch's SGD (lr,
+    momentum, weight decay) on the weights and Adam (arch_lr, beta_1 0.5,
+    L2 1e-3) on A."""
+    from nasp_tf import optimizers
+
+    def make(cls, space="darts7", lr=0.05, momentum=0.9, weight_decay=3e-4, arch_lr=3e-4,
+             seed=0, **kwargs):
+        searcher = cls(tiny_supernet(space, seed), name="searcher", **kwargs)
+        searcher.compile(optimizers.TorchSGD(lr, momentum, weight_decay),
+                         optimizers.TorchAdam(arch_lr))
+        return searcher
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def image_batch():
+    """Factory of a reproducible (images [size, 8, 8, 3], labels in 0..4) batch."""
+    import tensorflow as tf
+
+    def make(seed, size=4):
+        rng = np.random.default_rng(seed)
+        return (tf.constant(rng.normal(size=(size, 8, 8, 3)).astype(np.float32)),
+                tf.constant(rng.integers(0, 5, size)))
+
+    return make
+
+
+VOCAB, UNITS, BATCH, BPTT = 30, 8, 4, 5
+
+
+@pytest.fixture
+def tiny_rnn_searcher():
+    """Factory of a compiled recurrent searcher: vocabulary 30, 8 units, batch 4,
+    BPTT 5, 8 nodes, weights from `seed`; SGD without momentum on the weights,
+    Adam (lr 3e-3, beta_1 0.9, L2 1e-3) on A. `kind` is "nasp" or "darts"
+    (`none` added)."""
+    import keras
+
+    from nasp_tf import optimizers, spaces
+    from nasp_tf.rnn import search_model
+    from nasp_tf.search import darts_rnn, nasp_rnn
+
+    def make(kind="nasp", lr=20.0, dropouts=0.0, seed=0, **kwargs):
+        keras.utils.set_random_seed(seed)  # the same weights whatever ran before
+        op_names = (spaces.RECURRENT_ACTIVATIONS_WITH_NONE if kind == "darts"
+                    else spaces.RECURRENT_ACTIVATIONS)
+        lm = search_model.search_language_model(VOCAB, UNITS, op_names, dropout=dropouts,
+                                                dropouth=dropouts, dropoutx=dropouts, seed=1)
+        cls = darts_rnn.DARTSRNNSearcher if kind == "darts" else nasp_rnn.NASPRNNSearcher
+        searcher = cls(lm, batch_size=BATCH, search_batch_size=BATCH, eval_batch_size=BATCH,
+                       bptt=BPTT, **kwargs)
+        searcher.compile(optimizers.TorchSGD(lr, 0.0, 0.0),
+                         optimizers.TorchAdam(3e-3, beta_1=0.9, l2=1e-3))
+        return searcher
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def token_batch():
+    """Factory of a reproducible (inputs, targets) chunk of [4, length] token ids
+    below 30, targets the inputs shifted by one."""
+    import tensorflow as tf
+
+    def make(seed, length=BPTT):
+        tokens = np.random.default_rng(seed).integers(0, VOCAB, (BATCH, length + 1))
+        return (tf.constant(tokens[:, :-1], tf.int32), tf.constant(tokens[:, 1:], tf.int32))
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def tiny_corpus():
+    """A synthetic Markov-chain corpus over 30 words (6000, 1200, 1200 tokens)."""
+    from nasp_tf.data import text
+
+    return text.synthetic_corpus(VOCAB, (6000, 1200, 1200), seed=0)
+
+
+@pytest.fixture
+def corpus_dir(tmp_path):
+    """Factory of a tiny corpus directory of train/valid/test files (`None`
+    leaves a split's file out)."""
+
+    def make(train="a b\nc a\n", valid="b d\n", test="e\n", prefix="", name="corpus"):
+        directory = tmp_path / name
+        directory.mkdir(exist_ok=True)
+        for split, body in (("train", train), ("valid", valid), ("test", test)):
+            if body is not None:
+                (directory / f"{prefix}{split}.txt").write_text(body)
+        return str(directory)
+
+    return make
+
+
+# Subprocesses of the end-to-end tests.
+
+
+@pytest.fixture(scope="session")
+def run_script(root):
+    """Runs a Python script in a fresh process from the repository directory, in
+    the environment a new user has (TensorFlow's C++ log level left to the
+    script). With `check` (the default) the run must exit 0."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+
+    def run(script, *args, check=True, timeout=600):
+        result = subprocess.run([sys.executable, script, *map(str, args)], cwd=root, env=env,
+                                capture_output=True, text=True, timeout=timeout, check=False)
+        if check:
+            assert result.returncode == 0, result.stderr[-3000:]
+        return result
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def run_bin(root, run_script):
+    """Runs bin/<program> (e.g. "search.py") with `run_script`."""
+
+    def run(program, *args, check=True, timeout=600):
+        return run_script(os.path.join(root, "bin", program), *args, check=check,
+                          timeout=timeout)
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def one_line_error():
+    """Checks a binary's user error: exit `code`, exactly one non-empty stderr
+    line, starting with "<prefix>: error: ", and no traceback; returns the line."""
+
+    def check(result, code=2, prefix="search.py"):
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert result.returncode == code, result.stderr[-2000:]
+        assert len(lines) == 1, result.stderr[-2000:]
+        assert lines[0].startswith(f"{prefix}: error: "), lines[0]
+        assert "Traceback" not in result.stderr
+        return lines[0]
+
+    return check

@@ -87,9 +87,13 @@ def batch_norm_apply(x, params, affine, training):
     else:
         mean, variance = tf.nn.moments(x, axes=[0, 1, 2])
         if training is not FROZEN_STATISTICS:
+            # As PyTorch: the running variance takes the unbiased batch variance
+            # (n / (n - 1), n = B*H*W); the normalisation uses the biased one.
+            count = tf.cast(tf.reduce_prod(tf.shape(x)[:3]), variance.dtype)
+            unbiased = tf.math.divide_no_nan(variance * count, count - 1.0)
             moving_mean.assign(moving_mean * BN_MOMENTUM + mean * (1.0 - BN_MOMENTUM))
             moving_variance.assign(moving_variance * BN_MOMENTUM
-                                   + variance * (1.0 - BN_MOMENTUM))
+                                   + unbiased * (1.0 - BN_MOMENTUM))
     return tf.nn.batch_normalization(x, mean, variance, beta, gamma, BN_EPSILON)
 
 

@@ -1,4 +1,4 @@
-"""Run by test_rnn_distribute.py in a fresh process: recurrent search and
+"""Run by test_mirrored.py in a fresh process: recurrent search and
 retraining on one device and on two logical CPU devices must agree."""
 
 import json
@@ -6,7 +6,7 @@ import os
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import numpy as np  # noqa: E402
@@ -34,8 +34,9 @@ def doubled_chunks(seed, length=5):
 
 
 def build_searcher():
-    # Dropouts off: masks are drawn per replica.
-    lm = search_model.search_language_model(VOCAB, UNITS, seed=1)
+    # Dropouts off: masks are drawn per replica. Two nodes: the graph of a
+    # cell with every kind of node (s0 and searched ones) at a quarter the size.
+    lm = search_model.search_language_model(VOCAB, UNITS, steps=2, seed=1)
     searcher = nasp_rnn.NASPRNNSearcher(lm, batch_size=BATCH, search_batch_size=BATCH,
                                         eval_batch_size=BATCH, bptt=5)
     searcher.compile(optimizers.TorchSGD(2.0, 0.0, 0.0), optimizers.TorchAdam(0.05, 0.9))

@@ -3,24 +3,12 @@ import os
 import numpy as np
 import pytest
 
-from conftest import SHARED
 from nasp_tf.data import text
 from nasp_tf.data.images import DataError
 
-PTB = os.path.join(SHARED, "data", "ptb")
 
-
-def write_corpus(directory, train="a b\nc a\n", valid="b d\n", test="e\n", prefix=""):
-    os.makedirs(directory, exist_ok=True)
-    for split, body in (("train", train), ("valid", valid), ("test", test)):
-        if body is not None:
-            with open(os.path.join(directory, f"{prefix}{split}.txt"), "w") as f:
-                f.write(body)
-    return directory
-
-
-def test_reader_ids_follow_first_appearance_with_eos(tmp_path):
-    corpus = text.read_corpus(write_corpus(str(tmp_path)))
+def test_reader_ids_follow_first_appearance_with_eos(corpus_dir):
+    corpus = text.read_corpus(corpus_dir())
     assert corpus.words == ["a", "b", "<eos>", "c", "d", "e"]
     np.testing.assert_array_equal(corpus.train, [0, 1, 2, 3, 0, 2])
     np.testing.assert_array_equal(corpus.valid, [1, 4, 2])
@@ -28,12 +16,13 @@ def test_reader_ids_follow_first_appearance_with_eos(tmp_path):
     assert corpus.vocab_size == 6
 
 
-def test_reader_ptb_style_names_and_chosen_files(tmp_path):
-    corpus = text.read_corpus(write_corpus(str(tmp_path), prefix="ptb."))
+def test_reader_ptb_style_names_and_chosen_files(corpus_dir):
+    directory = corpus_dir(prefix="ptb.")
+    corpus = text.read_corpus(directory)
     assert corpus.words[:3] == ["a", "b", "<eos>"]
     # Train on the valid file and validate on the test file (the quick start):
     # each file is read once and the vocabulary starts with the train file.
-    swapped = text.read_corpus(str(tmp_path), {"train": "ptb.valid.txt",
+    swapped = text.read_corpus(directory, {"train": "ptb.valid.txt",
                                               "valid": "ptb.test.txt", "test": "ptb.test.txt"})
     assert swapped.words == ["b", "d", "<eos>", "e"]
     np.testing.assert_array_equal(swapped.valid, swapped.test)
@@ -45,14 +34,14 @@ def test_reader_ptb_style_names_and_chosen_files(tmp_path):
     ("empty_valid", "valid split) has no words"),
     ("binary_train", "is not UTF-8"),
 ])
-def test_reader_bad_input_is_one_line_data_error(tmp_path, case, message):
+def test_reader_bad_input_is_one_line_data_error(tmp_path, corpus_dir, case, message):
     directory = str(tmp_path / "corpus")
     if case == "no_test":
-        write_corpus(directory, test=None)
+        corpus_dir(test=None)
     elif case == "empty_valid":
-        write_corpus(directory, valid="\n\n")
+        corpus_dir(valid="\n\n")
     elif case == "binary_train":
-        write_corpus(directory)
+        corpus_dir()
         with open(os.path.join(directory, "train.txt"), "wb") as f:
             f.write(b"\xff\xfe\x00abc")
     with pytest.raises(DataError) as info:
@@ -123,10 +112,9 @@ def test_chunk_dataset_matches_numpy_slices():
         np.testing.assert_array_equal(y, ey)
 
 
-@pytest.mark.skipif(not os.path.isdir(PTB), reason="the PTB text is not in ../shared/data/ptb")
-def test_real_ptb_valid_and_test():
-    corpus = text.read_corpus(PTB, {"train": "ptb.valid.txt", "valid": "ptb.test.txt",
-                                    "test": "ptb.test.txt"})
+def test_real_ptb_valid_and_test(shared_data):
+    corpus = text.read_corpus(os.path.join(shared_data, "ptb"), {
+        "train": "ptb.valid.txt", "valid": "ptb.test.txt", "test": "ptb.test.txt"})
     # 70,390 words + 3,370 line ends in ptb.valid.txt (wc), a vocabulary under 10k.
     assert len(corpus.train) == 73760
     assert corpus.vocab_size < 10000

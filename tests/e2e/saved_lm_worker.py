@@ -1,4 +1,4 @@
-"""Run by test_rnn_train.py in a fresh process: loads an exported language model
+"""Run by test_saved_lm_process.py in a fresh process: loads an exported language model
 with TensorFlow alone (no nasp_tf, no Keras model code) and runs its serving
 signature chunk by chunk, carrying the state."""
 

@@ -88,10 +88,6 @@ def test_unselected_ops_get_zero_gradients():
     assert all(np.any(g.numpy()) for g in grads[n:])
 
 
-def small_net(space="darts7"):
-    return search_model.SearchNetwork(space, 5, 4, 3, 2, (8, 8, 3))
-
-
 def random_arch(net, seed, keep_value):
     rng = np.random.default_rng(seed)
     arch = {}
@@ -102,8 +98,8 @@ def random_arch(net, seed, keep_value):
 
 
 @pytest.mark.parametrize("space,keep_value", [("darts7", False), ("nasp12", True)])
-def test_arch_gradient_equals_dense_autodiff(space, keep_value):
-    net = small_net(space)
+def test_arch_gradient_equals_dense_autodiff(tiny_supernet, space, keep_value):
+    net = tiny_supernet(space)
     images = tf.random.normal((4, 8, 8, 3), seed=1)
     labels = tf.constant([0, 1, 2, 3])
     arch = random_arch(net, 3, keep_value)
@@ -158,8 +154,8 @@ def reference_forward(net, images, arch, dense=False):
     return net.classifier(tf.reduce_mean(s1, axis=[1, 2]))
 
 
-def test_shared_traces_use_each_edges_own_weights():
-    net = small_net("nasp12")
+def test_shared_traces_use_each_edges_own_weights(tiny_supernet):
+    net = tiny_supernet("nasp12")
     arch = random_arch(net, 11, keep_value=True)
     images = tf.random.normal((4, 8, 8, 3), seed=2)
     labels = tf.constant([0, 1, 2, 3])
@@ -188,8 +184,8 @@ def test_shared_traces_use_each_edges_own_weights():
                     assert g is not None and np.any(g.numpy()), (cell.name, edge.name, w.name)
 
 
-def test_arch_gradient_equals_an_independent_dense_reference():
-    net = small_net("darts7")
+def test_arch_gradient_equals_an_independent_dense_reference(tiny_supernet):
+    net = tiny_supernet("darts7")
     arch = random_arch(net, 5, keep_value=False)
     images = tf.random.normal((4, 8, 8, 3), seed=3)
     labels = tf.constant([4, 3, 2, 1])

@@ -140,8 +140,15 @@ def test_unknown_op_is_a_value_error():
 
 
 def test_batch_norm_updates_moving_statistics_like_pytorch():
+    # PyTorch: running = 0.9 * running + 0.1 * batch statistic, from (0, 1),
+    # with the unbiased variance (n / (n - 1), n = B * H * W) in the running
+    # variance; the normalisation itself uses the biased one.
     bn = ops.BatchNorm(affine=False)
     x = np.random.default_rng(1).normal(2.0, 3.0, size=(4, 3, 3, 2)).astype(np.float32)
-    bn(tf.constant(x), training=True)
-    np.testing.assert_allclose(bn.moving_mean.numpy(), 0.1 * x.mean(axis=(0, 1, 2)),
+    y = bn(tf.constant(x), training=True).numpy()
+    n = 4 * 3 * 3
+    mean, biased = x.mean(axis=(0, 1, 2)), x.var(axis=(0, 1, 2))
+    np.testing.assert_allclose(bn.moving_mean.numpy(), 0.1 * mean, rtol=1e-5)
+    np.testing.assert_allclose(bn.moving_variance.numpy(), 0.9 + 0.1 * biased * n / (n - 1),
                                rtol=1e-5)
+    np.testing.assert_allclose(y, (x - mean) / np.sqrt(biased + EPS), rtol=1e-4, atol=1e-5)

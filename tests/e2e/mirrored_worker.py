@@ -1,12 +1,13 @@
-"""Run by test_distribute.py in a fresh process: the CPU must be split into
-logical devices before TensorFlow initialises."""
+"""Run by test_mirrored.py in a fresh process (the CPU must be split into
+logical devices before TensorFlow initialises): CNN search and retraining on
+one device and on two logical CPU devices must agree."""
 
 import json
 import os
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -22,8 +23,10 @@ STEPS, BATCH = 3, 8
 
 
 def build():
-    net = search_model.SearchNetwork("darts7", 5, 4, 3, 2, (8, 8, 3))
-    searcher = nasp.NASPSearcher(net, eta=0.5)
+    # One node keeping one of its two edges: every cell has a pruned edge and
+    # a kept one, in a graph a third the size of two nodes'.
+    net = search_model.SearchNetwork("darts7", 5, 4, 3, 1, (8, 8, 3))
+    searcher = nasp.NASPSearcher(net, eta=0.5, keep_edges=1)
     searcher.compile(optimizers.TorchSGD(0.05, 0.9, 3e-4), optimizers.TorchAdam(0.01))
     return searcher
 

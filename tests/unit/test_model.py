@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -71,8 +73,19 @@ def test_identity_is_never_dropped():
             assert (drop is None) == (op.spec == ("identity",))
 
 
-def test_config_round_trip():
-    net = small()
-    clone = model.FinalNetwork.from_config(net.get_config())
+@pytest.mark.parametrize("stem,shape", [("cifar", (32, 32, 3)), ("imagenet", (224, 224, 3))])
+def test_config_round_trip(stem, shape):
+    net = small(stem, shape=shape)
+    images = tf.random.normal((2,) + shape, seed=4)
+    net.forward(images, training=True)  # batch-norm statistics away from (0, 1)
+    config = json.loads(json.dumps(net.get_config()))  # what a .keras file stores
+    clone = model.FinalNetwork.from_config(config)
+    assert clone.get_config() == config
     assert clone.count_params_without_auxiliary() == net.count_params_without_auxiliary()
+    assert clone.count_params() == net.count_params()
     assert clone.genotype == net.genotype
+    want = net(images, training=False).numpy()
+    assert not np.allclose(clone(images, training=False).numpy(), want)  # its own weights
+    clone.set_weights(net.get_weights())
+    np.testing.assert_allclose(clone(images, training=False).numpy(), want, rtol=1e-6,
+                               atol=1e-7)

@@ -2,37 +2,21 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nasp_tf import optimizers, proximal, spaces
-from nasp_tf.cnn import search_model
+from nasp_tf import proximal, spaces
 from nasp_tf.search import darts, pa
 
 NODE_SIZES = [2, 3]
 
 
-def batch(seed, size=4):
-    rng = np.random.default_rng(seed)
-    return (tf.constant(rng.normal(size=(size, 8, 8, 3)).astype(np.float32)),
-            tf.constant(rng.integers(0, 5, size)))
+@pytest.fixture
+def make_darts(tiny_searcher):
+    def make(order=1, lr=0.05):
+        return tiny_searcher(darts.DARTSSearcher, spaces.with_none(spaces.get_cnn_space("darts7")),
+                             lr=lr, arch_lr=3e-3, order=order, genotype_space="darts7")
+    return make
 
 
-def tiny_net(space):
-    return search_model.SearchNetwork(space, 5, 4, 3, 2, (8, 8, 3), name="supernet")
-
-
-def make_darts(order=1, lr=0.05):
-    net = tiny_net(spaces.with_none(spaces.get_cnn_space("darts7")))
-    searcher = darts.DARTSSearcher(net, order=order, genotype_space="darts7", name="searcher")
-    searcher.compile(optimizers.TorchSGD(lr, 0.9, 3e-4), optimizers.TorchAdam(3e-3))
-    return searcher
-
-
-def make_pa(cls, arch_lr):
-    searcher = cls(tiny_net("darts7"), name="searcher")
-    searcher.compile(optimizers.TorchSGD(0.05, 0.9, 3e-4), optimizers.TorchAdam(arch_lr))
-    return searcher
-
-
-def test_darts_space_and_initialisation():
+def test_darts_space_and_initialisation(make_darts, tiny_supernet):
     assert spaces.with_none(spaces.get_cnn_space("darts7")).name == "darts8"
     nasp12 = spaces.with_none(spaces.get_cnn_space("nasp12"))
     assert nasp12.normal[0] == nasp12.reduce[0] == "none" and len(nasp12.reduce) == 6
@@ -41,12 +25,12 @@ def test_darts_space_and_initialisation():
     assert a.shape == (5, 8)
     assert 0 < np.abs(a).max() < 1e-2  # 1e-3 * N(0, 1), not constant
     with pytest.raises(ValueError, match="none"):
-        darts.DARTSSearcher(tiny_net("darts7"))
+        darts.DARTSSearcher(tiny_supernet("darts7"))
     with pytest.raises(ValueError, match="Received: order=3"):
-        darts.DARTSSearcher(tiny_net("darts8"), order=3)
+        darts.DARTSSearcher(tiny_supernet("darts8"), order=3)
 
 
-def test_darts_discrete_architecture_is_the_genotype_rule():
+def test_darts_discrete_architecture_is_the_genotype_rule(make_darts):
     searcher = make_darts()
     rng = np.random.default_rng(3)
     for kind in ("normal", "reduce"):
@@ -75,10 +59,10 @@ def test_darts_discrete_architecture_is_the_genotype_rule():
         assert tuple(pairs) == genotype.cell(kind)[0]
 
 
-def test_darts_first_order_step_moves_every_entry():
+def test_darts_first_order_step_moves_every_entry(make_darts, image_batch):
     searcher = make_darts()
     before = searcher.arch_vars["normal"].numpy()
-    logs = tf.function(searcher.train_step)((batch(0), batch(1)))
+    logs = tf.function(searcher.train_step)((image_batch(0), image_batch(1)))
     moved = searcher.arch_vars["normal"].numpy() - before
     assert np.all(moved != 0)  # the dense mixture gives every (edge, op) a gradient
     assert np.isfinite(float(logs["loss"])) and np.isfinite(float(logs["arch_loss"]))
@@ -95,12 +79,12 @@ def arch_gradient_at(searcher, data, matrices, kinds=("normal", "reduce")):
     return tape.gradient(loss, [matrices[k] for k in kinds])
 
 
-def test_darts_second_order_gradient_matches_a_direct_computation():
+def test_darts_second_order_gradient_matches_a_direct_computation(make_darts, image_batch):
     """REFERENCE.md §4.3 written out again, eagerly and step by step, against
     the searcher's compiled unrolled step."""
     searcher = make_darts(order=2, lr=0.1)
-    searcher.update_weights(*batch(7))  # a non-zero momentum buffer enters the unrolled step
-    train, val = batch(0), batch(1)
+    searcher.update_weights(*image_batch(7))  # a non-zero momentum buffer enters the unrolled step
+    train, val = image_batch(0), image_batch(1)
     weights = searcher.supernet.trainable_weights
     before = [w.numpy() for w in weights]
     ours, _ = tf.function(searcher.second_order_gradient)(train, val)
@@ -137,13 +121,13 @@ def test_darts_second_order_gradient_matches_a_direct_computation():
                                    atol=1e-2 * np.abs(second).max())
 
 
-def test_pa_keeps_a_on_the_discrete_set():
-    searcher = make_pa(pa.PASearcher, arch_lr=0.5)
+def test_pa_keeps_a_on_the_discrete_set(tiny_searcher, image_batch):
+    searcher = tiny_searcher(pa.PASearcher, arch_lr=0.5)
     step = tf.function(searcher.train_step)
     changed = False
     start = searcher.discrete_arch()["normal"][0].numpy()
     for i in range(3):
-        step((batch(i), batch(i + 10)))
+        step((image_batch(i), image_batch(i + 10)))
         for kind in ("normal", "reduce"):
             a = searcher.arch_vars[kind].numpy()
             assert set(np.unique(a)) <= {0.0, 1.0}
@@ -154,8 +138,8 @@ def test_pa_keeps_a_on_the_discrete_set():
     assert changed
 
 
-def test_pa_lazy_never_clips_a():
-    searcher = make_pa(pa.LazyPASearcher, arch_lr=0.5)
+def test_pa_lazy_never_clips_a(tiny_searcher, image_batch):
+    searcher = tiny_searcher(pa.LazyPASearcher, arch_lr=0.5)
     a = np.full((5, 7), 0.5, np.float32)
     a[0, 3] = 1.7
     a[2, 1] = -2.0  # beyond one Adam step (at most lr = 0.5) from 0
@@ -163,6 +147,6 @@ def test_pa_lazy_never_clips_a():
     abar, _ = searcher.discrete_arch()["normal"]
     expected, _ = proximal.prox_c1(np.clip(a, 0, 1), NODE_SIZES)
     np.testing.assert_array_equal(abar.numpy(), expected.numpy())
-    tf.function(searcher.train_step)((batch(0), batch(1)))
+    tf.function(searcher.train_step)((image_batch(0), image_batch(1)))
     after = searcher.arch_vars["normal"].numpy()
     assert after.max() > 1.0 and after.min() < 0.0

@@ -1,0 +1,34 @@
+"""bin/bench.py: its flag errors and a tiny step benchmark."""
+
+import json
+
+import pytest
+
+
+def test_bad_searcher_is_one_line(run_bin, one_line_error):
+    result = run_bin("bench.py", "--searchers=nasp,darts9", check=False)
+    assert "--searchers" in one_line_error(result, prefix="bench.py")
+
+
+@pytest.fixture(scope="module")
+def tiny_bench(tmp_path_factory, run_bin):
+    # NASP and DARTS first order: two searchers, each in its own worker
+    # process, one of them with DARTS's extra `none` column.
+    path = tmp_path_factory.mktemp("bench") / "bench.json"
+    result = run_bin("bench.py", "--preset=tiny", "--searchers=nasp,darts1", "--warmup=1",
+                     f"--json={path}", timeout=900)
+    return json.loads(path.read_text()), result.stdout
+
+
+def test_step_benchmark_writes_every_number(tiny_bench):
+    report, stdout = tiny_bench
+    assert [r["searcher"] for r in report["results"]] == ["nasp", "darts1"]
+    for r in report["results"]:
+        assert len(r["arch_s_all"]) == len(r["weight_s_all"]) == 10
+        assert r["total_s"] > 0 and r["arch_s"] > 0 and r["weight_s"] > 0
+        assert r["first_step_s"] > r["total_s"]  # the first step compiles
+        assert 0.2 < r["peak_rss_gb"] < 20
+        assert all(x == x for x in r["final_losses"])  # not NaN
+    nasp, darts1 = report["results"]
+    assert darts1["parameters"] == nasp["parameters"]  # DARTS's extra `none` has no weights
+    assert "| NASP | darts7 |" in stdout and "| DARTS-1st | darts7 |" in stdout

@@ -1,0 +1,75 @@
+"""bin/train.py on images: parameter counts, genotype errors, a tiny retraining."""
+
+import json
+import os
+import shutil
+
+import pytest
+
+from nasp_tf import genotype as genotype_lib
+
+TINY = ["--dataset=synthetic", "--epochs=1", "--steps_per_epoch=2", "--batch_size=8",
+        "--init_channels=4", "--layers=3", "--max_examples=64", "--verbose=0",
+        "--genotype=DARTS_V2", "--cutout=8"]
+# NASP's cell claimed for the DARTS space: conv ops it does not have.
+WRONG_SPACE = dict(genotype_lib.PUBLISHED["NASP"].to_json(), space="darts7")
+
+
+@pytest.mark.parametrize("config,genotype,count", [
+    ("cifar10_train", "NASP", 7363486), ("imagenet_train", "DARTS_V2", 4718752)])
+def test_dry_run_prints_the_parameter_count(run_bin, config, genotype, count):
+    result = run_bin("train.py", f"--flagfile=configs/{config}.flags", f"--genotype={genotype}",
+                     "--dry_run")
+    assert f"parameters: {count}" in result.stdout.splitlines()
+
+
+def genotype_file(tmp_path, text):
+    path = tmp_path / "g.json"
+    path.write_text(text)
+    return f"--genotype={path}"
+
+
+@pytest.mark.parametrize("make_arg,message", [
+    (lambda p: "--genotype=ENAS", "unknown genotype 'ENAS'"),
+    (lambda p: genotype_file(p, '{"kind": "cnn", "space": "nasp12", "normal": [['),
+     "not valid JSON"),
+    (lambda p: genotype_file(p, json.dumps({"kind": "rnn", "recurrent": [], "concat": []})),
+     "'rnn' genotype"),
+    (lambda p: genotype_file(p, json.dumps(WRONG_SPACE)), "not in the space"),
+    (lambda p: f"--genotype={p / 'missing.json'}", "does not exist"),
+])
+def test_bad_genotypes_exit_2_with_one_line(tmp_path, run_bin, one_line_error, make_arg,
+                                            message):
+    result = run_bin("train.py", "--dry_run", make_arg(tmp_path), check=False)
+    assert message in one_line_error(result, prefix="train.py")
+
+
+def test_auxiliary_head_needs_room(tmp_path, run_bin, one_line_error):
+    result = run_bin("train.py", "--dataset=digits", "--genotype=NASP",
+                     f"--output_dir={tmp_path}", check=False)
+    assert "--noauxiliary" in one_line_error(result, code=1, prefix="train.py")
+
+
+def test_train_exports_a_servable_model_re_exports_it_and_resumes(tmp_path, root, run_bin,
+                                                                   run_script):
+    result = run_bin("train.py", *TINY, f"--output_dir={tmp_path}")
+    assert "test top-1:" in result.stdout
+    for name in ("saved_model", "model.keras", "flags.txt", "checkpoints", "tensorboard"):
+        assert (tmp_path / name).exists(), name
+    # The trained network as the run left it, before --export_only rewrites both.
+    shutil.copytree(tmp_path / "saved_model", tmp_path / "trained_saved_model")
+    shutil.copy(tmp_path / "model.keras", tmp_path / "trained.keras")
+    # --export_only rebuilds the network from the checkpoint: every weight,
+    # batch-norm statistics included, must come back.
+    shutil.rmtree(tmp_path / "saved_model")
+    run_bin("train.py", *TINY, "--export_only", f"--output_dir={tmp_path}")
+    # One fresh process serves raw images through both SavedModels and
+    # compares them with the trained .keras network.
+    served = run_script(os.path.join(root, "tests", "e2e", "saved_classifier_worker.py"),
+                        tmp_path / "trained.keras", tmp_path / "trained_saved_model",
+                        tmp_path / "saved_model")
+    for model in json.loads(served.stdout.strip().splitlines()[-1]):
+        assert model["diff"] < 1e-5 and model["norm"] < 1e-5
+    # Rerunning with more epochs resumes from the checkpoint.
+    result = run_bin("train.py", *TINY, "--epochs=2", f"--output_dir={tmp_path}")
+    assert "resuming from" in result.stderr and "epoch 2 of 2" in result.stderr
