@@ -13,3 +13,10 @@ from nasp_tf.genotype.draw import (cell_to_dot, draw_cell_png, draw_rnn_cell_png
 from nasp_tf.genotype.files import read_json, write_json
 from nasp_tf.genotype.rnn import (RNN_PUBLISHED, RNNGenotype, derive_rnn_genotype,
                                   load_rnn_genotype, rnn_genotype_from_json)
+
+__all__ = ["GenotypeError", "PUBLISHED", "CNNGenotype", "cnn_genotype_from_json",
+           "derive_cnn_genotype", "load_cnn_genotype", "cell_to_dot", "draw_cell_png",
+           "draw_rnn_cell_png", "rnn_cell_to_dot", "write_cell_pictures",
+           "write_rnn_cell_pictures", "read_json", "write_json", "RNN_PUBLISHED",
+           "RNNGenotype", "derive_rnn_genotype", "load_rnn_genotype",
+           "rnn_genotype_from_json"]

@@ -47,7 +47,7 @@ def test_bad_genotypes_exit_2_with_one_line(tmp_path, run_bin, one_line_error, m
 def test_auxiliary_head_needs_room(tmp_path, run_bin, one_line_error):
     result = run_bin("train.py", "--dataset=digits", "--genotype=NASP",
                      f"--output_dir={tmp_path}", check=False)
-    assert "--noauxiliary" in one_line_error(result, code=1, prefix="train.py")
+    assert "--noauxiliary" in one_line_error(result, code=2, prefix="train.py")
 
 
 def test_train_exports_a_servable_model_re_exports_it_and_resumes(tmp_path, root, run_bin,

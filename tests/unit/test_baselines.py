@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nasp_tf import proximal, spaces
-from nasp_tf.search import darts, pa
+from nasp_tf import spaces
+from nasp_tf.search import darts
 
 NODE_SIZES = [2, 3]
 
@@ -119,34 +119,3 @@ def test_darts_second_order_gradient_matches_a_direct_computation(make_darts, im
         assert np.linalg.norm(second) > 1e-3 * np.linalg.norm(first.numpy())
         np.testing.assert_allclose(mine.numpy(), direct.numpy(),
                                    atol=1e-2 * np.abs(second).max())
-
-
-def test_pa_keeps_a_on_the_discrete_set(tiny_searcher, image_batch):
-    searcher = tiny_searcher(pa.PASearcher, arch_lr=0.5)
-    step = tf.function(searcher.train_step)
-    changed = False
-    start = searcher.discrete_arch()["normal"][0].numpy()
-    for i in range(3):
-        step((image_batch(i), image_batch(i + 10)))
-        for kind in ("normal", "reduce"):
-            a = searcher.arch_vars[kind].numpy()
-            assert set(np.unique(a)) <= {0.0, 1.0}
-            assert np.all(a.sum(axis=1) <= 1)
-            assert list(np.add.reduceat(a.sum(axis=1), [0, 2])) == [2, 2]
-            np.testing.assert_array_equal(searcher.discrete_arch()[kind][0].numpy(), a)
-        changed |= not np.array_equal(searcher.arch_vars["normal"].numpy(), start)
-    assert changed
-
-
-def test_pa_lazy_never_clips_a(tiny_searcher, image_batch):
-    searcher = tiny_searcher(pa.LazyPASearcher, arch_lr=0.5)
-    a = np.full((5, 7), 0.5, np.float32)
-    a[0, 3] = 1.7
-    a[2, 1] = -2.0  # beyond one Adam step (at most lr = 0.5) from 0
-    searcher.arch_vars["normal"].assign(a)
-    abar, _ = searcher.discrete_arch()["normal"]
-    expected, _ = proximal.prox_c1(np.clip(a, 0, 1), NODE_SIZES)
-    np.testing.assert_array_equal(abar.numpy(), expected.numpy())
-    tf.function(searcher.train_step)((image_batch(0), image_batch(1)))
-    after = searcher.arch_vars["normal"].numpy()
-    assert after.max() > 1.0 and after.min() < 0.0

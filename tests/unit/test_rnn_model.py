@@ -173,10 +173,10 @@ def test_arch_gradient_equals_the_dense_formula():
 def test_only_the_selected_activation_runs(monkeypatch):
     calls = {name: tf.Variable(0) for name in model_lib.ACTIVATIONS}
     for name, fn in list(model_lib.ACTIVATIONS.items()):
-        def counting(g, name=name, fn=fn):
+        def counted(g, name=name, fn=fn):
             calls[name].assign_add(1)
             return fn(g)
-        monkeypatch.setitem(model_lib.ACTIVATIONS, name, counting)
+        monkeypatch.setitem(model_lib.ACTIVATIONS, name, counted)
     lm = search_lm()
     abar, index = nasp_arch(np.random.default_rng(7))
     tokens = np.zeros((2, 3), np.int32)

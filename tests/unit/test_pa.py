@@ -141,7 +141,7 @@ def test_second_order_leaves_the_real_batch_norm_statistics_as_the_reference():
     # DARTS's architect: the first pass (L_train at w) runs on the real network
     # and updates its statistics; the other three run on a copy.
     searcher = make(pa.LazyPASearcher, epsilon=1.0, order=2)
-    a = start(searcher, np.random.default_rng(3), on_c=False)
+    start(searcher, np.random.default_rng(3), on_c=False)
     train, val = batch(0), batch(1)
     statistics = searcher.supernet.non_trainable_weights
     assert statistics

@@ -11,7 +11,7 @@ import numpy as np
 from nasp_tf import genotype as genotype_lib
 from nasp_tf import quality
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def test_random_genotypes_are_valid_and_cover_the_space():
