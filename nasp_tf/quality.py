@@ -234,8 +234,10 @@ def table_lines(rows):
         for key in keys:
             mean, std, n, params, seconds = table[key]
             better = (mean > median) if spec["higher_is_better"] else (mean < median)
+            verdict = ("—" if key[1] == "random" or not random_values
+                       else "better" if better else "not better")
             lines.append(f"| {key[1]} | {n} | {mean:.4f} ± {std:.4f} | {params:,.0f} | "
-                         f"{seconds:.0f} | {'better' if better else 'not better'} |")
+                         f"{seconds:.0f} | {verdict} |")
         noise = [table[k][1] for k in keys if k[1] in spec["published"] and table[k][2] > 1]
         if len(random_values) > 1 and noise:
             lines.append("")
