@@ -359,8 +359,8 @@ def cpu_info():
                     extensions = sorted(flag for flag in value.split()
                                         if flag == "avx2" or flag.startswith(("avx512", "amx")))
                     break
-    except OSError:
-        pass
+    except OSError:  # no /proc/cpuinfo (not Linux): the platform's name alone
+        return model, extensions
     return model, extensions
 
 
