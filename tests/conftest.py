@@ -41,14 +41,14 @@ def shared_data():
 def pytest_xdist_make_scheduler(config, log):
     """pytest-xdist's scheduling by scope, with a test class as one unit and
     every other test a unit of its own: the methods of a class run on one
-    worker, in order, and the rest is balanced test by test. (xdist's own
-    --dist loadgroup names groups by rewriting node ids, which pytest 9
-    ignores.)"""
+    worker, in order, and the rest is balanced test by test. (xdist 3.8's
+    --dist loadgroup marks groups in item._nodeid, which pytest 9 no longer
+    reads.)"""
     from xdist.scheduler import LoadScopeScheduling
 
     class ClassScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid):
-            path, *names = nodeid.split("::")
+            path, *names = nodeid.split("[", 1)[0].split("::")  # parameters may hold "::"
             return f"{path}::{names[0]}" if len(names) > 1 else nodeid
 
     return ClassScheduling(config, log)
