@@ -1,10 +1,11 @@
-"""Fixtures of the whole suite.
+"""Fixtures of the whole suite, and how pytest-xdist shares its work out.
 
 tests/unit/ runs the library in this process; tests/e2e/ runs the binaries
 (bin/*.py) and the worker scripts next to its tests in subprocesses. The
-end-to-end tests that read one run directory share it through a module
-fixture and an `xdist_group`, so that `-n 2` (with pytest.ini's
-`--dist loadgroup`) makes the run once, on one worker.
+end-to-end tests that read one run directory are the methods of one test
+class with a class-scoped fixture that makes the run; with -n, each class is
+sent to one worker whole (see `pytest_xdist_make_scheduler`), so every run
+is made once.
 """
 
 import os
@@ -34,6 +35,23 @@ def shared_data():
     if not os.path.isdir(os.path.join(path, "ptb")):
         pytest.skip("the PTB text is not in ../shared/data/ptb")
     return path
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """pytest-xdist's scheduling by scope, with a test class as one unit and
+    every other test a unit of its own: the methods of a class run on one
+    worker, in order, and the rest is balanced test by test. (xdist 3.8's
+    --dist loadgroup marks groups in item._nodeid, which pytest 9 no longer
+    reads.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ClassScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            path, *names = nodeid.split("[", 1)[0].split("::")  # parameters may hold "::"
+            return f"{path}::{names[0]}" if len(names) > 1 else nodeid
+
+    return ClassScheduling(config, log)
 
 
 # The tiny models and data the unit tests share.

@@ -1,6 +1,12 @@
 """Run by test_mirrored.py in a fresh process (the CPU must be split into
-logical devices before TensorFlow initialises): CNN search and retraining on
-one device and on two logical CPU devices must agree."""
+logical devices before TensorFlow initialises): CNN and recurrent search and
+retraining on one device and on two logical CPU devices must agree.
+
+Every model trains on batches whose two halves are equal, so each replica's
+batch-norm statistics equal the single device's: the runs must then agree to
+rounding, which checks loss scaling, gradient aggregation and the mirrored
+variables exactly. Prints one JSON line: a report per case.
+"""
 
 import json
 import os
@@ -12,45 +18,26 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspa
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from nasp_tf import distribute, optimizers  # noqa: E402
+from nasp_tf import distribute, optimizers, spaces  # noqa: E402
 from nasp_tf import genotype as genotype_lib  # noqa: E402
 from nasp_tf.cnn import model as model_lib  # noqa: E402
 from nasp_tf.cnn import search_model  # noqa: E402
 from nasp_tf.cnn import trainer as trainer_lib  # noqa: E402
-from nasp_tf.search import nasp  # noqa: E402
+from nasp_tf.rnn import model as rnn_model_lib  # noqa: E402
+from nasp_tf.rnn import search_model as rnn_search_model  # noqa: E402
+from nasp_tf.rnn import trainer as rnn_trainer_lib  # noqa: E402
+from nasp_tf.search import nasp, nasp_rnn  # noqa: E402
 
 STEPS, BATCH = 3, 8
-
-
-def build():
-    # One node keeping one of its two edges: every cell has a pruned edge and
-    # a kept one, in a graph a third the size of two nodes'.
-    net = search_model.SearchNetwork("darts7", 5, 4, 3, 1, (8, 8, 3))
-    searcher = nasp.NASPSearcher(net, eta=0.5, keep_edges=1)
-    searcher.compile(optimizers.TorchSGD(0.05, 0.9, 3e-4), optimizers.TorchAdam(0.01))
-    return searcher
-
-
-def doubled_batches(seed, size):
-    """Batches whose two halves are equal, so each replica's batch-norm
-    statistics equal the single device's: the runs must then agree to
-    rounding, which checks loss scaling, gradient aggregation and the
-    mirrored variables exactly."""
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(STEPS, BATCH // 2, size, size, 3)).astype(np.float32)
-    y = rng.integers(0, 5, (STEPS, BATCH // 2))
-    x = np.concatenate([x, x], axis=1).reshape(STEPS * BATCH, size, size, 3)
-    y = np.concatenate([y, y], axis=1).reshape(STEPS * BATCH)
-    return tf.data.Dataset.from_tensor_slices((x, y)).batch(BATCH)
-
-
-def dataset():
-    return tf.data.Dataset.zip((doubled_batches(0, 8), doubled_batches(2, 8)))
+VOCAB, UNITS = 20, 6
+# A pool, the identity and a convolution with batch norm: every kind of op
+# that meets the replicas differently, at under half darts7's graph.
+SPACE = spaces.CNNSpace("mirrored3", ("max_pool_3x3", "skip_connect", "sep_conv_3x3"),
+                        ("max_pool_3x3", "skip_connect", "sep_conv_3x3"))
 
 
 def twins(build, copy_weights):
     """The same model on one device and, with the same weights, on two replicas."""
-    distribute.split_cpu(2)
     tf.keras.utils.set_random_seed(0)
     single = build()
     strategy = distribute.get_strategy("mirrored")
@@ -65,34 +52,37 @@ def max_rel_diff(first, second):
                for a, b in zip(first, second))
 
 
-def build_trainer():
-    # Drop path off: its random masks are drawn per replica.
-    net = model_lib.network_cifar(genotype_lib.PUBLISHED["DARTS_V2"], 5, 4, 3, True,
-                                  (32, 32, 3))
-    trainer = trainer_lib.FinalTrainer(net, aux_weight=0.4, label_smoothing=0.1)
-    trainer.compile(optimizer=optimizers.TorchSGD(0.05, 0.9, 3e-4))
-    trainer.optimizer.build(net.trainable_weights)
-    return trainer
-
-
-def main_train():
-    single, mirrored, strategy = twins(
-        build_trainer, lambda s, m: m.network.set_weights(s.network.get_weights()))
-    before = [w.numpy().copy() for w in single.network.trainable_weights]
+def fit_both(single, mirrored, data):
     for model in (single, mirrored):
-        model.fit(doubled_batches(1, 32), epochs=1, steps_per_epoch=STEPS, verbose=0, shuffle=False)
-    a, b = single.network.trainable_weights, mirrored.network.trainable_weights
-    print(json.dumps({
-        "replicas": strategy.num_replicas_in_sync,
-        "weight_max_rel_diff": max_rel_diff(a, b),
-        "moved": max(float(np.abs(x.numpy() - w).max()) for x, w in zip(a, before)),
-        "steps": int(mirrored.optimizer.iterations.numpy())}))
+        model.fit(data, epochs=1, steps_per_epoch=STEPS, verbose=0, shuffle=False)
 
 
-def main():
-    single, mirrored, strategy = twins(build, lambda s, m: m.set_weights(s.get_weights()))
-    for model in (single, mirrored):
-        model.fit(dataset(), epochs=1, steps_per_epoch=STEPS, verbose=0, shuffle=False)
+# CNN
+
+
+def doubled_batches(seed, size):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(STEPS, BATCH // 2, size, size, 3)).astype(np.float32)
+    y = rng.integers(0, 5, (STEPS, BATCH // 2))
+    x = np.concatenate([x, x], axis=1).reshape(STEPS * BATCH, size, size, 3)
+    y = np.concatenate([y, y], axis=1).reshape(STEPS * BATCH)
+    return tf.data.Dataset.from_tensor_slices((x, y)).batch(BATCH)
+
+
+def build_searcher():
+    # One node keeping one of its two edges: every cell has a pruned edge and
+    # a kept one.
+    net = search_model.SearchNetwork(SPACE, 5, 4, 3, 1, (8, 8, 3))
+    searcher = nasp.NASPSearcher(net, eta=0.5, keep_edges=1)
+    searcher.compile(optimizers.TorchSGD(0.05, 0.9, 3e-4), optimizers.TorchAdam(0.01))
+    return searcher
+
+
+def cnn_search():
+    single, mirrored, strategy = twins(build_searcher,
+                                       lambda s, m: m.set_weights(s.get_weights()))
+    fit_both(single, mirrored,
+             tf.data.Dataset.zip((doubled_batches(0, 8), doubled_batches(2, 8))))
     report = {"replicas": strategy.num_replicas_in_sync}
     for kind in ("normal", "reduce"):
         report[f"abar_equal_{kind}"] = bool(np.array_equal(
@@ -103,8 +93,103 @@ def main():
     report["weight_max_rel_diff"] = max_rel_diff(single.supernet.trainable_weights,
                                                  mirrored.supernet.trainable_weights)
     report["steps"] = int(mirrored.weight_optimizer.iterations.numpy())
-    print(json.dumps(report))
+    return report
+
+
+def build_trainer():
+    # Drop path off: its random masks are drawn per replica.
+    net = model_lib.network_cifar(genotype_lib.PUBLISHED["DARTS_V2"], 5, 4, 3, True,
+                                  (32, 32, 3))
+    trainer = trainer_lib.FinalTrainer(net, aux_weight=0.4, label_smoothing=0.1)
+    trainer.compile(optimizer=optimizers.TorchSGD(0.05, 0.9, 3e-4))
+    trainer.optimizer.build(net.trainable_weights)
+    return trainer
+
+
+def cnn_train():
+    # Auxiliary loss and label smoothing on.
+    single, mirrored, strategy = twins(
+        build_trainer, lambda s, m: m.network.set_weights(s.network.get_weights()))
+    before = [w.numpy().copy() for w in single.network.trainable_weights]
+    fit_both(single, mirrored, doubled_batches(1, 32))
+    a, b = single.network.trainable_weights, mirrored.network.trainable_weights
+    return {"replicas": strategy.num_replicas_in_sync,
+            "weight_max_rel_diff": max_rel_diff(a, b),
+            "moved": max(float(np.abs(x.numpy() - w).max()) for x, w in zip(a, before)),
+            "steps": int(mirrored.optimizer.iterations.numpy())}
+
+
+# Recurrent
+
+
+def doubled_chunks(seed, length=5):
+    """Chunks whose two halves (the two replicas' rows) are equal; each
+    replica carries its own rows' hidden state."""
+    rng = np.random.default_rng(seed)
+    tokens = rng.integers(0, VOCAB, (STEPS, BATCH // 2, length + 1)).astype(np.int32)
+    tokens = np.concatenate([tokens, tokens], axis=1)
+    return tf.data.Dataset.from_tensor_slices((tokens[:, :, :-1], tokens[:, :, 1:]))
+
+
+def build_rnn_searcher():
+    # Dropouts off: masks are drawn per replica. Two nodes: a cell with every
+    # kind of node (s0 and searched ones) at a quarter of eight nodes' graph.
+    lm = rnn_search_model.search_language_model(VOCAB, UNITS, steps=2, seed=1)
+    searcher = nasp_rnn.NASPRNNSearcher(lm, batch_size=BATCH, search_batch_size=BATCH,
+                                        eval_batch_size=BATCH, bptt=5)
+    searcher.compile(optimizers.TorchSGD(2.0, 0.0, 0.0), optimizers.TorchAdam(0.05, 0.9))
+    return searcher
+
+
+def build_rnn_trainer():
+    lm = rnn_model_lib.language_model(genotype_lib.RNN_PUBLISHED["DARTS_V2"], VOCAB, UNITS,
+                                      seed=1)
+    trainer = rnn_trainer_lib.LMTrainer(lm, BATCH, BATCH, bptt=5)
+    trainer.compile(optimizers.TorchSGD(2.0, 0.0, 0.0))
+    trainer.start_averaging()
+    return trainer
+
+
+def copy_model(single, mirrored):
+    mirrored.model.set_weights(single.model.get_weights())
+
+
+def rnn_search():
+    single, mirrored, strategy = twins(build_rnn_searcher, copy_model)
+    fit_both(single, mirrored, tf.data.Dataset.zip((doubled_chunks(0), doubled_chunks(1))))
+    val = {name: m.evaluate(doubled_chunks(2), verbose=0, return_dict=True)["loss"]
+           for name, m in (("single", single), ("mirrored", mirrored))}
+    return {
+        "replicas": strategy.num_replicas_in_sync,
+        "a_max_diff": float(np.abs(single.arch_var.numpy() - mirrored.arch_var.numpy()).max()),
+        "a_moved": float(np.abs(single.arch_var.numpy() - 0.5).max()),
+        "weight_max_rel_diff": max_rel_diff(single.model.trainable_weights,
+                                            mirrored.model.trainable_weights),
+        "hidden_max_diff": float(np.abs(
+            np.concatenate(mirrored.train_hidden.values)
+            - single.train_hidden.numpy()).max()),
+        "val_loss_diff": abs(val["single"] - val["mirrored"]),
+        "steps": int(mirrored.weight_optimizer.iterations.numpy())}
+
+
+def rnn_train():
+    single, mirrored, strategy = twins(build_rnn_trainer, copy_model)
+    fit_both(single, mirrored, doubled_chunks(3))
+    return {"replicas": strategy.num_replicas_in_sync,
+            "weight_max_rel_diff": max_rel_diff(single.model.trainable_weights,
+                                                mirrored.model.trainable_weights),
+            "average_max_rel_diff": max_rel_diff(single.averages, mirrored.averages),
+            "steps": int(mirrored.optimizer.iterations.numpy())}
+
+
+CASES = {"cnn_search": cnn_search, "cnn_train": cnn_train, "rnn_search": rnn_search,
+         "rnn_train": rnn_train}
+
+
+def main(names):
+    distribute.split_cpu(2)
+    print(json.dumps({name: CASES[name]() for name in names or CASES}))
 
 
 if __name__ == "__main__":
-    main_train() if sys.argv[1:] == ["train"] else main()
+    main(sys.argv[1:])

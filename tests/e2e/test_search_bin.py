@@ -8,8 +8,11 @@ import pytest
 
 from nasp_tf import genotype as genotype_lib
 
+# One node (two edges) per cell: the binary's whole path at a third of the
+# graph of two nodes; prox_c1 and the genotype rules prune edges in the unit
+# tests.
 TINY = ["--dataset=synthetic", "--epochs=1", "--steps_per_epoch=2", "--batch_size=8",
-        "--init_channels=4", "--layers=3", "--nodes=2", "--verbose=0", "--seed=5",
+        "--init_channels=4", "--layers=3", "--nodes=1", "--verbose=0", "--seed=5",
         "--deterministic"]
 
 
@@ -49,72 +52,68 @@ def read_npz(path):
         return {k: f[k] for k in f.files}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="class")
 def tiny_run(tmp_path_factory, run_bin):
-    """One tiny NASP search that several tests read (and none writes to)."""
+    """One tiny NASP search that the tests of a class read (and none writes to)."""
     out = tmp_path_factory.mktemp("run")
     return out, run_bin("search.py", *TINY, f"--output_dir={out}")
 
 
-@pytest.mark.xdist_group("tiny_search")
-def test_search_writes_every_output(tiny_run):
-    out, _ = tiny_run
-    genotype = genotype_lib.load_cnn_genotype(str(out / "genotype.json"))
-    assert genotype.space == "darts7"
-    assert len(genotype.normal) == 4 and len(genotype.reduce) == 4  # 2 nodes x 2 edges
-    assert genotype.normal_concat == (2, 3)
-    assert genotype_lib.load_cnn_genotype(str(out / "genotypes" / "epoch_001.json"))
-    arch = read_npz(out / "arch" / "epoch_001.npz")
-    assert sorted(arch) == ["A_normal", "A_reduce", "Abar_normal", "Abar_reduce"]
-    assert arch["A_normal"].shape == (5, 7)
-    assert arch["A_normal"].min() >= 0 and arch["A_normal"].max() <= 1
-    assert set(np.unique(arch["Abar_normal"])) <= {0.0, 1.0}
-    for kind in ("normal", "reduce"):
-        assert (out / f"cell_{kind}.png").read_bytes()[:4] == b"\x89PNG"
-        assert "digraph" in (out / f"cell_{kind}.dot").read_text()
-    for sub in ("arch", "train", "validation"):
-        assert any(f.startswith("events.out.tfevents")
-                   for f in os.listdir(out / "tensorboard" / sub)), sub
-    assert "--dataset=synthetic" in (out / "flags.txt").read_text()
-    assert any(f.startswith("ckpt-1") for f in os.listdir(out / "checkpoints"))
+class TestTinySearch:
+    """Tests that read one tiny search (on one xdist worker)."""
 
+    def test_search_writes_every_output(self, tiny_run):
+        out, _ = tiny_run
+        genotype = genotype_lib.load_cnn_genotype(str(out / "genotype.json"))
+        assert genotype.space == "darts7"
+        assert len(genotype.normal) == 2 and len(genotype.reduce) == 2  # 1 node x 2 edges
+        assert genotype.normal_concat == (2,)
+        assert genotype_lib.load_cnn_genotype(str(out / "genotypes" / "epoch_001.json"))
+        arch = read_npz(out / "arch" / "epoch_001.npz")
+        assert sorted(arch) == ["A_normal", "A_reduce", "Abar_normal", "Abar_reduce"]
+        assert arch["A_normal"].shape == (2, 7)
+        assert arch["A_normal"].min() >= 0 and arch["A_normal"].max() <= 1
+        assert set(np.unique(arch["Abar_normal"])) <= {0.0, 1.0}
+        for kind in ("normal", "reduce"):
+            assert (out / f"cell_{kind}.png").read_bytes()[:4] == b"\x89PNG"
+            assert "digraph" in (out / f"cell_{kind}.dot").read_text()
+        for sub in ("arch", "train", "validation"):
+            assert any(f.startswith("events.out.tfevents")
+                       for f in os.listdir(out / "tensorboard" / sub)), sub
+        assert "--dataset=synthetic" in (out / "flags.txt").read_text()
+        assert any(f.startswith("ckpt-1") for f in os.listdir(out / "checkpoints"))
 
-@pytest.mark.xdist_group("tiny_search")
-def test_tensorboard_holds_the_architecture_images(tiny_run):
-    from tensorboard.backend.event_processing import event_accumulator
+    def test_tensorboard_holds_the_architecture_images(self, tiny_run):
+        from tensorboard.backend.event_processing import event_accumulator
 
-    out, _ = tiny_run
-    acc = event_accumulator.EventAccumulator(str(out / "tensorboard" / "arch"),
-                                             size_guidance={"images": 0, "tensors": 0})
-    acc.Reload()
-    tags = acc.Tags()
-    assert {"Abar/normal", "Abar/reduce"} <= set(tags["images"]) | set(tags["tensors"])
-    assert "genotype" in tags["tensors"]
+        out, _ = tiny_run
+        acc = event_accumulator.EventAccumulator(str(out / "tensorboard" / "arch"),
+                                                 size_guidance={"images": 0, "tensors": 0})
+        acc.Reload()
+        tags = acc.Tags()
+        assert {"Abar/normal", "Abar/reduce"} <= set(tags["images"]) | set(tags["tensors"])
+        assert "genotype" in tags["tensors"]
 
-
-@pytest.mark.xdist_group("tiny_search")
-def test_same_seed_gives_the_same_search_and_a_rerun_resumes(tiny_run, tmp_path, run_bin):
-    # A second run with the same seed (into its own directory) repeats the
-    # first exactly; rerun with --epochs=2, it resumes from its checkpoint.
-    out, _ = tiny_run
-    run_bin("search.py", *TINY, f"--output_dir={tmp_path}")
-    assert json.loads((tmp_path / "genotype.json").read_text()) == \
-        json.loads((out / "genotype.json").read_text())
-    first, second = (read_npz(d / "arch" / "epoch_001.npz") for d in (out, tmp_path))
-    assert sorted(first) == sorted(second)
-    for key in first:
-        np.testing.assert_array_equal(first[key], second[key])
-    result = run_bin("search.py", *TINY, "--epochs=2", f"--output_dir={tmp_path}")
-    assert "resuming from" in result.stderr and "at epoch 2" in result.stderr
-    assert (tmp_path / "genotypes" / "epoch_002.json").exists()
+    def test_same_seed_gives_the_same_search_and_a_rerun_resumes(self, tiny_run, tmp_path,
+                                                                  run_bin):
+        # A second run with the same seed (into its own directory) repeats the
+        # first exactly; rerun with --epochs=2, it resumes from its checkpoint.
+        out, _ = tiny_run
+        run_bin("search.py", *TINY, f"--output_dir={tmp_path}")
+        assert json.loads((tmp_path / "genotype.json").read_text()) == \
+            json.loads((out / "genotype.json").read_text())
+        first, second = (read_npz(d / "arch" / "epoch_001.npz") for d in (out, tmp_path))
+        assert sorted(first) == sorted(second)
+        for key in first:
+            np.testing.assert_array_equal(first[key], second[key])
+        result = run_bin("search.py", *TINY, "--epochs=2", f"--output_dir={tmp_path}")
+        assert "resuming from" in result.stderr and "at epoch 2" in result.stderr
+        assert (tmp_path / "genotypes" / "epoch_002.json").exists()
 
 
 @pytest.mark.parametrize("searcher", ["darts2", "pa_lazy"])
 def test_baseline_searchers_run_end_to_end(searcher, tmp_path, run_bin):
-    # One node (two edges) per cell: the binary's path for these searchers,
-    # at half the graph of TINY's two nodes.
-    run_bin("search.py", *TINY, "--nodes=1", f"--searcher={searcher}",
-            f"--output_dir={tmp_path}")
+    run_bin("search.py", *TINY, f"--searcher={searcher}", f"--output_dir={tmp_path}")
     genotype = genotype_lib.load_cnn_genotype(str(tmp_path / "genotype.json"))
     assert genotype.space == "darts7" and len(genotype.normal) == 2
     assert all(op != "none" for op, _ in genotype.normal + genotype.reduce)

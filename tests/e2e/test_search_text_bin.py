@@ -12,11 +12,12 @@ SMALL = ["--rnn_steps=2", "--max_tokens=1000"]
 
 def test_bin_search_on_text_writes_the_run_directory(tmp_path, run_bin):
     out = str(tmp_path / "run")
-    result = run_bin("search.py", *TEXT, "--epochs=2", "--steps_per_epoch=3", "--momentum=0",
-                     "--learning_rate=20", "--grad_clip=0.25", f"--output_dir={out}")
+    result = run_bin("search.py", *TEXT, *SMALL, "--epochs=2", "--steps_per_epoch=3",
+                     "--momentum=0", "--learning_rate=20", "--grad_clip=0.25",
+                     f"--output_dir={out}")
     with open(os.path.join(out, "genotype.json")) as f:
         data = json.load(f)
-    assert data["kind"] == "rnn" and len(data["recurrent"]) == 8
+    assert data["kind"] == "rnn" and len(data["recurrent"]) == 2
     for name in ("genotypes/epoch_001.json", "genotypes/epoch_002.json",
                  "arch/epoch_002.npz", "cell_recurrent.png", "cell_recurrent.dot",
                  "flags.txt"):
@@ -26,7 +27,8 @@ def test_bin_search_on_text_writes_the_run_directory(tmp_path, run_bin):
     assert "--rnn_units=8" in open(os.path.join(out, "flags.txt")).read()
     assert "search valid perplexity" in result.stdout
     # Resuming a finished run does no more epochs and gives the same genotype.
-    run_bin("search.py", *TEXT, "--epochs=2", "--steps_per_epoch=3", f"--output_dir={out}")
+    run_bin("search.py", *TEXT, *SMALL, "--epochs=2", "--steps_per_epoch=3",
+            f"--output_dir={out}")
     with open(os.path.join(out, "genotype.json")) as f:
         assert json.load(f) == data
 

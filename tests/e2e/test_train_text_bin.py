@@ -20,9 +20,9 @@ def test_dry_run_parameter_counts(run_bin, config, genotype, expected):
     assert f"parameters: {expected}" in result.stdout.splitlines()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="class")
 def text_run(tmp_path_factory, run_bin):
-    """A short retraining of DARTS_V2 that the tests below read."""
+    """A short retraining of DARTS_V2 that the tests of a class read."""
     out = str(tmp_path_factory.mktemp("text_train") / "run")
     result = run_bin("train.py", *TEXT, "--genotype=DARTS_V2", "--test_batch_size=2",
                      "--epochs=2", "--steps_per_epoch=4", "--learning_rate=5", "--momentum=0",
@@ -30,29 +30,30 @@ def text_run(tmp_path_factory, run_bin):
     return out, result
 
 
-@pytest.mark.xdist_group("text_train")
-def test_bin_train_text_short_run(text_run):
-    out, result = text_run
-    results = json.load(open(os.path.join(out, "results.json")))
-    assert np.isfinite(results["test_ppl"]) and results["test_ppl"] < 60
-    assert "DARTS_V2: parameters" in result.stdout
-    for name in ("saved_model/saved_model.pb", "history.json", "best/weights.index",
-                 "flags.txt"):
-        assert os.path.exists(os.path.join(out, name)), name
-    assert "--rnn_units=8" in open(os.path.join(out, "flags.txt")).read()
+class TestTextRetraining:
+    """Tests that read one short text retraining (on one xdist worker)."""
 
+    def test_bin_train_text_short_run(self, text_run):
+        out, result = text_run
+        results = json.load(open(os.path.join(out, "results.json")))
+        assert np.isfinite(results["test_ppl"]) and results["test_ppl"] < 60
+        assert "DARTS_V2: parameters" in result.stdout
+        for name in ("saved_model/saved_model.pb", "history.json", "best/weights.index",
+                     "flags.txt"):
+            assert os.path.exists(os.path.join(out, name)), name
+        assert "--rnn_units=8" in open(os.path.join(out, "flags.txt")).read()
 
-@pytest.mark.xdist_group("text_train")
-def test_compare_lm_prints_the_run(text_run, run_bin, one_line_error, tmp_path):
-    out, _ = text_run
-    results = json.load(open(os.path.join(out, "results.json")))
-    lines = run_bin("compare_lm.py", out).stdout.splitlines()
-    assert len(lines) == 2 and lines[0].split()[:2] == ["run", "genotype"]
-    row = lines[1].split()
-    assert row[0] == out and row[1] == "DARTS_V2"
-    assert row[2] == f"{results['parameters']:,d}" and row[-1] == f"{results['test_ppl']:.2f}"
-    missing = run_bin("compare_lm.py", tmp_path / "missing", check=False)
-    assert "does not exist" in one_line_error(missing, prefix="compare_lm.py")
+    def test_compare_lm_prints_the_run(self, text_run, run_bin, one_line_error, tmp_path):
+        out, _ = text_run
+        results = json.load(open(os.path.join(out, "results.json")))
+        lines = run_bin("compare_lm.py", out).stdout.splitlines()
+        assert len(lines) == 2 and lines[0].split()[:2] == ["run", "genotype"]
+        row = lines[1].split()
+        assert row[0] == out and row[1] == "DARTS_V2"
+        assert row[2] == f"{results['parameters']:,d}"
+        assert row[-1] == f"{results['test_ppl']:.2f}"
+        missing = run_bin("compare_lm.py", tmp_path / "missing", check=False)
+        assert "does not exist" in one_line_error(missing, prefix="compare_lm.py")
 
 
 def test_bin_train_text_unknown_genotype_is_one_line(tmp_path, run_bin, one_line_error):
