@@ -26,12 +26,11 @@ def build_searcher(name="nasp", space="darts7", image_shape=(32, 32, 3), num_cla
     """
     entry = registry.get(name)
     searcher_class = entry.load("images")
-    cnn_space = spaces.get_cnn_space(space)
     if searcher_class.searches_none:
-        cnn_space = spaces.with_none(cnn_space)
-        kwargs.setdefault("genotype_space", space)
-    supernet = search_model.SearchNetwork(cnn_space, num_classes, channels, cells, nodes,
-                                          tuple(image_shape), name="supernet")
+        kwargs.setdefault("genotype_space", space)  # DARTS returns cells of `space`
+    supernet = search_model.SearchNetwork(
+        searcher_class.searched_space(spaces.get_cnn_space(space)), num_classes, channels,
+        cells, nodes, tuple(image_shape), name="supernet")
     return searcher_class(supernet, name="searcher", **dict(entry.options), **kwargs)
 
 

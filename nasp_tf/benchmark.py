@@ -308,11 +308,11 @@ def run_worker(spec):
     print(RESULT + json.dumps(WORKERS[spec["task"]](spec)), flush=True)
 
 
-def in_subprocess(spec, program):
+def in_subprocess(spec):
     """Runs one worker in a fresh Python process; its result, or a one-line error."""
     env = dict(os.environ)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    del program  # the worker runs the bench entry point, wherever nasp_tf is installed
+    # The worker runs the bench entry point, wherever nasp_tf is installed.
     result = subprocess.run([sys.executable, "-c", WORKER_COMMAND,
                              f"--worker={json.dumps(spec)}"],
                             capture_output=True, text=True, env=env, cwd=ROOT, check=False)
@@ -371,14 +371,14 @@ def machine():
             "command": " ".join(sys.argv)}
 
 
-def run_steps(config, program):
+def run_steps(config):
     results = []
     for space in config.space:
         for name in config.searchers:
             spec = {"task": "step", "searcher": name, "space": space, "preset": config.preset,
                     "steps": config.steps, "warmup": config.warmup, "seed": config.seed}
             print(f"{name} on {space} ({config.preset}) ...", file=sys.stderr, flush=True)
-            results.append(in_subprocess(spec, program))
+            results.append(in_subprocess(spec))
     sizes = PRESETS[config.preset]
     print(f"preset {config.preset}: C={sizes['init_channels']}, {sizes['layers']} cells, "
           f"{sizes['nodes']} nodes, batch {sizes['batch_size']}; median of {config.steps} "
@@ -391,7 +391,7 @@ def run_steps(config, program):
     report = {"kind": "step", "machine": machine(), "preset": config.preset,
               "preset_sizes": PRESETS[config.preset], "results": results}
     if config.pipeline:
-        pipe = in_subprocess({"task": "pipeline", "seed": config.seed}, program)
+        pipe = in_subprocess({"task": "pipeline", "seed": config.seed})
         print(f"digits search pipeline alone: {pipe['seconds_per_pair'] * 1e3:.2f} ms per "
               "(train, val) batch pair of 32")
         report["pipeline"] = pipe
@@ -420,7 +420,7 @@ def plot_lines(path, series, xlabel, ylabel, title):
     plt.close(fig)
 
 
-def run_convergence(config, program):
+def run_convergence(config):
     os.makedirs(config.output_dir, exist_ok=True)
     results = []
     for name in config.searchers:
@@ -428,7 +428,7 @@ def run_convergence(config, program):
               flush=True)
         results.append(in_subprocess({"task": "convergence", "searcher": name,
                                       "budget": config.budget, "eval_every": config.eval_every,
-                                      "seed": config.seed}, program))
+                                      "seed": config.seed}))
     csv_path = os.path.join(config.output_dir, "convergence.csv")
     with open(csv_path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
@@ -484,8 +484,7 @@ def _parameters(genotype_path, flagfile):
     return int(out.split("parameters:")[1].split()[0])
 
 
-def run_eta_sweep(config, program):
-    del program
+def run_eta_sweep(config):
     os.makedirs(config.output_dir, exist_ok=True)
     rows = []
     for eta in (float(v) for v in config.eta_sweep):
@@ -557,7 +556,7 @@ def _plot_sweep(path, rows):
     plt.close(fig)
 
 
-def run(config, program):
+def run(config):
     """The benchmark `config` (parsed flags) asks for; returns its report."""
     if config.worker:
         run_worker(json.loads(config.worker))
@@ -567,11 +566,11 @@ def run(config, program):
 
         report = quality.run_quality(config, machine())
     elif config.convergence:
-        report = run_convergence(config, program)
+        report = run_convergence(config)
     elif config.eta_sweep:
-        report = run_eta_sweep(config, program)
+        report = run_eta_sweep(config)
     else:
-        report = run_steps(config, program)
+        report = run_steps(config)
     if config.json:
         with open(config.json, "w", encoding="utf-8") as f:
             json.dump(report, f, indent=1)

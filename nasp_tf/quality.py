@@ -35,7 +35,8 @@ CONFIGS = os.path.join(ROOT, "configs")
 # The fixed budgets. `quick` is a tiny version for the benchmark's own test.
 TASKS = {
     "images": {
-        "metric": "test_accuracy", "higher_is_better": True,
+        # The metric, and its key in bin/train.py's results.json.
+        "metric": "test_accuracy", "results_key": "test_top1", "higher_is_better": True,
         "searchers": ("nasp", "darts1", "darts2", "pa", "pa_lazy"),
         # Second-order searchers step ~8x slower than NASP: one seed each keeps the
         # default run near 45 minutes on 2 CPU cores (--quality_all_seeds for all).
@@ -53,7 +54,7 @@ TASKS = {
                         "--layers=3", "--cutout=0"],
     },
     "text": {
-        "metric": "test_ppl", "higher_is_better": False,
+        "metric": "test_ppl", "results_key": "test_ppl", "higher_is_better": False,
         "searchers": ("nasp", "darts1"),
         "published": ("DARTS_V2", "LSTM"),
         # The PTB quick start as it is (6 search epochs, 6 retraining epochs).
@@ -136,20 +137,16 @@ def _retrain(task, genotype, seed, run_dir, quick):
 
 
 def _read_results(task, run_dir):
+    """(metric, parameters) of a finished retraining."""
     with open(os.path.join(run_dir, "results.json"), encoding="utf-8") as f:
         results = json.load(f)
-    if task == "images":
-        return results["test_top1"], results["parameters"], results["genotype_json"]
-    return results["test_ppl"], results["parameters"], None
+    return results[TASKS[task]["results_key"]], results["parameters"]
 
 
-def _genotype_text(path_or_name, fallback):
-    if fallback is not None:
-        return json.dumps(fallback, separators=(",", ":"))
-    if os.path.exists(path_or_name):
-        with open(path_or_name, encoding="utf-8") as f:
-            return json.dumps(json.load(f), separators=(",", ":"))
-    return path_or_name
+def _genotype_text(path):
+    """A genotype JSON file as one compact line, for the CSV."""
+    with open(path, encoding="utf-8") as f:
+        return json.dumps(json.load(f), separators=(",", ":"))
 
 
 def run_task(task, config, out_dir, log):
@@ -176,11 +173,11 @@ def run_task(task, config, out_dir, log):
             run_dir = os.path.join(out_dir, task, f"{searcher}_seed{seed}")
             seconds = _search(task, searcher, seed, run_dir, quick)
             genotype = os.path.join(run_dir, "search", "genotype.json")
-            metric, parameters, _ = _retrain(task, genotype, seed, f"{run_dir}/train", quick)
-            add(searcher, seed, _genotype_text(genotype, None), metric, parameters, seconds)
+            metric, parameters = _retrain(task, genotype, seed, f"{run_dir}/train", quick)
+            add(searcher, seed, _genotype_text(genotype), metric, parameters, seconds)
     for name in published:
         for seed in seeds:
-            metric, parameters, _ = _retrain(task, name, seed,
+            metric, parameters = _retrain(task, name, seed,
                                              os.path.join(out_dir, task, f"{name}_seed{seed}"),
                                              quick)
             add(name, seed, name, metric, parameters, 0.0)
@@ -191,7 +188,7 @@ def run_task(task, config, out_dir, log):
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "w", encoding="utf-8") as f:
             json.dump(genotype, f)
-        metric, parameters, _ = _retrain(task, path, seeds[0],
+        metric, parameters = _retrain(task, path, seeds[0],
                                          os.path.join(out_dir, task, f"random_{n}"), quick)
         add("random", seeds[0], json.dumps(genotype, separators=(",", ":")), metric,
             parameters, 0.0)

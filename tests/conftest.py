@@ -105,6 +105,56 @@ def image_batch():
     return make
 
 
+@pytest.fixture(scope="session")
+def direct_second_order():
+    """DARTS's second-order architecture gradient (docs/reference.md §4.3) written
+    out eagerly, step by step, as the reference to compare a searcher's compiled
+    unrolled step with.
+
+    The returned function takes (searcher, train, val, loss_at, arch), where
+    `loss_at(searcher, batch, arch)` is the mean training-mode loss under the
+    architecture tensors `arch` ({cell kind: tensor}). It returns ({kind:
+    the second-order gradient}, {kind: the first-order gradient at w'}) as numpy
+    arrays, and puts the weights back.
+    """
+    import tensorflow as tf
+
+    def gradient_at(searcher, loss_at, data, arch):
+        kinds = list(arch)
+        with tf.GradientTape() as tape:
+            tape.watch([arch[k] for k in kinds])
+            loss = loss_at(searcher, data, arch)
+        return {k: g.numpy() for k, g in zip(kinds, tape.gradient(loss, [arch[k]
+                                                                         for k in kinds]))}
+
+    def compute(searcher, train, val, loss_at, arch):
+        weights = searcher.supernet.trainable_weights
+        opt = searcher.weight_optimizer
+        xi = float(opt.learning_rate)
+        w0 = [w.numpy() for w in weights]
+        with tf.GradientTape() as tape:
+            loss = loss_at(searcher, train, arch)
+        for w, value, g in zip(weights, w0, tape.gradient(loss, weights)):
+            m = opt.momentums[opt._get_variable_index(w)].numpy()
+            w.assign(value - xi * (0.9 * m + g.numpy() + 3e-4 * value))
+        first = gradient_at(searcher, loss_at, val, arch)
+        with tf.GradientTape() as tape:
+            loss = loss_at(searcher, val, arch)
+        vector = [v.numpy() for v in tape.gradient(loss, weights)]
+        radius = 0.01 / np.sqrt(sum(float(np.sum(v.astype(np.float64) ** 2)) for v in vector))
+        sided = []
+        for sign in (1, -1):
+            for w, value, v in zip(weights, w0, vector):
+                w.assign(value + sign * radius * v)
+            sided.append(gradient_at(searcher, loss_at, train, arch))
+        for w, value in zip(weights, w0):
+            w.assign(value)
+        second = {k: first[k] - xi * (sided[0][k] - sided[1][k]) / (2 * radius) for k in arch}
+        return second, first
+
+    return compute
+
+
 VOCAB, UNITS, BATCH, BPTT = 30, 8, 4, 5
 
 

@@ -40,14 +40,13 @@ def bench():
     from nasp_tf.cli import flags_common
 
     benchmark.define_flags()
-    program = sys.argv[0]
 
     def run(argv):
         if len(argv) > 1:
             print(f"bench.py: error: unexpected arguments {argv[1:]}", file=sys.stderr)
             return 2
         try:
-            benchmark.run(flags.FLAGS, program)
+            benchmark.run(flags.FLAGS)
         except RuntimeError as e:
             print(f"bench.py: error: {e}", file=sys.stderr)
             return 1

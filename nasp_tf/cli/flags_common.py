@@ -141,11 +141,7 @@ class FlagSet:
         if any(a in ("--help", "-h", "-?", "--helpshort") for a in argv[1:]):
             print(self.help_text(program))
             sys.exit(0)
-        try:
-            rest = flags.FLAGS(argv)
-        except flags.Error as e:
-            print(f"{program}: error: {e}", file=sys.stderr)
-            sys.exit(2)
+        rest = parse_or_exit(argv, program)
         problem = self.not_applicable(flags.FLAGS)
         if problem:
             print(f"{program}: error: {problem}", file=sys.stderr)

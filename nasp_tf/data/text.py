@@ -232,6 +232,11 @@ def load_corpus(dataset, data_dir=None, train_file="", valid_file="", test_file=
     return corpus
 
 
+def steps_per_epoch(stream, bptt):
+    """Training steps in one pass over a stream in chunks of about `bptt`."""
+    return max(1, (stream.shape[1] - 1) // bptt)
+
+
 def eval_chunks(stream, bptt):
     """Consecutive chunks of `bptt` steps over a whole stream (validation, test)."""
     return chunk_dataset(stream, *fixed_chunks(stream, bptt)).prefetch(2)

@@ -30,6 +30,24 @@ def seed_everything(seed, deterministic):
         tf.config.experimental.enable_op_determinism()
 
 
+_LOG_FILE = {"handler": None}
+
+
+def _log_to(path):
+    """Sends nasp_tf's log lines (epochs, results) to `path` too, appended by
+    every invocation, as DARTS's log.txt; a later run in the same process
+    takes the place of the earlier one's file."""
+    logger = logging.get_absl_logger()
+    if _LOG_FILE["handler"] is not None:
+        logger.removeHandler(_LOG_FILE["handler"])
+        _LOG_FILE["handler"].close()
+    handler = std_logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(std_logging.Formatter("%(asctime)s %(message)s"))
+    handler.addFilter(lambda record: f"{os.sep}nasp_tf{os.sep}" in record.pathname)
+    logger.addHandler(handler)
+    _LOG_FILE["handler"] = handler
+
+
 class Run:
     """One job's run directory and the machinery around `fit`.
 
@@ -47,12 +65,7 @@ class Run:
         os.makedirs(self.dir, exist_ok=True)
         with open(os.path.join(self.dir, "flags.txt"), "w", encoding="utf-8") as f:
             f.write(flags_text)
-        # log.txt: the run's own log lines (epochs, results), appended by every
-        # invocation, as DARTS's log.txt.
-        handler = std_logging.FileHandler(os.path.join(self.dir, "log.txt"), encoding="utf-8")
-        handler.setFormatter(std_logging.Formatter("%(asctime)s %(message)s"))
-        handler.addFilter(lambda record: f"{os.sep}nasp_tf{os.sep}" in record.pathname)
-        logging.get_absl_logger().addHandler(handler)
+        _log_to(os.path.join(self.dir, "log.txt"))
         self.strategy = distribute.get_strategy(config.strategy, config.cpu_devices)
         seed_everything(config.seed, config.deterministic)
         self.checkpoint = self.manager = None

@@ -23,9 +23,8 @@ def build_searcher(config, image_shape, num_classes, steps_per_epoch):
     (call inside a strategy scope). Returns (searcher, weight schedule)."""
     entry = registry.get(config.searcher)
     searcher_class = entry.load("images")
-    space = spaces.get_cnn_space(config.space)
     supernet = search_model.SearchNetwork(
-        spaces.with_none(space) if searcher_class.searches_none else space, num_classes,
+        searcher_class.searched_space(spaces.get_cnn_space(config.space)), num_classes,
         config.init_channels, config.layers, config.nodes, image_shape, name="supernet")
     # One fixed layer name: checkpoints key the weights by their paths.
     searcher = searcher_class.from_flags(supernet, config, name="searcher",

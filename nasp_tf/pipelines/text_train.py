@@ -54,7 +54,7 @@ def run(config, flags_text=""):
     train_stream = text.batchify(corpus.train, config.batch_size)
     valid_stream = text.batchify(corpus.valid, config.eval_batch_size)
     test_stream = text.batchify(corpus.test, config.test_batch_size)
-    steps = config.steps_per_epoch or max(1, (train_stream.shape[1] - 1) // config.bptt)
+    steps = config.steps_per_epoch or text.steps_per_epoch(train_stream, config.bptt)
     run = common.Run(config, flags_text)
     with run.strategy.scope():
         model = build_model(config, corpus.vocab_size)

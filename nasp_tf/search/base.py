@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from nasp_tf import genotype as genotype_lib
 from nasp_tf import optimizers as optimizers_lib
+from nasp_tf import spaces
 
 CELL_KINDS = ("normal", "reduce")
 
@@ -121,6 +122,11 @@ class CNNSearcher(TwoOptimizerModel):
         # The supernet builds itself from its image shape; nothing is left to
         # build from data.
         self.built = True
+
+    @classmethod
+    def searched_space(cls, space):
+        """The `spaces.CNNSpace` this searcher's supernet is built on for `space`."""
+        return spaces.with_none(space) if cls.searches_none else space
 
     @classmethod
     def from_flags(cls, supernet, config, **kwargs):

@@ -68,7 +68,9 @@ class DARTSRNNSearcher(rnn_base.RNNSearcher):
 
     def train_step(self, data):
         (inputs, targets), (search_inputs, search_targets) = data
+        before = self.discrete_arch()["recurrent"][1]
         self.arch_step(search_inputs, search_targets)
+        self.record_changes(before, self.discrete_arch()["recurrent"][1])
         index = tf.zeros([self.cell.num_rows], tf.int32)
         self.weight_step(inputs, targets, tf.stop_gradient(self.mixture()), index, "dense")
         return {m.name: m.result() for m in self.metrics}

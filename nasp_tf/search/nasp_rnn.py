@@ -66,8 +66,9 @@ class NASPRNNSearcher(rnn_base.RNNSearcher):
         return {"recurrent": proximal.prox_c1(self.arch_var, self.cell.node_sizes,
                                               keep_edges=1, keep_value=self.keep_value)}
 
-    def arch_step(self, inputs, targets):
-        abar, index = self.discrete_arch()["recurrent"]
+    def arch_step(self, inputs, targets, arch=None):
+        """The architecture step at Ā = `arch` ((Ā, index); prox_c1(A) if None)."""
+        abar, index = arch if arch is not None else self.discrete_arch()["recurrent"]
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(abar)
             logits, last, _, _ = self.model(inputs, self.search_hidden, weights=abar,
@@ -82,7 +83,9 @@ class NASPRNNSearcher(rnn_base.RNNSearcher):
 
     def train_step(self, data):
         (inputs, targets), (search_inputs, search_targets) = data
-        self.arch_step(search_inputs, search_targets)
-        abar, index = self.discrete_arch()["recurrent"]
+        before = self.discrete_arch()["recurrent"]
+        self.arch_step(search_inputs, search_targets, before)
+        abar, index = self.discrete_arch()["recurrent"]  # refined after the step
+        self.record_changes(before[1], index)
         self.weight_step(inputs, targets, abar, index, "discrete")
         return {m.name: m.result() for m in self.metrics}

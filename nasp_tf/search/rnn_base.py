@@ -125,10 +125,12 @@ class RNNSearcher(base.TwoOptimizerModel):
                                      training=training)
         return logits
 
-    def selection_pattern(self):
-        """Ā's non-zero pattern (one-hot rows of the selected ops; pruned rows zero)."""
-        index = self.discrete_arch()["recurrent"][1]
-        return tf.one_hot(index, len(self.op_names))
+    def record_changes(self, before_index, after_index):
+        """Logs how many entries of Ā's pattern an architecture step changed
+        (one-hot rows of the selected ops, pruned rows zero)."""
+        ops = len(self.op_names)
+        changed = tf.not_equal(tf.one_hot(before_index, ops), tf.one_hot(after_index, ops))
+        self.abar_changes.update_state(tf.reduce_sum(tf.cast(changed, tf.float32)))
 
     @staticmethod
     def replica_mean(values):
@@ -139,12 +141,8 @@ class RNNSearcher(base.TwoOptimizerModel):
 
     def apply_arch_gradient(self, grad, last, losses):
         """Steps A with this replica's gradient (summed over replicas), carries
-        the architecture batches' hidden state on, and logs their loss and how
-        many entries of Ā the step changed."""
-        before = self.selection_pattern()
+        the architecture batches' hidden state on, and logs their loss."""
         self.arch_optimizer.apply(optimizers_lib.all_reduce_sum([grad]), [self.arch_var])
-        changed = tf.not_equal(before, self.selection_pattern())
-        self.abar_changes.update_state(tf.reduce_sum(tf.cast(changed, tf.float32)))
         self.search_hidden.assign(tf.stop_gradient(last))
         self.arch_loss.update_state(losses)
         self.arch_ppl.update_state(losses)

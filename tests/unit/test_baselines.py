@@ -69,19 +69,9 @@ def test_darts_first_order_step_moves_every_entry(make_darts, image_batch):
     assert np.isfinite(float(logs["loss"])) and np.isfinite(float(logs["arch_loss"]))
 
 
-def loss_at(searcher, data, matrices):
-    return searcher.network_loss(*data, matrices)[0]
-
-
-def arch_gradient_at(searcher, data, matrices, kinds=("normal", "reduce")):
-    with tf.GradientTape() as tape:
-        tape.watch(list(matrices.values()))
-        loss = loss_at(searcher, data, matrices)
-    return tape.gradient(loss, [matrices[k] for k in kinds])
-
-
-def test_darts_second_order_gradient_matches_a_direct_computation(make_darts, image_batch):
-    """REFERENCE.md §4.3 written out again, eagerly and step by step, against
+def test_darts_second_order_gradient_matches_a_direct_computation(make_darts, image_batch,
+                                                                   direct_second_order):
+    """docs/reference.md §4.3 written out again, eagerly and step by step, against
     the searcher's compiled unrolled step."""
     searcher = make_darts(order=2, lr=0.1)
     searcher.update_weights(*image_batch(7))  # a non-zero momentum buffer enters the unrolled step
@@ -92,31 +82,13 @@ def test_darts_second_order_gradient_matches_a_direct_computation(make_darts, im
     for w, value in zip(weights, before):  # the searcher puts the weights back
         np.testing.assert_array_equal(w.numpy(), value)
 
-    opt = searcher.weight_optimizer
-    xi = float(opt.learning_rate)
-    w0 = [w.numpy() for w in weights]
     matrices = {k: tf.constant(v.numpy()) for k, v in searcher.arch_vars.items()}
-    with tf.GradientTape() as tape:
-        loss = loss_at(searcher, train, matrices)
-    grads = tape.gradient(loss, weights)
-    for w, value, g in zip(weights, w0, grads):
-        m = opt.momentums[opt._get_variable_index(w)].numpy()
-        w.assign(value - xi * (0.9 * m + g.numpy() + 3e-4 * value))
-    val_grads = arch_gradient_at(searcher, val, matrices)
-    with tf.GradientTape() as tape:
-        loss = loss_at(searcher, val, matrices)
-    vector = [v.numpy() for v in tape.gradient(loss, weights)]
-    radius = 0.01 / np.sqrt(sum(float(np.sum(v.astype(np.float64) ** 2)) for v in vector))
-    sided = []
-    for sign in (1, -1):
-        for w, value, v in zip(weights, w0, vector):
-            w.assign(value + sign * radius * v)
-        sided.append(arch_gradient_at(searcher, train, matrices))
-    expected = [g - xi * (p - m) / (2 * radius)
-                for g, p, m in zip(val_grads, *sided)]
+    expected, val_grads = direct_second_order(
+        searcher, train, val, lambda s, data, m: s.network_loss(*data, m)[0], matrices)
+    expected = [expected[k] for k in matrices]
+    val_grads = [val_grads[k] for k in matrices]
 
     for mine, direct, first in zip(ours, expected, val_grads):
-        second = direct.numpy() - first.numpy()
-        assert np.linalg.norm(second) > 1e-3 * np.linalg.norm(first.numpy())
-        np.testing.assert_allclose(mine.numpy(), direct.numpy(),
-                                   atol=1e-2 * np.abs(second).max())
+        second = direct - first
+        assert np.linalg.norm(second) > 1e-3 * np.linalg.norm(first)
+        np.testing.assert_allclose(mine.numpy(), direct, atol=1e-2 * np.abs(second).max())
