@@ -29,6 +29,7 @@ import types
 
 from absl import flags
 
+from nasp_tf import run_dir
 from nasp_tf.search import registry
 
 PRESETS = {
@@ -91,6 +92,10 @@ def define_flags():
                     "their CSV, PNG and runs.")
     f.DEFINE_string("worker", None, "Internal: run one measurement (JSON) and print it.")
 
+    flags.register_validator("output_dir", run_dir.usable_path,
+                             "--output_dir must be a directory on disk that we can write")
+    flags.register_validator("json", lambda v: v is None or run_dir.usable_path(v, "--json"),
+                             "--json must be a file path on disk that we can write")
     flags.register_validator("space", lambda v: bool(v) and set(v) <= set(SPACES),
                              f"--space takes a comma-separated subset of {', '.join(SPACES)}")
     flags.register_validator("searchers", lambda v: bool(v) and all(map(_known_searcher, v)),

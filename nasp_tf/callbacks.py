@@ -13,6 +13,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from nasp_tf import atomic
 from nasp_tf import genotype as genotype_lib
 
 
@@ -67,9 +68,10 @@ class SearchHistory(keras.callbacks.Callback):
         genotype = self.model.genotype()
         genotype_lib.write_json(
             genotype, os.path.join(self.run_dir, "genotypes", f"epoch_{number:03d}.json"))
-        np.savez(os.path.join(self.run_dir, "arch", f"epoch_{number:03d}.npz"),
-                 **{f"{name}_{kind}": m for kind, (a, abar) in arch.items()
-                    for name, m in (("A", a), ("Abar", abar))})
+        with atomic.writing(os.path.join(self.run_dir, "arch",
+                                         f"epoch_{number:03d}.npz")) as tmp:
+            np.savez(tmp, **{f"{name}_{kind}": m for kind, (a, abar) in arch.items()
+                             for name, m in (("A", a), ("Abar", abar))})
         with self.writer.as_default(step=number):
             for kind, (a, abar) in arch.items():
                 tf.summary.image(f"Abar/{kind}", matrix_image(abar))
@@ -165,6 +167,8 @@ class EpochCheckpoint(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
+        if not all(math.isfinite(float(v)) for v in logs.values()):
+            return  # the NaN guard reports it; keep the last good epoch's checkpoint
         extras = self.extras()
         with self.writer.as_default(step=epoch + 1):
             tf.summary.scalar("learning_rate", self.learning_rate(epoch))
@@ -237,8 +241,7 @@ class ASGDSwitch(keras.callbacks.Callback):
             self.trainer.start_averaging()
             self.state["switched_at"] = epoch + 1
         losses.append(loss)
-        with open(self.path, "w", encoding="utf-8") as f:
-            json.dump(self.state, f)
+        atomic.write_text(self.path, json.dumps(self.state))
         with self.writer.as_default(step=epoch + 1):
             tf.summary.scalar("averaging", float(self.trainer.is_averaging))
             tf.summary.scalar("perplexity/val", math.exp(min(loss, 50.0)))

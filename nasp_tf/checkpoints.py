@@ -8,8 +8,10 @@ architecture fails loudly instead of half-matching.
 """
 
 import os
+import re
 
 import tensorflow as tf
+from absl import logging
 
 from nasp_tf.errors import CheckpointError
 
@@ -26,27 +28,88 @@ def variables_by_path(layer):
     return table
 
 
+def seed_states(layer):
+    """{seed_generator_i: state} of the random-number generators of `layer`'s
+    dropout layers, in construction order (their paths are not unique)."""
+    states = [v for v in layer.variables if v.path.endswith("seed_generator_state")]
+    return {f"seed_generator_{i}": v for i, v in enumerate(states)}
+
+
 def make_checkpoint(layer, **trackables):
-    """A tf.train.Checkpoint of all of `layer`'s weights plus `trackables`
-    (optimizers, an epoch variable)."""
-    return tf.train.Checkpoint(weights=variables_by_path(layer), **trackables)
+    """A tf.train.Checkpoint of all of `layer`'s weights, the states of its
+    random-number generators (a resumed run draws the same dropout masks as
+    an uninterrupted one) and `trackables` (optimizers, an epoch variable)."""
+    return tf.train.Checkpoint(weights=variables_by_path(layer), seeds=seed_states(layer),
+                               **trackables)
 
 
 def manager_for(checkpoint, run_dir):
-    return tf.train.CheckpointManager(checkpoint, os.path.join(run_dir, "checkpoints"),
-                                      max_to_keep=2)
+    return tf.train.CheckpointManager(checkpoint, _directory(run_dir), max_to_keep=2)
 
 
-def restore_latest(checkpoint, manager):
-    """Restores the manager's latest checkpoint into `checkpoint` (which has an
-    `epoch` variable) and returns that epoch, or 0 when there is none."""
-    if not manager.latest_checkpoint:
-        return 0
+def _directory(run_dir):
+    return os.path.join(run_dir, "checkpoints")
+
+
+def exists(run_dir):
+    """Whether `run_dir` holds any checkpoint (intact or not)."""
+    return bool(_numbered(_directory(run_dir)))
+
+
+def _numbered(directory):
+    """[(number, prefix)] of the checkpoints in `directory`, newest first, read
+    from the files themselves: the manager's `checkpoint` state file may be
+    the damaged one."""
+    found = []
+    for name in tf.io.gfile.listdir(directory) if tf.io.gfile.isdir(directory) else ():
+        match = re.fullmatch(r"ckpt-(\d+)\.index", name)
+        if match:
+            found.append((int(match.group(1)), os.path.join(directory, name[:-len(".index")])))
+    return sorted(found, reverse=True)
+
+
+def _restore(checkpoint, prefix):
+    """Restores `prefix` completely or raises; never leaves a half-matched
+    restore behind to flood the log with "could not be found" warnings."""
+    status = checkpoint.restore(prefix)
     try:
-        checkpoint.restore(manager.latest_checkpoint).assert_consumed()
-    except (tf.errors.OpError, AssertionError, ValueError) as e:
+        status.assert_consumed()
+    finally:
+        status.expect_partial()
+
+
+def restore_latest(checkpoint, run_dir):
+    """Restores the newest intact checkpoint of `run_dir`/checkpoints into
+    `checkpoint` (which has an `epoch` variable) and returns (that epoch, its
+    path), or (0, None) when there is none.
+
+    A damaged newest checkpoint (truncated, corrupt, its index missing) is
+    skipped with one warning line naming it and the one used instead. If none
+    can be restored: a one-line CheckpointError.
+    """
+    candidates = _numbered(_directory(run_dir))
+    failures = []
+    for _, prefix in candidates:
+        try:
+            _restore(checkpoint, prefix)
+        except Exception as e:  # noqa: BLE001 - any failure to read is a damaged file
+            failures.append((prefix, _reason(e)))
+            continue
+        if failures:
+            logging.warning("checkpoint %s is damaged (%s); resuming from %s instead",
+                            failures[0][0], failures[0][1], prefix)
+        return int(checkpoint.epoch.numpy()), prefix
+    if failures:
+        prefix, reason = failures[0]
         raise CheckpointError(
-            f"cannot resume from {manager.latest_checkpoint} ({type(e).__name__}): it was "
-            "written for another configuration or is damaged; use another --output_dir "
-            "or --noresume") from None
-    return int(checkpoint.epoch.numpy())
+            f"cannot resume: no checkpoint in {_directory(run_dir)} can be restored ({prefix}: "
+            f"{reason}); if the flags changed, rerun with --flagfile=<run>/flags.txt, else "
+            "add --overwrite to start again (the old run is moved aside, not deleted)")
+    return 0, None
+
+
+def _reason(error):
+    """The first line of a restore failure, short."""
+    text = re.sub(r"\{\{[^}]*\}\}\s*", "", str(error)).strip()
+    text = text.splitlines()[0] if text else ""
+    return f"{type(error).__name__}: {text[:120]}" if text else type(error).__name__

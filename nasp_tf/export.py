@@ -1,9 +1,10 @@
 """SavedModel export of final networks with a raw-image serving signature."""
 
-import os
 
 import keras
 import tensorflow as tf
+
+from nasp_tf import atomic
 
 
 def export_classifier(network, path, mean, std):
@@ -32,14 +33,15 @@ def export_classifier(network, path, mean, std):
         name="serve", fn=serve,
         input_signature=[tf.TensorSpec([None, height, width, channels], tf.uint8,
                                         name="images")])
-    archive.write_out(path, verbose=False)
+    with atomic.writing(path) as tmp:
+        archive.write_out(tmp, verbose=False)
     return path
 
 
 def save_keras(network, path):
     """The network as a `.keras` file (config + weights); reload with keras.saving."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    network.save(path)
+    with atomic.writing(path) as tmp:
+        network.save(tmp)
     return path
 
 
@@ -68,5 +70,6 @@ def export_language_model(model, path):
         input_signature=[tf.TensorSpec([None, None], tf.int32, name="tokens"),
                          tf.TensorSpec([None, model.cell.state_size], tf.float32,
                                        name="state")])
-    archive.write_out(path, verbose=False)
+    with atomic.writing(path) as tmp:
+        archive.write_out(tmp, verbose=False)
     return path

@@ -5,7 +5,6 @@ No TensorFlow here: a bad flag is reported in a fraction of a second, in one
 line, with exit code 2.
 """
 
-import os
 import sys
 
 from absl import flags
@@ -149,6 +148,16 @@ class FlagSet:
         return rest
 
 
+SEED_MAX = 2 ** 32 - 1  # numpy's legacy seeding takes 0..2**32-1
+
+
+def define_run_flags():
+    """The flags of a run directory's safety, shared by search and retraining."""
+    flags.DEFINE_bool("overwrite", False, "Start again in an --output_dir that holds another "
+                      "run (other flags, or --noresume): the old run is moved to "
+                      "DIR.old-N, not deleted.")
+
+
 def register_strategy_validators():
     """--cpu_devices only serves --strategy=mirrored (it splits the CPU for it)."""
     flags.register_multi_flags_validator(
@@ -156,18 +165,6 @@ def register_strategy_validators():
         lambda v: v["cpu_devices"] <= 1 or v["strategy"] == "mirrored",
         "--cpu_devices splits the CPU for --strategy=mirrored; add --strategy=mirrored or "
         "drop --cpu_devices")
-
-
-def writable_dir(path):
-    if not path:
-        return False
-    path = os.path.abspath(path)
-    while not os.path.exists(path):
-        parent = os.path.dirname(path)
-        if parent == path:
-            return False
-        path = parent
-    return os.path.isdir(path) and os.access(path, os.W_OK | os.X_OK)
 
 
 def parse_or_exit(argv, program):

@@ -35,15 +35,39 @@ def main(binary, argv, flag_set):
     if len(argv) > 1:
         print(f"{program}: error: unexpected arguments {argv[1:]}", file=sys.stderr)
         return 2
+    config = flags.FLAGS
+    flags_text = flag_set.serialize()
+    # The checks that need no TensorFlow come first: a refusal costs a fraction
+    # of a second and nothing is written.
+    code = run_main(program, lambda: check_inputs(binary, config, flags_text))
+    if code:
+        return code
     with quiet_native_stderr():
         import tensorflow as tf
     # tf.distribute logs every cross-device reduction at INFO.
     tf.get_logger().setLevel("WARNING")
-    config = flags.FLAGS
     if not config["verbose"].present and not sys.stdout.isatty():
         config.verbose = 2  # one line per epoch: no progress-bar debris in files and pipes
     run = recipe(binary, flags_common.family(config.dataset))
-    return run_main(program, lambda: run(config, flag_set.serialize()))
+    return run_main(program, lambda: run(config, flags_text))
+
+
+def check_inputs(binary, config, flags_text):
+    """The user errors found without TensorFlow: the genotype of a retraining
+    and what may be written into --output_dir (`nasp_tf.run_dir`)."""
+    from nasp_tf import genotype as genotype_lib
+    from nasp_tf import run_dir
+
+    if binary == "train":
+        text = flags_common.family(config.dataset) == "text"
+        if not text:
+            genotype_lib.load_cnn_genotype(config.genotype)
+        elif config.genotype != "LSTM":
+            genotype_lib.load_rnn_genotype(config.genotype)
+        if config.dry_run:
+            return  # writes nothing
+    resume = config.resume or (binary == "train" and config.export_only)
+    run_dir.plan(config.output_dir, flags_text, resume, config.overwrite)
 
 
 def run_main(program, fn):

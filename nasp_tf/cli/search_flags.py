@@ -7,6 +7,7 @@ searcher are refused, not ignored.
 
 from absl import flags
 
+from nasp_tf import run_dir
 from nasp_tf.cli import flags_common as common
 from nasp_tf.search import registry
 
@@ -69,7 +70,8 @@ def define_flags():
     f.DEFINE_integer("cutout", 0, "Cutout length (0: off).", lower_bound=0)
     f.DEFINE_integer("max_examples", 0, "Use only the first N training examples (0: all).",
                      lower_bound=0)
-    f.DEFINE_integer("seed", 2, "Seed of Python, numpy, TF and the data pipeline.")
+    f.DEFINE_integer("seed", 2, "Seed of Python, numpy, TF and the data pipeline.",
+                     lower_bound=0, upper_bound=common.SEED_MAX)
     f.DEFINE_bool("deterministic", False, "Turn on TF op determinism (same seed, same "
                   "genotype, on the CPU).")
     f.DEFINE_enum("strategy", "default", common.STRATEGIES, "`mirrored` runs on every GPU "
@@ -84,9 +86,10 @@ def define_flags():
 
     common.define_text_flags(search=True)
 
+    common.define_run_flags()
     common.register_strategy_validators()
-    flags.register_validator("output_dir", common.writable_dir,
-                             "--output_dir must be a directory we can create and write")
+    flags.register_validator("output_dir", run_dir.usable_path,
+                             "--output_dir must be a directory on disk that we can write")
     flags.register_multi_flags_validator(
         ["learning_rate", "learning_rate_min"],
         lambda v: v["learning_rate_min"] <= v["learning_rate"],

@@ -5,6 +5,7 @@ import os
 
 from absl import flags
 
+from nasp_tf import run_dir
 from nasp_tf.cli import flags_common as common
 
 DATASETS = ("cifar10", "imagenet2012", "digits", "synthetic") + common.TEXT_DATASETS
@@ -47,7 +48,8 @@ def define_flags():
                    upper_bound=1.0)
     f.DEFINE_integer("max_examples", 0, "Use only the first N training examples (0: all).",
                      lower_bound=0)
-    f.DEFINE_integer("seed", 0, "Seed of Python, numpy, TF and the data pipeline.")
+    f.DEFINE_integer("seed", 0, "Seed of Python, numpy, TF and the data pipeline.",
+                     lower_bound=0, upper_bound=common.SEED_MAX)
     f.DEFINE_bool("deterministic", False, "Turn on TF op determinism.")
     f.DEFINE_enum("strategy", "default", common.STRATEGIES, "`mirrored`: every GPU "
                   "(or logical CPU) with tf.distribute.MirroredStrategy.")
@@ -66,9 +68,10 @@ def define_flags():
                      "(the reference uses 1).", lower_bound=1)
 
     flags.mark_flag_as_required("genotype")
+    common.define_run_flags()
     common.register_strategy_validators()
-    flags.register_validator("output_dir", common.writable_dir,
-                             "--output_dir must be a directory we can create and write")
+    flags.register_validator("output_dir", run_dir.usable_path,
+                             "--output_dir must be a directory on disk that we can write")
     flags.register_validator("manual_dir", lambda d: d is None or os.path.isdir(d),
                              "--manual_dir must be an existing directory")
 

@@ -3,9 +3,10 @@
 Every source yields uint8 images [H, W, 3] and int labels. Augmentation
 follows the reference (docs/reference.md §7): random crop from a zero-padded uint8
 image, horizontal flip, scaling to [0, 1], normalisation, then an optional
-cutout hole. Random ops are stateless and seeded per element from one
-`tf.data.Dataset.random` stream, so a seeded pipeline is reproducible even
-with parallel maps.
+cutout hole. Random ops are stateless and seeded per element by (seed,
+position in the stream), and each pass is permuted by its own seed, so a
+seeded pipeline is reproducible even with parallel maps, and a resumed run
+sees the batches an uninterrupted one would.
 """
 
 import dataclasses
@@ -243,25 +244,51 @@ def make_preprocess(source, augment, cutout=0):
     return preprocess
 
 
+def _epochs_of(dataset, num_examples, seed, shuffle, start):
+    """`dataset` repeated without end, pass p permuted by its own seed (seed, p),
+    each element paired with the stateless seed (seed, its position in the
+    stream); starts at position `start`.
+
+    Position, not history, decides every permutation and every augmentation:
+    a run resumed at step k sees exactly the batches an uninterrupted run sees
+    from step k on.
+    """
+    first_pass, offset = divmod(start, num_examples)
+
+    def one_pass(p):
+        d = dataset
+        if shuffle:
+            d = d.shuffle(num_examples, seed=seed * 1_000_003 + p,
+                          reshuffle_each_iteration=False)
+        positions = tf.data.Dataset.range(p * num_examples, (p + 1) * num_examples)
+        return tf.data.Dataset.zip((d, positions))
+
+    stream = tf.data.Dataset.range(first_pass, 2 ** 40).flat_map(one_pass).skip(offset)
+    return stream.map(lambda example, position: (example, tf.stack(
+        [tf.constant(seed, tf.int64), position])))
+
+
 def batched(dataset, source, batch_size, seed, augment, shuffle, cutout=0,
-            drop_remainder=True, repeat=False, shuffle_buffer=None):
+            drop_remainder=True, repeat=False, num_examples=None, start=0):
     """Shuffles, augments and batches a (uint8 image, label) dataset.
 
-    `shuffle_buffer` is the number of examples shuffled together; the size of
-    the dataset gives a fresh permutation of it every epoch (as the
-    reference's samplers). Default: 10 batches + 1000 (for data too large to
-    hold twice in memory).
+    Repeated (`repeat`), the stream is a sequence of whole passes, each a
+    fresh permutation of the `num_examples` examples (as the reference's
+    samplers), and `start` examples into it a resumed run picks up exactly
+    where an uninterrupted one would be. Unrepeated, one pass (shuffled with
+    `seed` if `shuffle`).
     """
-    if shuffle:
-        buffer = shuffle_buffer or min(50000, 10 * batch_size + 1000)
-        dataset = dataset.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
-    if repeat:
-        dataset = dataset.repeat()
-    seeds = tf.data.Dataset.random(seed=seed).batch(2)
     preprocess = make_preprocess(source, augment, cutout)
-    dataset = tf.data.Dataset.zip((dataset, seeds)).map(
-        lambda example, s: preprocess(example[0], example[1], s),
-        num_parallel_calls=AUTOTUNE, deterministic=True)
+    if repeat:
+        if not num_examples:
+            raise ValueError(f"a repeated stream needs num_examples. Received: {num_examples}")
+        stream = _epochs_of(dataset, num_examples, seed, shuffle, start)
+    else:
+        if shuffle:
+            dataset = dataset.shuffle(num_examples or 10 * batch_size + 1000, seed=seed)
+        stream = tf.data.Dataset.zip((dataset, tf.data.Dataset.random(seed=seed).batch(2)))
+    dataset = stream.map(lambda example, s: preprocess(example[0], example[1], s),
+                         num_parallel_calls=AUTOTUNE, deterministic=True)
     return dataset.batch(batch_size, drop_remainder=drop_remainder)
 
 
@@ -281,7 +308,8 @@ class SearchData:
     source: ImageSource
 
 
-def search_data(source, batch_size, seed, train_portion=0.5, cutout=0, max_examples=0):
+def search_data(source, batch_size, seed, train_portion=0.5, cutout=0, max_examples=0,
+                start_step=0):
     """Splits the training set into a weight half and an architecture half.
 
     The first `train_portion` of the training set trains the weights, the rest
@@ -296,6 +324,7 @@ def search_data(source, batch_size, seed, train_portion=0.5, cutout=0, max_examp
       train_portion: fraction of the training set that trains the weights.
       cutout: cutout length (0: off).
       max_examples: use only the first N training examples (0: all).
+      start_step: the step to start at (a resumed run's epoch x steps).
     """
     total = source.num_train if not max_examples else min(max_examples, source.num_train)
     num_weight = int(total * train_portion)
@@ -309,9 +338,9 @@ def search_data(source, batch_size, seed, train_portion=0.5, cutout=0, max_examp
     # Each half is permuted as a whole every epoch, as the reference's
     # SubsetRandomSampler does (a CIFAR-10 half is 77 MB of uint8).
     train = batched(weight_half, source, batch_size, seed, True, True, cutout, repeat=True,
-                    shuffle_buffer=num_weight)
+                    num_examples=num_weight, start=start_step * batch_size)
     val = batched(arch_half, source, batch_size, seed + 1, True, True, cutout, repeat=True,
-                  shuffle_buffer=total - num_weight)
+                  num_examples=total - num_weight, start=start_step * batch_size)
     pairs = tf.data.Dataset.zip((train, val)).prefetch(AUTOTUNE)
     validation = batched(arch_half, source, batch_size, seed + 2, False, False,
                          drop_remainder=True).prefetch(AUTOTUNE)

@@ -3,6 +3,8 @@ recurrent genotypes."""
 
 import os
 
+from nasp_tf import atomic
+
 
 def _state_label(i):
     return {0: "c_{k-2}", 1: "c_{k-1}"}.get(i, str(i - 2))
@@ -68,7 +70,8 @@ def draw_cell_png(pairs, concat, title, path):
     ax.set_title(title)
     ax.axis("off")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    with atomic.writing(path) as tmp:
+        fig.savefig(tmp, dpi=100)
     plt.close(fig)
 
 
@@ -79,8 +82,7 @@ def write_cell_pictures(genotype, directory):
         pairs, concat = genotype.cell(kind)
         title = f"{kind} cell ({genotype.space})"
         dot_path = os.path.join(directory, f"cell_{kind}.dot")
-        with open(dot_path, "w", encoding="utf-8") as f:
-            f.write(cell_to_dot(pairs, concat, title))
+        atomic.write_text(dot_path, cell_to_dot(pairs, concat, title))
         png_path = os.path.join(directory, f"cell_{kind}.png")
         draw_cell_png(pairs, concat, title, png_path)
         written += [dot_path, png_path]
@@ -161,15 +163,15 @@ def draw_rnn_cell_png(genotype, path, title="recurrent cell"):
     ax.set_title(title)
     ax.axis("off")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    with atomic.writing(path) as tmp:
+        fig.savefig(tmp, dpi=100)
     plt.close(fig)
 
 
 def write_rnn_cell_pictures(genotype, directory):
     """Writes cell_recurrent.dot and cell_recurrent.png."""
     dot_path = os.path.join(directory, "cell_recurrent.dot")
-    with open(dot_path, "w", encoding="utf-8") as f:
-        f.write(rnn_cell_to_dot(genotype))
+    atomic.write_text(dot_path, rnn_cell_to_dot(genotype))
     png_path = os.path.join(directory, "cell_recurrent.png")
     draw_rnn_cell_png(genotype, png_path)
     return [dot_path, png_path]

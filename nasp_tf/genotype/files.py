@@ -1,8 +1,8 @@
 """Reading and writing genotype JSON files (validated by the cnn and rnn modules)."""
 
 import json
-import os
 
+from nasp_tf import atomic
 from nasp_tf.errors import GenotypeError
 
 
@@ -21,9 +21,6 @@ def read_json(path):
 
 
 def write_json(genotype, path):
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(genotype.to_json(), f, indent=1)
-        f.write("\n")
-    os.replace(tmp, path)  # never leave a half-written genotype behind
+    """Writes `genotype` as JSON, atomically: never a half-written genotype."""
+    atomic.write_text(path, json.dumps(genotype.to_json(), indent=1) + "\n")
 

@@ -9,6 +9,7 @@ diverged loss into `RunFailed`.
 import logging as std_logging
 import os
 import random
+import sys
 
 import keras
 import numpy as np
@@ -18,6 +19,7 @@ from absl import logging
 from nasp_tf import callbacks as callbacks_lib
 from nasp_tf import checkpoints
 from nasp_tf import distribute
+from nasp_tf import run_dir
 from nasp_tf.errors import RunFailed
 
 
@@ -51,45 +53,73 @@ def _log_to(path):
 class Run:
     """One job's run directory and the machinery around `fit`.
 
-    Creating it writes `flags.txt`, builds the strategy and seeds everything.
+    Creating it decides what the job may do with its directory
+    (`nasp_tf.run_dir.plan`: new, exact resume or --overwrite), builds the
+    strategy and seeds everything, but writes nothing: the directory is
+    claimed (flags.txt, the flags history, log.txt) by `initial_epoch`, once
+    the data, the model and the checkpoint have loaded, so a command that
+    fails on its inputs leaves every existing file as it was.
 
     Args:
       config: the parsed flags (output_dir, strategy, cpu_devices, seed,
-        deterministic, resume, verbose are read here).
+        deterministic, resume, overwrite, verbose are read here).
       flags_text: the flags as a flagfile, written to `flags.txt`.
     """
 
     def __init__(self, config, flags_text=""):
         self.config = config
         self.dir = config.output_dir
-        os.makedirs(self.dir, exist_ok=True)
-        with open(os.path.join(self.dir, "flags.txt"), "w", encoding="utf-8") as f:
-            f.write(flags_text)
-        _log_to(os.path.join(self.dir, "log.txt"))
+        self.flags_text = flags_text
+        self.decision = run_dir.plan(self.dir, flags_text, self._resume(),
+                                     getattr(config, "overwrite", False))
         self.strategy = distribute.get_strategy(config.strategy, config.cpu_devices)
         seed_everything(config.seed, config.deterministic)
         self.checkpoint = self.manager = None
+        self._claimed = False
+
+    def _resume(self):
+        return self.config.resume or getattr(self.config, "export_only", False)
+
+    def claim(self):
+        """Writes this invocation into the run directory (once): the old run
+        moved aside with --overwrite, flags.txt, flags_history.txt, log.txt."""
+        if self._claimed:
+            return
+        moved = run_dir.commit(self.dir, self.decision, self.flags_text,
+                               os.path.basename(sys.argv[0]) or "nasp_tf")
+        _log_to(self.path("log.txt"))
+        if moved:
+            logging.info("--overwrite: the earlier run in %s is now in %s", self.dir, moved)
+        self._claimed = True
 
     def path(self, *parts):
         return os.path.join(self.dir, *parts)
 
     def make_checkpoint(self, layer, **trackables):
         """A checkpoint of every weight of `layer`, an `epoch` counter and
-        `trackables` (optimizers), under `checkpoints/` (call inside the
-        strategy scope)."""
+        `trackables` (optimizers), saved under `checkpoints/` once the run
+        directory is claimed (call inside the strategy scope)."""
         epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
         self.checkpoint = checkpoints.make_checkpoint(layer, epoch=epoch, **trackables)
-        self.manager = checkpoints.manager_for(self.checkpoint, self.dir)
         return self.checkpoint
 
-    def initial_epoch(self, resume=None):
-        """Restores the latest checkpoint (with --resume, or when `resume` says
-        so) and returns the epoch to start from."""
-        resume = self.config.resume if resume is None else resume
-        epoch = checkpoints.restore_latest(self.checkpoint, self.manager) if resume else 0
-        if epoch:
-            logging.info("resuming from %s at epoch %d of %d", self.manager.latest_checkpoint,
-                         epoch + 1, self.config.epochs)
+    def has_checkpoint(self):
+        return self.decision == run_dir.RESUME and checkpoints.exists(self.dir)
+
+    def initial_epoch(self):
+        """Restores the newest intact checkpoint of an exact resume, claims the
+        run directory and returns the epoch to start from."""
+        epoch, restored = 0, None
+        if self.decision == run_dir.RESUME:
+            epoch, restored = checkpoints.restore_latest(self.checkpoint, self.dir)
+        self.claim()
+        self.manager = checkpoints.manager_for(self.checkpoint, self.dir)
+        if epoch >= self.config.epochs:
+            logging.info("the run in %s is finished (%s, epoch %d of %d): writing its outputs",
+                         self.dir, restored, epoch, self.config.epochs)
+        elif epoch:
+            logging.info("resuming from %s at epoch %d of %d", restored, epoch + 1,
+                         self.config.epochs)
         return epoch
 
     def fit(self, model, data, steps, initial_epoch, validation_data, callbacks, what="loss"):

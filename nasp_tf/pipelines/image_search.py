@@ -52,6 +52,10 @@ def run(config, flags_text=""):
         checkpoint = run.make_checkpoint(searcher, weight_optimizer=searcher.weight_optimizer,
                                          arch_optimizer=searcher.arch_optimizer)
     initial_epoch = run.initial_epoch()
+    if initial_epoch:  # the stream from where the checkpoint left it
+        data = images.search_data(source, config.batch_size, config.seed,
+                                  config.train_portion, config.cutout, config.max_examples,
+                                  start_step=initial_epoch * steps)
     logging.info("supernet: %d parameters, space %s",
                  counting.parameter_count(searcher.supernet), config.space)
     history = callbacks_lib.SearchHistory(run.dir, checkpoint, run.manager,

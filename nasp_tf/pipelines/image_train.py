@@ -9,6 +9,7 @@ import json
 
 from absl import logging
 
+from nasp_tf import atomic
 from nasp_tf import callbacks as callbacks_lib
 from nasp_tf import export
 from nasp_tf import genotype as genotype_lib
@@ -51,8 +52,6 @@ def run(config, flags_text=""):
     if num_train < config.batch_size:
         raise images.DataError(f"{source.name}: {num_train} training examples are fewer than "
                                f"one batch of {config.batch_size}; lower --batch_size")
-    train = images.batched(train.cache(), source, config.batch_size, config.seed, True, True,
-                           config.cutout, repeat=True).prefetch(images.AUTOTUNE)
     test = images.batched(source.test, source, config.batch_size, config.seed + 1, False,
                           False, drop_remainder=False).prefetch(images.AUTOTUNE)
     steps = config.steps_per_epoch or num_train // config.batch_size
@@ -72,10 +71,15 @@ def run(config, flags_text=""):
         checkpoint = run.make_checkpoint(network, optimizer=optimizer)
     logging.info("parameters: %d (auxiliary head excluded)",
                  network.count_params_without_auxiliary())
-    if config.export_only and not run.manager.latest_checkpoint:
+    if config.export_only and not run.has_checkpoint():
         raise UserError(f"--export_only: no checkpoint in {run.path('checkpoints')}; "
                         "train first")
-    initial_epoch = run.initial_epoch(resume=config.resume or config.export_only)
+    initial_epoch = run.initial_epoch()
+    # Built after the restore: the stream starts where the checkpoint left it.
+    train = images.batched(train.cache(), source, config.batch_size, config.seed, True, True,
+                           config.cutout, repeat=True, num_examples=num_train,
+                           start=initial_epoch * steps * config.batch_size
+                           ).prefetch(images.AUTOTUNE)
 
     if not config.export_only:
         run.fit(trainer, train, steps, initial_epoch, test, [
@@ -90,8 +94,7 @@ def run(config, flags_text=""):
     summary = {"genotype": config.genotype, "genotype_json": genotype.to_json(),
                "parameters": network.count_params_without_auxiliary(),
                **{f"test_{k}": float(v) for k, v in results.items()}}
-    with open(run.path("results.json"), "w", encoding="utf-8") as f:
-        json.dump(summary, f, indent=1)
+    atomic.write_text(run.path("results.json"), json.dumps(summary, indent=1))
     export.export_classifier(network, run.path("saved_model"), source.mean, source.std)
     export.save_keras(network, run.path("model.keras"))
     logging.info("exported %s and %s", run.path("saved_model"), run.path("model.keras"))

@@ -14,6 +14,7 @@ import os
 import tensorflow as tf
 from absl import logging
 
+from nasp_tf import atomic
 from nasp_tf import callbacks as callbacks_lib
 from nasp_tf import checkpoints
 from nasp_tf import counting
@@ -68,10 +69,10 @@ def run(config, flags_text=""):
     parameters = counting.parameter_count(model)
     logging.info("%s: vocabulary %d, %d steps per epoch; %s language model, %d parameters",
                  corpus.name, corpus.vocab_size, steps, config.genotype, parameters)
-    if config.export_only and not run.manager.latest_checkpoint:
+    if config.export_only and not run.has_checkpoint():
         raise UserError(f"--export_only: no checkpoint in {run.path('checkpoints')}; "
                         "train first")
-    initial_epoch = run.initial_epoch(resume=config.resume or config.export_only)
+    initial_epoch = run.initial_epoch()
 
     if not config.export_only:
         chunks = text.training_chunks(train_stream, config.bptt, steps, initial_epoch,
@@ -103,8 +104,7 @@ def run(config, flags_text=""):
                                   return_dict=True)
         results[f"{split}_loss"] = float(logs["loss"])
         results[f"{split}_ppl"] = losses.perplexity(logs["loss"])
-    with open(run.path("results.json"), "w", encoding="utf-8") as f:
-        json.dump(results, f, indent=1)
+    atomic.write_text(run.path("results.json"), json.dumps(results, indent=1))
     logging.info("valid ppl %.2f, test ppl %.2f", results["valid_ppl"], results["test_ppl"])
     print(f"{config.genotype}: parameters {parameters}, valid perplexity "
           f"{results['valid_ppl']:.2f}, test perplexity {results['test_ppl']:.2f}")

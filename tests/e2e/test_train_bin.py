@@ -50,8 +50,8 @@ def test_auxiliary_head_needs_room(tmp_path, run_bin, one_line_error):
     assert "--noauxiliary" in one_line_error(result, code=2, prefix="train.py")
 
 
-def test_train_exports_a_servable_model_re_exports_it_and_resumes(tmp_path, root, run_bin,
-                                                                   run_script):
+def test_train_exports_a_servable_model_re_exports_it_and_refuses_other_flags(
+        tmp_path, root, run_bin, run_script, one_line_error):
     result = run_bin("train.py", *TINY, f"--output_dir={tmp_path}")
     assert "test top-1:" in result.stdout
     for name in ("saved_model", "model.keras", "flags.txt", "checkpoints", "tensorboard"):
@@ -70,6 +70,9 @@ def test_train_exports_a_servable_model_re_exports_it_and_resumes(tmp_path, root
                         tmp_path / "saved_model")
     for model in json.loads(served.stdout.strip().splitlines()[-1]):
         assert model["diff"] < 1e-5 and model["norm"] < 1e-5
-    # Rerunning with more epochs resumes from the checkpoint.
-    result = run_bin("train.py", *TINY, "--epochs=2", f"--output_dir={tmp_path}")
-    assert "resuming from" in result.stderr and "epoch 2 of 2" in result.stderr
+    # Rerunning with other flags is refused before anything is written.
+    before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")}
+    result = run_bin("train.py", *TINY, "--epochs=2", f"--output_dir={tmp_path}", check=False)
+    line = one_line_error(result, prefix="train.py")
+    assert "--epochs=1 there, --epochs=2 here" in line and "--overwrite" in line
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")} == before

@@ -1,0 +1,149 @@
+"""Who may write into a run directory, decided before anything is written.
+
+A run directory belongs to the flags that made it (its `flags.txt`). A
+command may write into it only if it is new or empty, if it repeats those
+flags (an exact resume), or if the user says `--overwrite`; then the old run
+is moved aside to `DIR.old-N`, never deleted. Every invocation that goes on
+to run is appended to `flags_history.txt`, so the directory always says how
+each part of it was made. No TensorFlow here: a refusal costs a fraction of
+a second.
+"""
+
+import datetime
+import os
+import shlex
+import sys
+
+from nasp_tf import atomic
+from nasp_tf.errors import UserError
+
+FLAGS_FILE = "flags.txt"
+HISTORY_FILE = "flags_history.txt"
+# Flags that change how a run is shown or started, never what it computes.
+VOLATILE = ("verbose", "resume", "overwrite", "export_only", "dry_run")
+# Kernel file systems: writes there fail or do something else than storing a file.
+SPECIAL_ROOTS = ("/proc", "/sys", "/dev")
+
+NEW, RESUME, OVERWRITE = "new", "resume", "overwrite"
+
+
+def _flag_name(line):
+    name = line.lstrip("-").split("=", 1)[0]
+    return name[2:] if name.startswith("no") and "=" not in line else name
+
+
+def significant_flags(flags_text):
+    """{flag name: its line} of a flags record, without the volatile flags."""
+    lines = [line.strip() for line in flags_text.splitlines()]
+    table = {}
+    for line in lines:
+        if line.startswith("--"):
+            name = _flag_name(line)
+            if name not in VOLATILE and not (name.startswith("no") and name[2:] in VOLATILE):
+                table[name] = line
+    return table
+
+
+def differences(recorded, requested):
+    """The flags that differ between two records, as "--x=1 there, --x=2 here"."""
+    old, new = significant_flags(recorded), significant_flags(requested)
+    found = []
+    for name in sorted(set(old) | set(new)):
+        if old.get(name) != new.get(name):
+            found.append(f"{old.get(name, f'no --{name}')} there, "
+                         f"{new.get(name, f'no --{name}')} here")
+    return found
+
+
+def aside_name(path):
+    """The first free `path.old-N`."""
+    n = 1
+    while os.path.lexists(f"{path}.old-{n}"):
+        n += 1
+    return f"{path}.old-{n}"
+
+
+def check_path(output_dir, what="--output_dir"):
+    """A one-line UserError if `output_dir` cannot hold a run directory (or,
+    with another `what`, be written as a file)."""
+    real = os.path.realpath(output_dir)
+    for root in SPECIAL_ROOTS:
+        if real == root or real.startswith(root + os.sep):
+            raise UserError(f"{what}={output_dir} is on the kernel's {root} file "
+                            "system, which cannot hold files: choose a path on disk")
+    if what == "--output_dir" and os.path.exists(real) and not os.path.isdir(real):
+        raise UserError(f"--output_dir={output_dir} is a file, not a directory: choose "
+                        "another --output_dir")
+    probe = real
+    while not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise UserError(f"{what}={output_dir}: {probe} is not writable: choose a "
+                        "path you can write to")
+
+
+def usable_path(path, what="--output_dir"):
+    """Whether `check_path` accepts `path` (for absl flag validators)."""
+    try:
+        check_path(path, what)
+    except UserError:
+        return False
+    return True
+
+
+def plan(output_dir, flags_text, resume=True, overwrite=False):
+    """What this command may do with `output_dir`: NEW, RESUME or OVERWRITE.
+
+    Raises a one-line UserError when it may do nothing: a directory made by
+    other flags, or a restart (`--noresume`) of an existing run, without
+    `--overwrite`.
+    """
+    check_path(output_dir)
+    if not os.path.isdir(output_dir) or not os.listdir(output_dir):
+        return NEW
+    aside = aside_name(output_dir.rstrip(os.sep))
+    keep = f"add --overwrite to start again (the old run is moved to {aside}, not deleted)"
+    record = os.path.join(output_dir, FLAGS_FILE)
+    if not os.path.exists(record):
+        if overwrite:
+            return OVERWRITE
+        raise UserError(f"--output_dir={output_dir} exists and is not a nasp_tf run "
+                        f"directory (no {FLAGS_FILE}): choose another --output_dir or {keep}")
+    try:
+        with open(record, encoding="utf-8") as f:
+            recorded = f.read()
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"cannot read {record} ({e}): choose another --output_dir or "
+                        f"{keep}") from None
+    changed = differences(recorded, flags_text)
+    if overwrite:
+        return OVERWRITE
+    if changed:
+        more = f" and {len(changed) - 1} more" if len(changed) > 1 else ""
+        raise UserError(f"{output_dir} holds a run made with other flags ({changed[0]}{more}): "
+                        f"resume it with --flagfile={record}, choose another --output_dir, "
+                        f"or {keep}")
+    if not resume:
+        raise UserError(f"--noresume would restart the run in {output_dir}: drop --noresume "
+                        f"to resume it, or {keep}")
+    return RESUME
+
+
+def commit(output_dir, decision, flags_text, program, argv=None):
+    """Carries out `decision` once the inputs are validated: moves an old run
+    aside (OVERWRITE), writes flags.txt atomically and appends this command to
+    the flags history. Returns the directory the old run went to, or None."""
+    moved = None
+    if decision == OVERWRITE:
+        moved = aside_name(output_dir.rstrip(os.sep))
+        os.replace(output_dir, moved)
+    os.makedirs(output_dir, exist_ok=True)
+    if decision != RESUME:
+        atomic.write_text(os.path.join(output_dir, FLAGS_FILE), flags_text)
+    argv = sys.argv if argv is None else argv
+    stamp = datetime.datetime.now().isoformat(timespec="seconds")
+    atomic.append_text(os.path.join(output_dir, HISTORY_FILE),
+                       f"# {stamp} {program} ({decision}"
+                       + (f", old run moved to {moved}" if moved else "") + ")\n"
+                       + " ".join(shlex.quote(a) for a in argv) + "\n")
+    return moved
