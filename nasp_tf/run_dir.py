@@ -50,8 +50,8 @@ def differences(recorded, requested):
     found = []
     for name in sorted(set(old) | set(new)):
         if old.get(name) != new.get(name):
-            found.append(f"{old.get(name, f'no --{name}')} there, "
-                         f"{new.get(name, f'no --{name}')} here")
+            found.append(f"{old.get(name, f'--{name} unset')} there, "
+                         f"{new.get(name, f'--{name} unset')} here")
     return found
 
 
@@ -118,14 +118,14 @@ def plan(output_dir, flags_text, resume=True, overwrite=False):
     changed = differences(recorded, flags_text)
     if overwrite:
         return OVERWRITE
+    if not resume:
+        raise UserError(f"--noresume would restart the run in {output_dir}: drop --noresume "
+                        f"to resume it, or {keep}")
     if changed:
         more = f" and {len(changed) - 1} more" if len(changed) > 1 else ""
         raise UserError(f"{output_dir} holds a run made with other flags ({changed[0]}{more}): "
                         f"resume it with --flagfile={record}, choose another --output_dir, "
                         f"or {keep}")
-    if not resume:
-        raise UserError(f"--noresume would restart the run in {output_dir}: drop --noresume "
-                        f"to resume it, or {keep}")
     return RESUME
 
 

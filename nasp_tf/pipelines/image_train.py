@@ -45,6 +45,9 @@ def run(config, flags_text=""):
         print(f"parameters: {network.count_params_without_auxiliary()}")
         return network
     run = common.Run(config, flags_text)
+    if config.export_only and not run.has_checkpoint():
+        raise UserError(f"--export_only: no checkpoint in {run.path('checkpoints')}; "
+                        "train first")
     source = images.get_source(config.dataset, config.data_dir, config.download,
                                manual_dir=config.manual_dir)
     train = source.train.take(config.max_examples) if config.max_examples else source.train
@@ -71,9 +74,6 @@ def run(config, flags_text=""):
         checkpoint = run.make_checkpoint(network, optimizer=optimizer)
     logging.info("parameters: %d (auxiliary head excluded)",
                  network.count_params_without_auxiliary())
-    if config.export_only and not run.has_checkpoint():
-        raise UserError(f"--export_only: no checkpoint in {run.path('checkpoints')}; "
-                        "train first")
     initial_epoch = run.initial_epoch()
     # Built after the restore: the stream starts where the checkpoint left it.
     train = images.batched(train.cache(), source, config.batch_size, config.seed, True, True,

@@ -57,6 +57,9 @@ def run(config, flags_text=""):
     test_stream = text.batchify(corpus.test, config.test_batch_size)
     steps = config.steps_per_epoch or text.steps_per_epoch(train_stream, config.bptt)
     run = common.Run(config, flags_text)
+    if config.export_only and not run.has_checkpoint():
+        raise UserError(f"--export_only: no checkpoint in {run.path('checkpoints')}; "
+                        "train first")
     with run.strategy.scope():
         model = build_model(config, corpus.vocab_size)
         trainer = trainer_lib.LMTrainer(
@@ -69,9 +72,6 @@ def run(config, flags_text=""):
     parameters = counting.parameter_count(model)
     logging.info("%s: vocabulary %d, %d steps per epoch; %s language model, %d parameters",
                  corpus.name, corpus.vocab_size, steps, config.genotype, parameters)
-    if config.export_only and not run.has_checkpoint():
-        raise UserError(f"--export_only: no checkpoint in {run.path('checkpoints')}; "
-                        "train first")
     initial_epoch = run.initial_epoch()
 
     if not config.export_only:
