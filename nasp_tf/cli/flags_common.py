@@ -11,6 +11,10 @@ from absl import flags
 
 # Text corpora send bin/search.py and bin/train.py down the recurrent-cell path.
 TEXT_DATASETS = ("ptb", "wt2", "ptb_sample", "synthetic_text")
+# The user's own images: --dataset=tfds:NAME, folder:DIR or npz:FILE (the
+# loaders are in nasp_tf.data.user_images, whose PREFIXES must match).
+USER_DATA_PREFIXES = ("tfds", "folder", "npz")
+USER_DATA_FORMS = "tfds:NAME, folder:DIR or npz:FILE"
 STRATEGIES = ("default", "mirrored")
 FAMILIES = ("images", "text")
 
@@ -20,9 +24,79 @@ TEXT_FLAGS = ("train_file", "valid_file", "test_file", "rnn_units", "rnn_steps",
               "tar_beta", "ar_alpha", "max_tokens")
 
 
+def user_data(dataset):
+    """(prefix, rest) of a --dataset value naming the user's own images
+    (`folder:DIR` -> ("folder", "DIR")), or None for a built-in name."""
+    prefix, colon, rest = dataset.partition(":")
+    return (prefix, rest) if colon and prefix in USER_DATA_PREFIXES else None
+
+
 def family(dataset):
-    """The data family of a --dataset value: "text" or "images"."""
+    """The data family of a --dataset value: "text" or "images" (the user's own
+    data, `tfds:`, `folder:` and `npz:`, is images)."""
     return "text" if dataset in TEXT_DATASETS else "images"
+
+
+def dataset_problem(dataset, names):
+    """Why a --dataset value cannot be used, as a message, or None.
+
+    Checked when the flags are parsed (no TensorFlow): a built-in name, or a
+    user-data form whose path exists. What is inside the data is checked
+    when it loads (`nasp_tf.data.user_images`).
+
+    Args:
+      dataset: the --dataset value.
+      names: the binary's built-in dataset names.
+    """
+    if dataset in names:
+        return None
+    user = user_data(dataset)
+    if user is None:
+        return (f"choose one of {', '.join(names)}, or your own images as {USER_DATA_FORMS}. "
+                f"Received: {dataset!r}")
+    prefix, rest = user
+    if not rest:
+        what, example = {"tfds": ("a tensorflow-datasets name", "mnist"),
+                         "folder": ("a directory", "my_images"),
+                         "npz": ("a .npz file", "my_images.npz")}[prefix]
+        return (f"{prefix}: needs {what} after the colon. Received: {dataset!r}; write e.g. "
+                f"--dataset={prefix}:{example}")
+    if prefix == "folder" and not os.path.isdir(rest):
+        return (f"the image folder does not exist or is not a directory. Received: {rest!r}; "
+                "give a directory with one subfolder of images per class")
+    if prefix == "npz" and not os.path.isfile(rest):
+        return (f"the .npz file does not exist. Received: {rest!r}; give a file written by "
+                "numpy.savez with x_train and y_train")
+    return None
+
+
+def define_dataset_flag(names, help_text):
+    """Defines --dataset: one of `names`, or the user's own images (tfds:NAME,
+    folder:DIR, npz:FILE), validated when parsed."""
+
+    def check(value):
+        problem = dataset_problem(value, names)
+        if problem:
+            raise flags.ValidationError(problem)
+        return True
+
+    flags.DEFINE_string("dataset", "cifar10", help_text)
+    flags.register_validator("dataset", check)
+
+
+def register_data_dir_validator():
+    """--data_dir is refused beside folder:DIR and npz:FILE, which name their
+    own path (it would be ignored); call once both flags are defined."""
+
+    def names_its_path(dataset):
+        user = user_data(dataset)
+        return user is not None and user[0] != "tfds"
+
+    flags.register_multi_flags_validator(
+        ["dataset", "data_dir"],
+        lambda v: v["data_dir"] is None or not names_its_path(v["dataset"]),
+        "--data_dir does not apply to --dataset=folder:DIR or npz:FILE (the path is in "
+        "--dataset); remove --data_dir")
 
 
 def define_text_flags(search):

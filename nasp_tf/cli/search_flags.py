@@ -17,10 +17,15 @@ SPACES = ("darts7", "nasp12")
 
 def define_flags():
     f = flags
-    f.DEFINE_enum("dataset", "cifar10", DATASETS, "Data to search on. `digits` (scikit-"
-                  "learn's bundled 8x8 digits) and `synthetic` need no download. `ptb`, "
-                  "`wt2` (a corpus directory in --data_dir), `ptb_sample` (the PTB validation and "
-                  "test text shipped with nasp_tf) and `synthetic_text` search a recurrent cell.")
+    common.define_dataset_flag(DATASETS, "Data to search on: one of " + ", ".join(DATASETS)
+                               + ", or your own images: tfds:NAME (a prepared tensorflow-"
+                               "datasets dataset), folder:DIR (a subfolder of images per "
+                               "class) or npz:FILE (x_train, y_train[, x_test, y_test]). "
+                               "`digits` (scikit-learn's bundled 8x8 digits) and `synthetic` "
+                               "need no download. `ptb`, `wt2` (a corpus directory in "
+                               "--data_dir), `ptb_sample` (the PTB validation and test text "
+                               "shipped with nasp_tf) and `synthetic_text` search a recurrent "
+                               "cell.")
     f.DEFINE_string("data_dir", None, "Images: the tensorflow-datasets directory (default "
                     "~/tensorflow_datasets); text (ptb, wt2): the corpus directory.")
     f.DEFINE_bool("download", True, "Download CIFAR-10 with tfds when it is not prepared.")
@@ -88,6 +93,7 @@ def define_flags():
 
     common.define_run_flags()
     common.register_strategy_validators()
+    common.register_data_dir_validator()
     flags.register_validator("output_dir", run_dir.usable_path,
                              "--output_dir must be a directory on disk that we can write")
     flags.register_multi_flags_validator(

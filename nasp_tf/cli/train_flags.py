@@ -16,9 +16,10 @@ def define_flags():
     f.DEFINE_string("genotype", None, "A genotype JSON file (e.g. runs/quickstart/genotype.json)"
                     " or a published name: NASP, DARTS_V1, DARTS_V2 (text datasets: "
                     "DARTS_V1, DARTS_V2, ENAS, or LSTM for a keras.layers.LSTM baseline).")
-    f.DEFINE_enum("dataset", "cifar10", DATASETS, "Data to train on: images (cifar10, imagenet2012, digits, "
-                  "synthetic) or text (ptb, wt2: a corpus directory in --data_dir; ptb_sample, "
-                  "shipped; synthetic_text).")
+    common.define_dataset_flag(DATASETS, "Data to train on: images (cifar10, imagenet2012, "
+                               "digits, synthetic, or your own: tfds:NAME, folder:DIR, "
+                               "npz:FILE) or text (ptb, wt2: a corpus directory in --data_dir; "
+                               "ptb_sample, shipped; synthetic_text).")
     f.DEFINE_string("data_dir", None, "Images: the tensorflow-datasets directory; text "
                     "(ptb, wt2): the corpus directory.")
     f.DEFINE_string("manual_dir", None, "ImageNet: directory holding the downloaded "
@@ -70,6 +71,7 @@ def define_flags():
     flags.mark_flag_as_required("genotype")
     common.define_run_flags()
     common.register_strategy_validators()
+    common.register_data_dir_validator()
     flags.register_validator("output_dir", run_dir.usable_path,
                              "--output_dir must be a directory on disk that we can write")
     flags.register_validator("manual_dir", lambda d: d is None or os.path.isdir(d),

@@ -1,4 +1,5 @@
-"""Image data for search and retraining: CIFAR-10 (tfds), digits, synthetic.
+"""Image data for search and retraining: CIFAR-10 (tfds), digits, synthetic
+(the user's own images are in `nasp_tf.data.user_images`).
 
 Every source yields uint8 images [H, W, 3] and int labels. Augmentation
 follows the reference (docs/reference.md §7): random crop from a zero-padded uint8
@@ -43,6 +44,8 @@ class ImageSource:
       flip: random horizontal flips.
       augmentation: "pad_crop" (CIFAR-style) or "imagenet" (random resized crop
         to 224, flip, colour jitter; tests resize to 256 and centre-crop 224).
+      class_names: the names of the classes in label order, where the data
+        has them (the user's own data, `nasp_tf.data.user_images`), else None.
     """
     name: str
     train: tf.data.Dataset
@@ -56,6 +59,7 @@ class ImageSource:
     crop_padding: int
     flip: bool
     augmentation: str = "pad_crop"
+    class_names: tuple = None
 
 
 def _from_arrays(name, x_train, y_train, x_test, y_test, num_classes, crop_padding, flip):
@@ -168,6 +172,12 @@ def imagenet_source(data_dir, manual_dir):
 
 
 def get_source(name, data_dir=None, download=True, synthetic_size=256, manual_dir=None):
+    """The `ImageSource` of a --dataset value: a built-in name, or the user's own
+    images as tfds:NAME, folder:DIR or npz:FILE (`nasp_tf.data.user_images`)."""
+    if ":" in name:
+        from nasp_tf.data import user_images  # imported here: it builds on this module
+
+        return user_images.get_source(name, data_dir)
     if name == "imagenet2012":
         return imagenet_source(data_dir, manual_dir)
     if name == "cifar10":

@@ -20,7 +20,8 @@ from nasp_tf.data import images
 from nasp_tf.errors import UserError
 from nasp_tf.pipelines import common
 
-# Image size and classes when the data is not loaded (--dry_run).
+# Image size and classes of the built-in datasets when the data is not loaded
+# (--dry_run); the user's own data is read for them.
 SHAPES = {"cifar10": ((32, 32, 3), 10), "imagenet2012": ((224, 224, 3), 1000),
           "digits": ((8, 8, 3), 10), "synthetic": ((32, 32, 3), 10)}
 
@@ -40,7 +41,11 @@ def build_network(config, genotype, image_shape, num_classes):
 def run(config, flags_text=""):
     genotype = genotype_lib.load_cnn_genotype(config.genotype)
     if config.dry_run:
-        shape, classes = SHAPES[config.dataset]
+        if config.dataset in SHAPES:
+            shape, classes = SHAPES[config.dataset]
+        else:
+            source = images.get_source(config.dataset, config.data_dir, config.download)
+            shape, classes = source.image_shape, source.num_classes
         network = build_network(config, genotype, shape, classes)
         print(f"parameters: {network.count_params_without_auxiliary()}")
         return network
@@ -94,6 +99,8 @@ def run(config, flags_text=""):
     summary = {"genotype": config.genotype, "genotype_json": genotype.to_json(),
                "parameters": network.count_params_without_auxiliary(),
                **{f"test_{k}": float(v) for k, v in results.items()}}
+    if source.class_names is not None:  # what the exported model's output i means
+        summary["class_names"] = list(source.class_names)
     atomic.write_text(run.path("results.json"), json.dumps(summary, indent=1))
     export.export_classifier(network, run.path("saved_model"), source.mean, source.std)
     export.save_keras(network, run.path("model.keras"))
