@@ -5,6 +5,7 @@ No TensorFlow here: a bad flag is reported in a fraction of a second, in one
 line, with exit code 2.
 """
 
+import os
 import sys
 
 from absl import flags
