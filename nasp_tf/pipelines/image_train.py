@@ -57,8 +57,11 @@ def run(config, flags_text=""):
                           False, drop_remainder=False).prefetch(images.AUTOTUNE)
     steps = config.steps_per_epoch or num_train // config.batch_size
     if config.lr_schedule == "cosine":
+        # Epoch 0 runs at --learning_rate. The reference steps its scheduler
+        # before each epoch (offset 1): over its 600 epochs the rates differ by
+        # less than 2e-7, but a run of one epoch would train at lr 0.
         schedule = optimizers.EpochCosineDecay(config.learning_rate, config.learning_rate_min,
-                                               config.epochs, steps)
+                                               config.epochs, steps, offset=0)
     else:
         schedule = optimizers.EpochExponentialDecay(config.learning_rate, config.lr_gamma, steps)
 
