@@ -56,10 +56,9 @@ def run(config, flags_text=""):
     initial_epoch = run.initial_epoch()
     logging.info("supernet: %d parameters, space %s",
                  counting.parameter_count(searcher.supernet), config.space)
-    history = callbacks_lib.SearchHistory(run.dir, checkpoint, run.manager,
-                                          schedule.lr_at_epoch, config.epochs)
+    history = callbacks_lib.SearchHistory(run.dir, checkpoint, run.manager, config.epochs)
     run.fit(searcher, data.pairs, steps, initial_epoch, data.validation, [history],
-            what="genotype")
+            schedule.lr_at_epoch, what="genotype")
     genotype = searcher.genotype()
     genotype_lib.write_json(genotype, run.path("genotype.json"))
     genotype_lib.write_cell_pictures(genotype, run.dir)

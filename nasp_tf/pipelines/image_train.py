@@ -85,7 +85,8 @@ def run(config, flags_text=""):
             callbacks_lib.DropPathSchedule(network, config.drop_path_prob, config.epochs),
             callbacks_lib.EpochCheckpoint(
                 checkpoint, run.manager, config.epochs, run.dir, schedule.lr_at_epoch,
-                extras=lambda: {"drop_path": float(network.drop_path_probability.numpy())})])
+                extras=lambda: {"drop_path": float(network.drop_path_probability.numpy())})],
+            schedule.lr_at_epoch)
     results = trainer.evaluate(test, verbose=0, return_dict=True)
     logging.info("test: loss=%.4f top1=%.4f top5=%.4f", results["loss"], results["top1"],
                  results["top5"])

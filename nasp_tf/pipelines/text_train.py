@@ -84,7 +84,8 @@ def run(config, flags_text=""):
                     callbacks_lib.EpochCheckpoint(
                         checkpoint, run.manager, config.epochs, run.dir,
                         lambda epoch: config.learning_rate,
-                        extras=lambda: {"asgd": int(trainer.is_averaging)})])
+                        extras=lambda: {"asgd": int(trainer.is_averaging)})],
+                lambda epoch: config.learning_rate)
     best_path = run.path("best", "weights")
     if os.path.exists(best_path + ".index"):
         best.read(best_path).assert_consumed()
