@@ -1,8 +1,9 @@
 """Image retraining: the final network of a CNN genotype, trained from scratch
 and exported (bin/train.py).
 
-Writes flags.txt, checkpoints/, tensorboard/, saved_model/ (serving
-signature `serve`: uint8 images -> probabilities) and model.keras.
+Writes flags.txt, genotype.json (the genotype trained), checkpoints/,
+tensorboard/, results.json, saved_model/ (signature `serve`: images ->
+{"probabilities"}) and model.keras.
 """
 
 import json
@@ -44,6 +45,7 @@ def run(config, flags_text=""):
         print(f"parameters: {network.count_params_without_auxiliary()}")
         return network
     run = common.Run(config, flags_text)
+    genotype_lib.write_json(genotype, run.path("genotype.json"))
     source = images.get_source(config.dataset, config.data_dir, config.download,
                                manual_dir=config.manual_dir)
     train = source.train.take(config.max_examples) if config.max_examples else source.train
