@@ -33,7 +33,7 @@ def main(keras_file, *saved_models):
     report = []
     for path in saved_models:
         loaded = tf.saved_model.load(path)  # keep a reference: it owns the variables
-        served = loaded.serve(tf.constant(images)).numpy()
+        served = loaded.serve(tf.constant(images))["probabilities"].numpy()
         report.append({"diff": float(np.abs(served - probs).max()),
                        "norm": float(np.abs(served.sum(1) - 1).max())})
     print(json.dumps(report))
