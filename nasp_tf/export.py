@@ -56,9 +56,16 @@ def export_classifier(network, path, mean, std):
 
 
 def save_keras(network, path):
-    """The network as a `.keras` file (config + weights); reload with keras.saving."""
+    """A `FinalNetwork` or a language model as a `.keras` file (config and
+    weights). `keras.saving.load_model(path)` reloads it once nasp_tf is
+    imported (before or after Keras).
+
+    Args:
+      network: a built `FinalNetwork` or `RNNModel`.
+      path: the file to write (ending in .keras).
+    """
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    network.save(path)
+    keras.saving.save_model(network, path)
     return path
 
 

@@ -113,5 +113,6 @@ def run(config, flags_text=""):
     print(f"{config.genotype}: parameters {parameters}, valid perplexity "
           f"{results['valid_ppl']:.2f}, test perplexity {results['test_ppl']:.2f}")
     export.export_language_model(model, run.path("saved_model"))
-    logging.info("exported %s", run.path("saved_model"))
+    export.save_keras(model, run.path("model.keras"))
+    logging.info("exported %s and %s", run.path("saved_model"), run.path("model.keras"))
     return results

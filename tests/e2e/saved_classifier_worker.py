@@ -19,7 +19,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-import nasp_tf.cnn.model  # noqa: E402,F401  (registers FinalNetwork for keras.saving)
+import nasp_tf  # noqa: E402,F401  (registers FinalNetwork for keras.saving)
 from nasp_tf.data import images as images_lib  # noqa: E402
 
 
