@@ -5,8 +5,12 @@ setup(
     version="0.1.0",  # also nasp_tf.__version__
     description="NASP (Efficient Neural Architecture Search via Proximal Iterations, "
                 "AAAI 2020) in TensorFlow/Keras",
-    packages=find_packages(include=["nasp_tf", "nasp_tf.*"]),
-    package_data={"nasp_tf.data": ["ptb_sample/*.txt", "ptb_sample/README.md"]},
+    # configs/ (one copy, at the top of the repository) is installed as
+    # nasp_tf/configs, where --flagfile=configs/NAME finds it from any directory.
+    packages=find_packages(include=["nasp_tf", "nasp_tf.*"]) + ["nasp_tf.configs"],
+    package_dir={"nasp_tf.configs": "configs"},
+    package_data={"nasp_tf.data": ["ptb_sample/*.txt", "ptb_sample/README.md"],
+                  "nasp_tf.configs": ["*.flags"]},
     python_requires=">=3.10",
     install_requires=[
         "tensorflow>=2.16",

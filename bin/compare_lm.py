@@ -1,6 +1,6 @@
 #!/usr/bin/env python
-"""Prints retrained language models side by side:
-python bin/compare_lm.py runs/qs_nasp runs/qs_darts_v2 runs/qs_lstm"""
+"""Prints retrained runs side by side (the older name of bin/compare.py, which
+tabulates image runs too): python bin/compare_lm.py runs/qs_nasp runs/qs_lstm"""
 
 import os
 import sys

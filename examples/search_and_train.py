@@ -51,11 +51,12 @@ def main(output_dir):
     results = trainer.evaluate(x_test, y_test, batch_size=64, verbose=0, return_dict=True)
     print(f"test top-1: {results['top1']:.4f}")
 
-    # 3. Export: a SavedModel that takes uint8 images (normalisation inside).
+    # 3. Export: a SavedModel that takes uint8 images in [0, 255] or float images
+    #    in [0, 1], as these are (normalisation inside).
     path = os.path.join(output_dir, "saved_model")
     nasp_tf.export_classifier(network, path, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
     served = tf.saved_model.load(path)
-    probabilities = served.serve(tf.constant((x_test[:4] * 255).astype(np.uint8))).numpy()
+    probabilities = served.serve(x_test[:4])["probabilities"].numpy()
     print("served probabilities sum to", probabilities.sum(axis=1).round(4).tolist())
     return genotype, results
 

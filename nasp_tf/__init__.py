@@ -15,9 +15,16 @@ itself is instant):
                                     auxiliary=False, image_shape=(8, 8, 3))
 
 See examples/search_and_train.py and the README's "Python API".
+
+The Keras classes of saved networks (`FinalNetwork`, the language model) are
+registered as soon as Keras is imported, before or after nasp_tf, so that
+`keras.saving.load_model("model.keras")` works after a plain `import nasp_tf`.
 """
 
 import importlib
+import importlib.abc
+import importlib.util
+import sys
 
 __version__ = "0.1.0"
 
@@ -59,3 +66,52 @@ def __getattr__(name):
 
 def __dir__():
     return __all__
+
+
+# The modules whose classes a .keras file names; keras.saving finds a class
+# only once its module has run `keras.saving.register_keras_serializable`.
+_SERIALIZABLE_MODULES = ("nasp_tf.cnn.model", "nasp_tf.rnn.model")
+
+
+def _register_serializables():
+    for module in _SERIALIZABLE_MODULES:
+        importlib.import_module(module)
+
+
+class _RegisterAfterKeras(importlib.abc.MetaPathFinder):
+    """Imports `_SERIALIZABLE_MODULES` right after Keras finishes importing.
+
+    Importing them here would load TensorFlow with `import nasp_tf` (seconds,
+    and the binaries validate their flags without it); Keras loads it anyway.
+    The regular finders find Keras; the module they load registers ours once
+    it has run. (TensorFlow looks Keras up without importing it: the finder
+    stays until Keras is really executed.)
+    """
+
+    def __init__(self):
+        self._finding = False
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "keras" or self._finding:
+            return None
+        self._finding = True
+        try:
+            spec = importlib.util.find_spec(name)
+        finally:
+            self._finding = False
+        exec_module = getattr(spec.loader, "exec_module", None) if spec else None
+        if exec_module is not None:
+            def exec_then_register(module):
+                exec_module(module)
+                if self in sys.meta_path:
+                    sys.meta_path.remove(self)
+                _register_serializables()
+
+            spec.loader.exec_module = exec_then_register
+        return spec
+
+
+if "keras" in sys.modules:
+    _register_serializables()
+elif not any(isinstance(finder, _RegisterAfterKeras) for finder in sys.meta_path):
+    sys.meta_path.insert(0, _RegisterAfterKeras())

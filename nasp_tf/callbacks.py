@@ -1,7 +1,12 @@
-"""Keras callbacks of every job: the search history (genotypes, A and Ā,
-TensorBoard images, checkpoints, the epoch line), the retraining checkpoint
-and epoch line, the drop-path schedule, the averaged-SGD switch of language
-models, the hidden-state reset, and the NaN guard."""
+"""Keras callbacks of every job: TensorBoard with the epoch's learning rate,
+the search history (genotypes, A and Ā, TensorBoard heat maps, checkpoints,
+the epoch line), the retraining checkpoint and epoch line, the drop-path
+schedule, the averaged-SGD switch of language models, the hidden-state reset,
+and the NaN guard.
+
+Every TensorBoard summary of an epoch is written at Keras's step for it: the
+0-based epoch index.
+"""
 
 import json
 import math
@@ -17,39 +22,62 @@ from nasp_tf import atomic
 from nasp_tf import genotype as genotype_lib
 
 
-def matrix_image(matrix, cell=8):
-    """A [1, rows*cell, cols*cell, 1] grey image of a matrix in [0, 1]."""
-    m = np.clip(np.asarray(matrix, np.float32), 0.0, 1.0)
-    return np.kron(m, np.ones((cell, cell), np.float32))[None, :, :, None]
-
-
 def describe_cell(pairs):
     return " ".join(f"{op}({inp})" for op, inp in pairs)
+
+
+class TensorBoard(keras.callbacks.TensorBoard):
+    """Keras's TensorBoard callback whose `train/epoch_learning_rate` is the
+    weight learning rate each epoch ran at, the run's one learning-rate curve.
+
+    Keras itself reads `model.optimizer.learning_rate` after the epoch, which
+    is the schedule at the next epoch's first step; and a searcher's
+    `model.optimizer` is the unused default of `Model.compile` (its weight and
+    architecture optimizers are its own attributes).
+
+    Args:
+      log_dir: the TensorBoard directory.
+      learning_rate: callable, 0-based epoch -> the learning rate of its steps.
+      **kwargs: arguments of `keras.callbacks.TensorBoard`.
+    """
+
+    def __init__(self, log_dir, learning_rate, **kwargs):
+        super().__init__(log_dir, **kwargs)
+        self.learning_rate = learning_rate
+        self._epoch = 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._epoch = epoch
+        super().on_epoch_end(epoch, logs)
+
+    def _collect_learning_rate(self, logs):
+        # Keras's hook that adds the rate to the epoch's train scalars.
+        logs["learning_rate"] = float(self.learning_rate(self._epoch))
+        return logs
 
 
 class SearchHistory(keras.callbacks.Callback):
     """Writes what a search found after every epoch, and checkpoints it.
 
     Per epoch: `genotypes/epoch_NNN.json`, `arch/epoch_NNN.npz` (A and Ā of
-    every cell kind: normal and reduce, or recurrent), TensorBoard images of A
-    and Ā, the genotype as text, the learning rate (and the perplexities of a
-    language model), a checkpoint (weights, A, both optimizers, epoch), and
-    one log line.
+    every cell kind: normal and reduce, or recurrent; NNN counts from 1),
+    TensorBoard heat maps of A and Ā (rows the edges "j←i" numbered as in the
+    genotype JSON, columns the ops), the genotype as text (and the
+    perplexities of a language model), a checkpoint (weights, A, both
+    optimizers, epoch), and one log line. The learning rate is `TensorBoard`'s.
 
     Args:
       run_dir: the run directory.
       checkpoint: `tf.train.Checkpoint` with an `epoch` variable.
       manager: its `tf.train.CheckpointManager`.
-      learning_rate: callable epoch -> weight learning rate (for the logs).
       epochs: total epochs (for the log line).
     """
 
-    def __init__(self, run_dir, checkpoint, manager, learning_rate, epochs):
+    def __init__(self, run_dir, checkpoint, manager, epochs):
         super().__init__()
         self.run_dir = run_dir
         self.checkpoint = checkpoint
         self.manager = manager
-        self.learning_rate = learning_rate
         self.epochs = epochs
         for sub in ("genotypes", "arch"):
             os.makedirs(os.path.join(run_dir, sub), exist_ok=True)
@@ -72,12 +100,15 @@ class SearchHistory(keras.callbacks.Callback):
                                          f"epoch_{number:03d}.npz")) as tmp:
             np.savez(tmp, **{f"{name}_{kind}": m for kind, (a, abar) in arch.items()
                              for name, m in (("A", a), ("Abar", abar))})
-        with self.writer.as_default(step=number):
+        labels = self.model.arch_labels()
+        with self.writer.as_default(step=epoch):
             for kind, (a, abar) in arch.items():
-                tf.summary.image(f"Abar/{kind}", matrix_image(abar))
-                tf.summary.image(f"A/{kind}", matrix_image(self.display_matrix(a)))
+                rows, cols = labels[kind]
+                for tag, matrix in (("Abar", abar), ("A", self.display_matrix(a))):
+                    figure = genotype_lib.arch_heatmap(
+                        matrix, rows, cols, f"{tag} {kind}, epoch {number}")
+                    tf.summary.image(f"{tag}/{kind}", genotype_lib.figure_pixels(figure)[None])
             tf.summary.text("genotype", json.dumps(genotype.to_json()))
-            tf.summary.scalar("learning_rate", self.learning_rate(epoch))
             self.write_summaries(logs)
         self.writer.flush()
         self.checkpoint.epoch.assign(number)
@@ -145,15 +176,15 @@ class DropPathSchedule(keras.callbacks.Callback):
 
 
 class EpochCheckpoint(keras.callbacks.Callback):
-    """Retraining: checkpoints every epoch, writes the learning rate (and
-    `extras`) to TensorBoard and logs one line.
+    """Retraining: checkpoints every epoch, writes `extras` to TensorBoard
+    (`schedule/`) and logs one line with the epoch's learning rate.
 
     Args:
       checkpoint: `tf.train.Checkpoint` with an `epoch` variable.
       manager: its `tf.train.CheckpointManager`.
       epochs: total epochs (for the log line).
       run_dir: the run directory.
-      learning_rate: callable epoch -> learning rate.
+      learning_rate: callable, 0-based epoch -> the learning rate of its steps.
       extras: callable -> {name: number} logged and written each epoch.
     """
 
@@ -170,8 +201,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
         if not all(math.isfinite(float(v)) for v in logs.values()):
             return  # the NaN guard reports it; keep the last good epoch's checkpoint
         extras = self.extras()
-        with self.writer.as_default(step=epoch + 1):
-            tf.summary.scalar("learning_rate", self.learning_rate(epoch))
+        with self.writer.as_default(step=epoch):
             for name, value in extras.items():
                 tf.summary.scalar(name, value)
         self.writer.flush()
@@ -242,7 +272,7 @@ class ASGDSwitch(keras.callbacks.Callback):
             self.state["switched_at"] = epoch + 1
         losses.append(loss)
         atomic.write_text(self.path, json.dumps(self.state))
-        with self.writer.as_default(step=epoch + 1):
+        with self.writer.as_default(step=epoch):
             tf.summary.scalar("averaging", float(self.trainer.is_averaging))
             tf.summary.scalar("perplexity/val", math.exp(min(loss, 50.0)))
         self.writer.flush()

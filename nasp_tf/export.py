@@ -1,4 +1,5 @@
-"""SavedModel export of final networks with a raw-image serving signature."""
+"""SavedModel and .keras exports of retrained networks: classifiers of raw
+images and language models."""
 
 
 import keras
@@ -8,11 +9,17 @@ from nasp_tf import atomic
 
 
 def export_classifier(network, path, mean, std):
-    """Writes a SavedModel whose `serve` signature maps uint8 images to probabilities.
+    """Writes a SavedModel that classifies raw images.
 
-    Normalisation is inside the graph, the auxiliary head and drop path are
-    absent (inference mode). Load it with `tf.saved_model.load(path)` and call
-    `.serve(images)` or `.signatures["serve"](images=images)`.
+    `serve(images)` -> {"probabilities": [N, classes]} takes images [N, H, W,
+    C] as uint8 in [0, 255], or as float32 or float64 in [0, 1] (the uint8
+    values / 255: a float image x / 255 gets the probabilities of the uint8
+    image x). Other dtypes are refused when called (no concrete function
+    matches), never cast. The signatures (TF Serving, `signatures[...]`) are
+    `serve` (uint8; also `serving_default`) and `serve_float` (float32).
+    Normalisation is inside the graph; the auxiliary head and drop path are
+    absent (inference mode). Load it with `tf.saved_model.load(path)` and keep
+    the returned object while you use it.
 
     Args:
       network: a built `FinalNetwork`.
@@ -23,25 +30,44 @@ def export_classifier(network, path, mean, std):
     mean = tf.constant(mean, tf.float32)
     std = tf.constant(std, tf.float32)
 
-    def serve(images):
-        x = (tf.cast(images, tf.float32) / 255.0 - mean) / std
-        return tf.nn.softmax(network(x, training=False), axis=-1)
+    def classify(scaled):
+        logits = network((tf.cast(scaled, tf.float32) - mean) / std, training=False)
+        return {"probabilities": tf.nn.softmax(logits, axis=-1)}
 
+    @tf.function(autograph=False)
+    def serve(images):
+        if images.dtype == tf.uint8:
+            return classify(tf.cast(images, tf.float32) / 255.0)
+        return classify(images)
+
+    def spec(dtype):
+        return tf.TensorSpec([None, height, width, channels], dtype, name="images")
+
+    # One concrete function per accepted dtype, so that a restored `serve`
+    # picks the one of its argument instead of casting everything to the
+    # first; uint8 first: the `serve` signature is the first trace.
+    for dtype in (tf.uint8, tf.float32, tf.float64):
+        serve.get_concrete_function(spec(dtype))
     archive = keras.export.ExportArchive()
     archive.track(network)
-    archive.add_endpoint(
-        name="serve", fn=serve,
-        input_signature=[tf.TensorSpec([None, height, width, channels], tf.uint8,
-                                        name="images")])
+    archive.add_endpoint(name="serve", fn=serve)
+    archive.add_endpoint(name="serve_float", fn=classify, input_signature=[spec(tf.float32)])
     with atomic.writing(path) as tmp:
         archive.write_out(tmp, verbose=False)
     return path
 
 
 def save_keras(network, path):
-    """The network as a `.keras` file (config + weights); reload with keras.saving."""
+    """A `FinalNetwork` or a language model as a `.keras` file (config and
+    weights). `keras.saving.load_model(path)` reloads it once nasp_tf is
+    imported (before or after Keras).
+
+    Args:
+      network: a built `FinalNetwork` or `RNNModel`.
+      path: the file to write (ending in .keras).
+    """
     with atomic.writing(path) as tmp:
-        network.save(tmp)
+        keras.saving.save_model(network, tmp)
     return path
 
 
@@ -50,7 +76,7 @@ def export_language_model(model, path):
     chunk at a time.
 
     `serve(tokens, state)`: int32 token ids [batch, time] and the state
-    [batch, state_size] (zeros to start) -> {"log_probs": next-token
+    [batch, state_size] (zeros to start) -> {"log_probabilities": next-token
     log-probabilities [batch, time, vocab], "state": the state after the
     chunk, to pass with the next one}. Inference mode: no dropout.
 
@@ -61,7 +87,7 @@ def export_language_model(model, path):
 
     def serve(tokens, state):
         logits, new_state, _, _ = model(tokens, state, training=False)
-        return {"log_probs": tf.nn.log_softmax(logits, axis=-1), "state": new_state}
+        return {"log_probabilities": tf.nn.log_softmax(logits, axis=-1), "state": new_state}
 
     archive = keras.export.ExportArchive()
     archive.track(model)

@@ -125,39 +125,50 @@ class TorchAdam(_PreAggregated, keras.optimizers.Adam):
 
 
 class EpochCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
-    """Cosine annealing stepped once per epoch, at the epoch's start (PyTorch 0.3).
+    """Cosine annealing stepped once per epoch.
 
-    lr(e) = minimum + (initial - minimum) * (1 + cos(pi * (e + 1) / epochs)) / 2,
-    so the first epoch already runs at the T=1 value (docs/reference.md §3.7).
+    Epoch e (0-based) of `epochs` runs at
+    lr(e) = minimum + (initial - minimum) * (1 + cos(pi * (e + offset) / epochs)) / 2.
+    With `offset=0` the first epoch runs at `initial` and every epoch of a
+    short run trains (one epoch: `initial`). `offset=1` is the reference's
+    search, whose PyTorch 0.3 scheduler steps before each epoch: the first
+    epoch already runs at the T=1 value and the last one at `minimum`
+    (docs/reference.md §3.7); with one epoch and `minimum=0` it would not
+    train at all.
 
     Args:
       initial: learning rate at T=0.
       minimum: learning rate at T=epochs.
       epochs: annealing period in epochs.
       steps_per_epoch: optimizer steps per epoch.
+      offset: T of the first epoch, 0 or 1.
     """
 
-    def __init__(self, initial, minimum, epochs, steps_per_epoch):
+    def __init__(self, initial, minimum, epochs, steps_per_epoch, offset=0):
         if epochs < 1 or steps_per_epoch < 1:
             raise ValueError(f"epochs and steps_per_epoch must be positive. Received: "
                              f"epochs={epochs}, steps_per_epoch={steps_per_epoch}")
+        if offset not in (0, 1):
+            raise ValueError(f"offset must be 0 or 1. Received: offset={offset}")
         self.initial = float(initial)
         self.minimum = float(minimum)
         self.epochs = int(epochs)
         self.steps_per_epoch = int(steps_per_epoch)
+        self.offset = int(offset)
 
     def lr_at_epoch(self, epoch):
+        """The learning rate of every step of epoch `epoch` (0-based)."""
         return self.minimum + (self.initial - self.minimum) * 0.5 * (
-            1.0 + math.cos(math.pi * (epoch + 1) / self.epochs))
+            1.0 + math.cos(math.pi * (epoch + self.offset) / self.epochs))
 
     def __call__(self, step):
         epoch = tf.cast(step // self.steps_per_epoch, tf.float32)
-        cosine = tf.cos(math.pi * (epoch + 1.0) / self.epochs)
+        cosine = tf.cos(math.pi * (epoch + float(self.offset)) / self.epochs)
         return self.minimum + (self.initial - self.minimum) * 0.5 * (1.0 + cosine)
 
     def get_config(self):
         return dict(initial=self.initial, minimum=self.minimum, epochs=self.epochs,
-                    steps_per_epoch=self.steps_per_epoch)
+                    steps_per_epoch=self.steps_per_epoch, offset=self.offset)
 
 
 class EpochExponentialDecay(keras.optimizers.schedules.LearningRateSchedule):

@@ -56,18 +56,19 @@ def bench():
 
 
 def compare():
-    """bin/compare_lm.py: retrained runs side by side."""
+    """bin/compare.py (and bin/compare_lm.py): retrained runs, image and text,
+    side by side (see `nasp_tf.compare`)."""
     from nasp_tf import compare as compare_lib
     from nasp_tf.errors import CompareError
 
-    argv = sys.argv
-    if len(argv) < 2:
-        print("compare_lm.py: error: give one or more run directories of bin/train.py",
+    program = os.path.basename(sys.argv[0])
+    if len(sys.argv) < 2 or sys.argv[1].startswith("-"):
+        print(f"{program}: error: give one or more run directories of bin/train.py",
               file=sys.stderr)
         sys.exit(2)
     try:
-        lines = compare_lib.table(argv[1:])
+        lines = compare_lib.table(sys.argv[1:])
     except CompareError as e:
-        print(f"compare_lm.py: error: {e}", file=sys.stderr)
+        print(f"{program}: error: {e}", file=sys.stderr)
         sys.exit(2)
     print("\n".join(lines))

@@ -242,10 +242,51 @@ def register_strategy_validators():
         "drop --cpu_devices")
 
 
+def config_dirs():
+    """Where the shipped flagfiles are: nasp_tf/configs in an installed package
+    (setup.py installs the repository's configs/ there), configs/ next to the
+    package in a checkout."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return [os.path.join(package, "configs"), os.path.join(os.path.dirname(package), "configs")]
+
+
+def resolve_flagfile(path):
+    """The file a --flagfile value names: the path itself when it exists
+    (relative to the current directory), else the shipped config of that name
+    when the value is a bare name or configs/<name> (e.g. `quickstart.flags`,
+    `configs/quickstart.flags`), else the path as given (absl reports it)."""
+    if os.path.exists(path) or os.path.dirname(os.path.normpath(path)) not in ("", "configs"):
+        return path
+    for directory in config_dirs():
+        candidate = os.path.join(directory, os.path.basename(path))
+        if os.path.isfile(candidate):
+            return candidate
+    return path
+
+
+def resolve_flagfiles(argv):
+    """argv with every --flagfile value resolved by `resolve_flagfile`, so that
+    the shipped configs work from any directory."""
+    resolved = list(argv[:1])
+    args = iter(argv[1:])
+    for arg in args:
+        if arg.startswith("--flagfile="):
+            arg = "--flagfile=" + resolve_flagfile(arg[len("--flagfile="):])
+        elif arg == "--flagfile":
+            resolved.append(arg)
+            arg = next(args, None)
+            if arg is None:
+                break  # absl reports the missing value
+            arg = resolve_flagfile(arg)
+        resolved.append(arg)
+    return resolved
+
+
 def parse_or_exit(argv, program):
-    """absl's flag parser, but a bad flag ends in one line and exit code 2."""
+    """absl's flag parser, but a bad flag ends in one line and exit code 2;
+    --flagfile also finds the shipped configs (`resolve_flagfile`)."""
     try:
-        return flags.FLAGS(argv)
+        return flags.FLAGS(resolve_flagfiles(argv))
     except flags.Error as e:
         print(f"{program}: error: {e}", file=sys.stderr)
         sys.exit(2)

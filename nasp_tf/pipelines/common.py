@@ -122,9 +122,12 @@ class Run:
                          self.config.epochs)
         return epoch
 
-    def fit(self, model, data, steps, initial_epoch, validation_data, callbacks, what="loss"):
+    def fit(self, model, data, steps, initial_epoch, validation_data, callbacks, learning_rate,
+            what="loss"):
         """`model.fit` from `initial_epoch` to --epochs with `callbacks`, the
-        NaN guard and TensorBoard; a non-finite loss ends in `RunFailed`."""
+        NaN guard and TensorBoard (`learning_rate`: callable, 0-based epoch ->
+        the weight learning rate of its steps); a non-finite loss ends in
+        `RunFailed`."""
         if initial_epoch >= self.config.epochs:
             return
         guard = callbacks_lib.NaNGuard()
@@ -132,7 +135,8 @@ class Run:
                   initial_epoch=initial_epoch, validation_data=validation_data,
                   verbose=self.config.verbose, shuffle=False, callbacks=[
                       guard, *callbacks,
-                      keras.callbacks.TensorBoard(self.path("tensorboard"), write_graph=False)])
+                      callbacks_lib.TensorBoard(self.path("tensorboard"), learning_rate,
+                                                write_graph=False)])
         if guard.failed_at:
             epoch_no, step, key = guard.failed_at
             raise RunFailed(

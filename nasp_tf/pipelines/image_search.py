@@ -29,8 +29,10 @@ def build_searcher(config, image_shape, num_classes, steps_per_epoch):
     # One fixed layer name: checkpoints key the weights by their paths.
     searcher = searcher_class.from_flags(supernet, config, name="searcher",
                                          **dict(entry.options))
+    # The reference's order (its scheduler steps before each epoch), so that a
+    # search reproduces its rates epoch by epoch.
     schedule = optimizers.EpochCosineDecay(config.learning_rate, config.learning_rate_min,
-                                           config.epochs, steps_per_epoch)
+                                           config.epochs, steps_per_epoch, offset=1)
     searcher.compile(
         weight_optimizer=optimizers.TorchSGD(schedule, config.momentum, config.weight_decay),
         arch_optimizer=searcher_class.arch_optimizer_from_flags(config, steps_per_epoch),
@@ -58,10 +60,9 @@ def run(config, flags_text=""):
                                   start_step=initial_epoch * steps)
     logging.info("supernet: %d parameters, space %s",
                  counting.parameter_count(searcher.supernet), config.space)
-    history = callbacks_lib.SearchHistory(run.dir, checkpoint, run.manager,
-                                          schedule.lr_at_epoch, config.epochs)
+    history = callbacks_lib.SearchHistory(run.dir, checkpoint, run.manager, config.epochs)
     run.fit(searcher, data.pairs, steps, initial_epoch, data.validation, [history],
-            what="genotype")
+            schedule.lr_at_epoch, what="genotype")
     genotype = searcher.genotype()
     genotype_lib.write_json(genotype, run.path("genotype.json"))
     genotype_lib.write_cell_pictures(genotype, run.dir)

@@ -58,11 +58,10 @@ def run(config, flags_text=""):
     if initial_epoch < config.epochs:
         pairs = text.search_pairs(train_stream, search_stream, config.bptt, steps,
                                   initial_epoch, config.epochs, config.seed)
-        history = callbacks_lib.SearchHistory(run.dir, checkpoint, run.manager,
-                                              lambda epoch: config.learning_rate,
-                                              config.epochs)
+        history = callbacks_lib.SearchHistory(run.dir, checkpoint, run.manager, config.epochs)
         run.fit(searcher, pairs, steps, initial_epoch, text.eval_chunks(valid_stream, config.bptt),
-                [callbacks_lib.ResetStates(), history], what="genotype")
+                [callbacks_lib.ResetStates(), history], lambda epoch: config.learning_rate,
+                what="genotype")
     genotype = searcher.genotype()
     genotype_lib.write_json(genotype, run.path("genotype.json"))
     genotype_lib.write_rnn_cell_pictures(genotype, run.dir)

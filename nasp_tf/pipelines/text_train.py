@@ -2,10 +2,11 @@
 baseline), with DARTS's averaged-SGD switch, and its export (bin/train.py
 with a text dataset).
 
-Writes flags.txt, checkpoints/, best/ (the best validation weights, averaged
+Writes flags.txt, genotype.json (the genotype trained; not for LSTM),
+checkpoints/, best/ (the best validation weights, averaged
 after the switch), history.json, results.json, tensorboard/, saved_model/
 (signature `serve`: token ids [batch, time] and a state -> next-token
-log-probabilities and the new state).
+log-probabilities and the new state) and model.keras.
 """
 
 import json
@@ -31,22 +32,22 @@ from nasp_tf.rnn import trainer as trainer_lib
 BASELINE = "LSTM"
 
 
-def build_model(config, vocab_size):
-    """The language model of --genotype (a recurrent genotype, or LSTM)."""
-    if config.genotype == BASELINE:
+def build_model(config, vocab_size, genotype):
+    """The language model of `genotype` (the loaded --genotype), or the LSTM
+    baseline when it is None."""
+    if genotype is None:
         return model_lib.lstm_language_model(vocab_size, config.rnn_units, config.dropout,
                                              config.dropouti, config.dropoute, config.seed)
-    genotype = genotype_lib.load_rnn_genotype(config.genotype)
     return model_lib.language_model(genotype, vocab_size, config.rnn_units, config.dropout,
                                     config.dropouth, config.dropoutx, config.dropouti,
                                     config.dropoute, config.seed)
 
 
 def run(config, flags_text=""):
-    if config.genotype != BASELINE:
-        genotype_lib.load_rnn_genotype(config.genotype)  # fail fast on a bad genotype
+    genotype = (None if config.genotype == BASELINE
+                else genotype_lib.load_rnn_genotype(config.genotype))
     if config.dry_run:
-        model = build_model(config, text.VOCAB_SIZES.get(config.dataset, 50))
+        model = build_model(config, text.VOCAB_SIZES.get(config.dataset, 50), genotype)
         print(f"parameters: {counting.parameter_count(model)}")
         return model
     corpus = text.load_corpus(config.dataset, config.data_dir, config.train_file,
@@ -61,7 +62,7 @@ def run(config, flags_text=""):
         raise UserError(f"--export_only: no checkpoint in {run.path('checkpoints')}; "
                         "train first")
     with run.strategy.scope():
-        model = build_model(config, corpus.vocab_size)
+        model = build_model(config, corpus.vocab_size, genotype)
         trainer = trainer_lib.LMTrainer(
             model, config.batch_size, config.eval_batch_size, config.bptt, config.grad_clip,
             config.weight_decay, config.tar_beta, config.ar_alpha, name="lm_trainer")
@@ -73,6 +74,8 @@ def run(config, flags_text=""):
     logging.info("%s: vocabulary %d, %d steps per epoch; %s language model, %d parameters",
                  corpus.name, corpus.vocab_size, steps, config.genotype, parameters)
     initial_epoch = run.initial_epoch()
+    if genotype is not None:
+        genotype_lib.write_json(genotype, run.path("genotype.json"))
 
     if not config.export_only:
         chunks = text.training_chunks(train_stream, config.bptt, steps, initial_epoch,
@@ -85,7 +88,8 @@ def run(config, flags_text=""):
                     callbacks_lib.EpochCheckpoint(
                         checkpoint, run.manager, config.epochs, run.dir,
                         lambda epoch: config.learning_rate,
-                        extras=lambda: {"asgd": int(trainer.is_averaging)})])
+                        extras=lambda: {"asgd": int(trainer.is_averaging)})],
+                lambda epoch: config.learning_rate)
     best_path = run.path("best", "weights")
     if os.path.exists(best_path + ".index"):
         best.read(best_path).assert_consumed()
@@ -109,5 +113,6 @@ def run(config, flags_text=""):
     print(f"{config.genotype}: parameters {parameters}, valid perplexity "
           f"{results['valid_ppl']:.2f}, test perplexity {results['test_ppl']:.2f}")
     export.export_language_model(model, run.path("saved_model"))
-    logging.info("exported %s", run.path("saved_model"))
+    export.save_keras(model, run.path("model.keras"))
+    logging.info("exported %s and %s", run.path("saved_model"), run.path("model.keras"))
     return results

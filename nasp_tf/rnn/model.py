@@ -99,6 +99,7 @@ class RecurrentCellBase(keras.layers.Layer):
         return config
 
 
+@keras.saving.register_keras_serializable(package="nasp_tf")
 class DARTSCell(RecurrentCellBase):
     """The recurrent cell of a genotype (DARTS's eval `DARTSCell`).
 
@@ -146,6 +147,7 @@ class DARTSCell(RecurrentCellBase):
         return config
 
 
+@keras.saving.register_keras_serializable(package="nasp_tf")
 class RNNModel(keras.layers.Layer):
     """The word-level language model around a recurrent cell (DARTS's `RNNModel`).
 
@@ -233,6 +235,7 @@ class RNNModel(keras.layers.Layer):
         return cls(**config)
 
 
+@keras.saving.register_keras_serializable(package="nasp_tf")
 class LSTMCellLayer(keras.layers.Layer):
     """A `keras.layers.LSTM` with the recurrent-cell interface of `RNNModel`: the
     state is [h | c] in one tensor. The baseline the searched cells are

@@ -236,6 +236,12 @@ class CNNSearcher(TwoOptimizerModel):
         return genotype_lib.derive_cnn_genotype(
             self.supernet.space, self.selection_numpy(), self.supernet.num_nodes, self.derive)
 
+    def arch_labels(self):
+        """{cell kind: (row labels, column labels)} of A: the edges "j←i",
+        numbered as in the genotype JSON, and the op names."""
+        rows = genotype_lib.cnn_edge_labels(self.supernet.num_nodes)
+        return {kind: (rows, list(self.supernet.space.ops(kind))) for kind in self.arch_vars}
+
 
 def _assign(variables, values):
     for var, value in zip(variables, values):

@@ -184,3 +184,9 @@ class RNNSearcher(base.TwoOptimizerModel):
         return genotype_lib.derive_rnn_genotype(self.op_names, matrix, pattern, self.derive,
                                                 self.cell.steps)
 
+    def arch_labels(self):
+        """{"recurrent": (row labels, column labels)} of A: the edges "j←i",
+        numbered as in the genotype JSON (0 is s0), and the activations."""
+        return {"recurrent": (genotype_lib.rnn_edge_labels(self.cell.steps),
+                              list(self.op_names))}
+

@@ -19,7 +19,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-import nasp_tf.cnn.model  # noqa: E402,F401  (registers FinalNetwork for keras.saving)
+import nasp_tf  # noqa: E402,F401  (registers FinalNetwork for keras.saving)
 from nasp_tf.data import images as images_lib  # noqa: E402
 
 
@@ -33,7 +33,7 @@ def main(keras_file, *saved_models):
     report = []
     for path in saved_models:
         loaded = tf.saved_model.load(path)  # keep a reference: it owns the variables
-        served = loaded.serve(tf.constant(images)).numpy()
+        served = loaded.serve(tf.constant(images))["probabilities"].numpy()
         report.append({"diff": float(np.abs(served - probs).max()),
                        "norm": float(np.abs(served.sum(1) - 1).max())})
     print(json.dumps(report))

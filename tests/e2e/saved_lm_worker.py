@@ -18,7 +18,7 @@ def main(saved_model, inputs, outputs):
     log_probs = []
     for chunk in np.split(data["tokens"], data["splits"], axis=1):
         result = serve(tokens=tf.constant(chunk, tf.int32), state=state)
-        log_probs.append(result["log_probs"].numpy())
+        log_probs.append(result["log_probabilities"].numpy())
         state = result["state"]
     np.savez(outputs, log_probs=np.concatenate(log_probs, axis=1), state=state.numpy())
 

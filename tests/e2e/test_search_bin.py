@@ -83,15 +83,31 @@ class TestTinySearch:
         assert any(f.startswith("ckpt-1") for f in os.listdir(out / "checkpoints"))
 
     def test_tensorboard_holds_the_architecture_images(self, tiny_run):
+        import tensorflow as tf
         from tensorboard.backend.event_processing import event_accumulator
 
         out, _ = tiny_run
-        acc = event_accumulator.EventAccumulator(str(out / "tensorboard" / "arch"),
-                                                 size_guidance={"images": 0, "tensors": 0})
-        acc.Reload()
-        tags = acc.Tags()
-        assert {"Abar/normal", "Abar/reduce"} <= set(tags["images"]) | set(tags["tensors"])
-        assert "genotype" in tags["tensors"]
+
+        def events(sub):
+            acc = event_accumulator.EventAccumulator(str(out / "tensorboard" / sub),
+                                                     size_guidance={"tensors": 0})
+            acc.Reload()
+            return acc
+
+        arch, train = events("arch"), events("train")
+        tags = set(arch.Tags()["tensors"])
+        assert {"Abar/normal", "Abar/reduce", "A/normal", "A/reduce", "genotype"} <= tags
+        # One step convention, Keras's (epoch 1 is step 0), and one learning-rate curve.
+        assert [e.step for e in train.Tensors("epoch_loss")] == [0]
+        for tag in tags:
+            assert [e.step for e in arch.Tensors(tag)] == [0], tag
+        assert "learning_rate" not in tags
+        rate = train.Tensors("epoch_learning_rate")
+        assert [(e.step, float(tf.make_ndarray(e.tensor_proto))) for e in rate] == \
+            [(0, pytest.approx(0.001))]  # the search's --epochs=1 runs at T=1: the minimum
+        # A and Ā are labelled heat maps: wide PNGs, not 8-pixel blocks.
+        width, height, png = tf.make_ndarray(arch.Tensors("Abar/normal")[0].tensor_proto)
+        assert int(width) > 300 and png[:4] == b"\x89PNG"
 
 
 @pytest.mark.parametrize("searcher", ["darts2", "pa_lazy"])

@@ -3,9 +3,12 @@
 import json
 import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 
+from nasp_tf import compare
 from nasp_tf import genotype as genotype_lib
 
 TINY = ["--dataset=synthetic", "--epochs=1", "--steps_per_epoch=2", "--batch_size=8",
@@ -21,6 +24,31 @@ def test_dry_run_prints_the_parameter_count(run_bin, config, genotype, count):
     result = run_bin("train.py", f"--flagfile=configs/{config}.flags", f"--genotype={genotype}",
                      "--dry_run")
     assert f"parameters: {count}" in result.stdout.splitlines()
+
+
+def test_shipped_flagfile_from_another_directory(tmp_path, root):
+    # configs/NAME resolves to the shipped config when the current directory has none.
+    result = subprocess.run(
+        [sys.executable, os.path.join(root, "bin", "train.py"),
+         "--flagfile=configs/quickstart_train.flags", "--genotype=NASP", "--dry_run"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    # The flagfile's network (C=16, 8 cells, digits), not the defaults (C=36, 20 cells).
+    assert "parameters: 507610" in result.stdout.splitlines()
+    assert not os.listdir(tmp_path)
+
+
+def scalars(directory, tag):
+    """{step: value} of a scalar that TensorBoard shows under `directory`."""
+    from tensorboard.backend.event_processing import event_accumulator
+
+    import tensorflow as tf
+
+    acc = event_accumulator.EventAccumulator(str(directory), size_guidance={"tensors": 0})
+    acc.Reload()
+    if tag not in acc.Tags()["tensors"]:
+        return {}
+    return {e.step: float(tf.make_ndarray(e.tensor_proto)) for e in acc.Tensors(tag)}
 
 
 def genotype_file(tmp_path, text):
@@ -56,6 +84,18 @@ def test_train_exports_a_servable_model_re_exports_it_and_refuses_other_flags(
     assert "test top-1:" in result.stdout
     for name in ("saved_model", "model.keras", "flags.txt", "checkpoints", "tensorboard"):
         assert (tmp_path / name).exists(), name
+    # One epoch trains at --learning_rate, and the line and TensorBoard say so.
+    assert "epoch 1/1 lr=0.02500" in result.stderr
+    assert scalars(tmp_path / "tensorboard" / "train", "epoch_learning_rate") == \
+        pytest.approx({0: 0.025})
+    assert scalars(tmp_path / "tensorboard" / "schedule", "drop_path") == {0: 0.0}
+    assert scalars(tmp_path / "tensorboard" / "schedule", "learning_rate") == {}
+    # The run keeps its genotype and compares with others.
+    assert genotype_lib.load_cnn_genotype(str(tmp_path / "genotype.json")) == \
+        genotype_lib.PUBLISHED["DARTS_V2"]
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert compare.table([str(tmp_path)])[1].split() == [
+        str(tmp_path), "DARTS_V2", f"{results['parameters']:,d}", f"{results['test_top1']:.4f}"]
     # The trained network as the run left it, before --export_only rewrites both.
     shutil.copytree(tmp_path / "saved_model", tmp_path / "trained_saved_model")
     shutil.copy(tmp_path / "model.keras", tmp_path / "trained.keras")

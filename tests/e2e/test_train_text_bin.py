@@ -6,6 +6,8 @@ import os
 import numpy as np
 import pytest
 
+from nasp_tf import genotype as genotype_lib
+
 TEXT = ["--dataset=synthetic_text", "--rnn_units=8", "--batch_size=8", "--eval_batch_size=4",
         "--verbose=0"]
 
@@ -38,10 +40,12 @@ class TestTextRetraining:
         results = json.load(open(os.path.join(out, "results.json")))
         assert np.isfinite(results["test_ppl"]) and results["test_ppl"] < 60
         assert "DARTS_V2: parameters" in result.stdout
-        for name in ("saved_model/saved_model.pb", "history.json", "best/weights.index",
-                     "flags.txt"):
+        for name in ("saved_model/saved_model.pb", "model.keras", "history.json",
+                     "best/weights.index", "flags.txt"):
             assert os.path.exists(os.path.join(out, name)), name
         assert "--rnn_units=8" in open(os.path.join(out, "flags.txt")).read()
+        assert genotype_lib.load_rnn_genotype(os.path.join(out, "genotype.json")) == \
+            genotype_lib.RNN_PUBLISHED["DARTS_V2"]
 
     def test_compare_lm_prints_the_run(self, text_run, run_bin, one_line_error, tmp_path):
         out, _ = text_run

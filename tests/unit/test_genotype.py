@@ -1,3 +1,4 @@
+import itertools
 import json
 
 import numpy as np
@@ -119,5 +120,59 @@ def test_cell_pictures(tmp_path):
         "cell_normal.dot", "cell_normal.png", "cell_reduce.dot", "cell_reduce.png"]
     assert (tmp_path / "cell_normal.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     dot = (tmp_path / "cell_normal.dot").read_text()
-    assert '"c_{k-2}" -> "0" [label="conv_3x1_1x3"]' in dot
+    assert '"c_{k-2}" -> "2" [label="conv_3x1_1x3"]' in dot  # the JSON's node numbers
     assert dot.count("->") == 8 + 4
+
+
+def _label_boxes(layout):
+    return [edge.label_box() for edge in layout.edges]
+
+
+def _overlap(a, b):
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+@pytest.mark.parametrize("name", sorted(g.PUBLISHED))
+def test_cell_picture_numbers_nodes_as_the_json_and_keeps_labels_apart(name):
+    for kind in ("normal", "reduce"):
+        pairs, concat = g.PUBLISHED[name].cell(kind)
+        layout = g.cell_layout(pairs, concat)
+        assert list(layout.nodes) == ["c_{k-2}", "c_{k-1}", "2", "3", "4", "5", "c_{k}"]
+        inputs = {0: "c_{k-2}", 1: "c_{k-1}"}
+        # Entries 2i-4 and 2i-3 of the JSON describe node i.
+        assert [(e.source, e.target, e.label) for e in layout.edges] == [
+            (inputs.get(inp, str(inp)), str(2 + p // 2), op) for p, (op, inp) in enumerate(pairs)]
+        boxes = _label_boxes(layout)
+        for i, j in itertools.combinations(range(len(boxes)), 2):
+            assert not _overlap(boxes[i], boxes[j]), (kind, layout.edges[i], layout.edges[j])
+
+
+def test_recurrent_picture_keeps_labels_apart():
+    layout = g.rnn_cell_layout(g.RNN_PUBLISHED["DARTS_V2"])
+    assert [n for n in layout.nodes if n.isdigit()] == [str(i) for i in range(1, 9)]
+    boxes = _label_boxes(layout)
+    assert not any(_overlap(a, b) for a, b in itertools.combinations(boxes, 2))
+
+
+def test_arch_heatmap_labels_edges_as_the_genotype_numbers_them():
+    rows = g.cnn_edge_labels(2)
+    assert rows == ["2←0", "2←1", "3←0", "3←1", "3←2"]
+    assert len(g.cnn_edge_labels(4)) == spaces.num_edges(4)
+    assert g.rnn_edge_labels(2) == ["1←0", "2←0", "2←1"] and len(g.rnn_edge_labels(8)) == 36
+    # A row labelled "j←i" is the edge the genotype writes as input i of node j.
+    space = spaces.get_cnn_space("darts7")
+    abar = np.zeros((5, 7))
+    for row, op in (("2←1", "sep_conv_3x3"), ("2←0", "max_pool_3x3"), ("3←2", "dil_conv_3x3"),
+                    ("3←0", "skip_connect")):
+        abar[rows.index(row), space.normal.index(op)] = 1.0
+    geno = g.derive_cnn_genotype(space, {"normal": (abar, abar), "reduce": (abar, abar)}, 2)
+    assert sorted(geno.normal[:2]) == [("max_pool_3x3", 0), ("sep_conv_3x3", 1)]
+    assert sorted(geno.normal[2:]) == [("dil_conv_3x3", 2), ("skip_connect", 0)]
+    figure = g.arch_heatmap(abar, rows, space.normal, "Abar normal, epoch 1")
+    axes = figure.axes[0]
+    assert [t.get_text() for t in axes.get_yticklabels()] == rows
+    assert [t.get_text() for t in axes.get_xticklabels()] == list(space.normal)
+    pixels = g.figure_pixels(figure)
+    assert pixels.dtype == np.uint8 and pixels.shape[2] == 3 and pixels.shape[1] > 300
+    with pytest.raises(ValueError, match="matrix shape"):
+        g.arch_heatmap(abar[:4], rows, space.normal, "wrong")

@@ -6,10 +6,25 @@ from nasp_tf import optimizers
 
 
 def test_epoch_cosine_schedule_matches_the_reference():
-    schedule = optimizers.EpochCosineDecay(0.025, 0.001, 50, 391)
+    # The search's schedule: the reference steps its scheduler before each epoch.
+    schedule = optimizers.EpochCosineDecay(0.025, 0.001, 50, 391, offset=1)
     assert float(schedule(0)) == pytest.approx(0.024976, abs=1e-6)
     assert float(schedule(24 * 391 + 5)) == pytest.approx(0.013, abs=1e-6)
     assert float(schedule(49 * 391)) == pytest.approx(0.001, abs=1e-6)
+
+
+def test_epoch_cosine_schedule_starts_at_the_initial_rate():
+    # Retraining's schedule: epoch e of E runs at min + (max - min)(1 + cos(pi e / E)) / 2,
+    # on every step of the epoch, so a one-epoch run trains at the initial rate.
+    one = optimizers.EpochCosineDecay(0.025, 0.0, epochs=1, steps_per_epoch=10)
+    assert one.lr_at_epoch(0) == pytest.approx(0.025)
+    assert [float(one(step)) for step in (0, 9)] == pytest.approx([0.025, 0.025])
+    four = optimizers.EpochCosineDecay(0.1, 0.01, epochs=4, steps_per_epoch=3)
+    for epoch in range(4):
+        expected = 0.01 + 0.09 * (1 + np.cos(np.pi * epoch / 4)) / 2
+        assert four.lr_at_epoch(epoch) == pytest.approx(expected)
+        for step in range(3):
+            assert float(four(epoch * 3 + step)) == pytest.approx(expected, rel=1e-6)
 
 
 def test_torch_sgd_matches_pytorch_update_rule():
