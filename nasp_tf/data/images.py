@@ -5,9 +5,9 @@ Every source yields uint8 images [H, W, 3] and int labels. Augmentation
 follows the reference (docs/reference.md §7): random crop from a zero-padded uint8
 image, horizontal flip, scaling to [0, 1], normalisation, then an optional
 cutout hole. Random ops are stateless and seeded per element by (seed,
-position in the stream), and each pass is permuted by its own seed, so a
-seeded pipeline is reproducible even with parallel maps, and a resumed run
-sees the batches an uninterrupted one would.
+position in the stream), so a seeded pipeline is reproducible even with
+parallel maps, and a resumed run sees the batches an uninterrupted one
+would.
 """
 
 import dataclasses
@@ -255,26 +255,20 @@ def make_preprocess(source, augment, cutout=0):
 
 
 def _epochs_of(dataset, num_examples, seed, shuffle, start):
-    """`dataset` repeated without end, pass p permuted by its own seed (seed, p),
-    each element paired with the stateless seed (seed, its position in the
-    stream); starts at position `start`.
+    """`dataset` repeated without end (a fresh permutation every pass when
+    `shuffle`), each element paired with the stateless seed (seed, its
+    position in the stream), from position `start` on.
 
-    Position, not history, decides every permutation and every augmentation:
-    a run resumed at step k sees exactly the batches an uninterrupted run sees
-    from step k on.
+    The permutations are a fixed sequence for a seed, and every augmentation
+    depends on its position only: a run resumed at step k reads exactly the
+    batches an uninterrupted run reads from step k (skipping the first
+    `start` raw examples costs a pass over the cached data per epoch
+    skipped, before any augmentation).
     """
-    first_pass, offset = divmod(start, num_examples)
-
-    def one_pass(p):
-        d = dataset
-        if shuffle:
-            d = d.shuffle(num_examples, seed=seed * 1_000_003 + p,
-                          reshuffle_each_iteration=False)
-        positions = tf.data.Dataset.range(p * num_examples, (p + 1) * num_examples)
-        return tf.data.Dataset.zip((d, positions))
-
-    stream = tf.data.Dataset.range(first_pass, 2 ** 40).flat_map(one_pass).skip(offset)
-    return stream.map(lambda example, position: (example, tf.stack(
+    if shuffle:
+        dataset = dataset.shuffle(num_examples, seed=seed, reshuffle_each_iteration=True)
+    stream = tf.data.Dataset.zip((dataset.repeat(), tf.data.Dataset.range(2 ** 62)))
+    return stream.skip(start).map(lambda example, position: (example, tf.stack(
         [tf.constant(seed, tf.int64), position])))
 
 

@@ -7,6 +7,7 @@ diverged loss into `RunFailed`.
 """
 
 import logging as std_logging
+import logging.handlers  # noqa: F401 - std_logging.handlers
 import os
 import random
 import sys
@@ -35,17 +36,41 @@ def seed_everything(seed, deterministic):
 _LOG_FILE = {"handler": None}
 
 
-def _log_to(path):
-    """Sends nasp_tf's log lines (epochs, results) to `path` too, appended by
-    every invocation, as DARTS's log.txt; a later run in the same process
-    takes the place of the earlier one's file."""
+def _from_nasp_tf(record):
+    return f"{os.sep}nasp_tf{os.sep}" in record.pathname
+
+
+def _hold_log():
+    """Holds nasp_tf's log lines in memory until the run directory is claimed
+    (`_log_to`): nothing is written before the inputs are validated, and the
+    file still gets the lines of the data loading."""
     logger = logging.get_absl_logger()
     if _LOG_FILE["handler"] is not None:
         logger.removeHandler(_LOG_FILE["handler"])
         _LOG_FILE["handler"].close()
+    held = std_logging.handlers.MemoryHandler(capacity=10_000,
+                                              flushLevel=std_logging.CRITICAL + 1)
+    held.addFilter(_from_nasp_tf)
+    logger.addHandler(held)
+    _LOG_FILE["handler"] = held
+
+
+def _log_to(path):
+    """Sends nasp_tf's log lines (epochs, results) to `path` too, appended by
+    every invocation, as DARTS's log.txt, starting with the lines held since
+    the run began; a later run in the same process takes the place of the
+    earlier one's file."""
+    logger = logging.get_absl_logger()
     handler = std_logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(std_logging.Formatter("%(asctime)s %(message)s"))
-    handler.addFilter(lambda record: f"{os.sep}nasp_tf{os.sep}" in record.pathname)
+    handler.addFilter(_from_nasp_tf)
+    held = _LOG_FILE["handler"]
+    if held is not None:
+        logger.removeHandler(held)
+        if isinstance(held, std_logging.handlers.MemoryHandler):
+            held.setTarget(handler)
+            held.flush()
+        held.close()
     logger.addHandler(handler)
     _LOG_FILE["handler"] = handler
 
@@ -70,6 +95,7 @@ class Run:
         self.config = config
         self.dir = config.output_dir
         self.flags_text = flags_text
+        _hold_log()
         self.decision = run_dir.plan(self.dir, flags_text, self._resume(),
                                      getattr(config, "overwrite", False))
         self.strategy = distribute.get_strategy(config.strategy, config.cpu_devices)

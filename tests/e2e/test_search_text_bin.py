@@ -26,9 +26,10 @@ def test_bin_search_on_text_writes_the_run_directory(tmp_path, run_bin):
     assert any(n.startswith("ckpt") for n in os.listdir(os.path.join(out, "checkpoints")))
     assert "--rnn_units=8" in open(os.path.join(out, "flags.txt")).read()
     assert "search valid perplexity" in result.stdout
-    # Resuming a finished run does no more epochs and gives the same genotype.
-    run_bin("search.py", *TEXT, *SMALL, "--epochs=2", "--steps_per_epoch=3",
-            f"--output_dir={out}")
+    # Rerunning it from its flags.txt resumes the finished run: no more
+    # epochs, the same genotype.
+    result = run_bin("search.py", f"--flagfile={out}/flags.txt")
+    assert "is finished" in result.stderr
     with open(os.path.join(out, "genotype.json")) as f:
         assert json.load(f) == data
 
