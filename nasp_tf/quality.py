@@ -48,10 +48,11 @@ TASKS = {
         "train": ["--flagfile=" + os.path.join(CONFIGS, "quickstart_train.flags"),
                   "--init_channels=8", "--layers=5", "--epochs=4", "--drop_path_prob=0"],
         "quick_search": ["--dataset=digits", "--epochs=1", "--steps_per_epoch=3",
-                         "--batch_size=16", "--init_channels=4", "--layers=3", "--nodes=2"],
+                         "--batch_size=16", "--init_channels=4", "--layers=3", "--nodes=1",
+                         "--max_examples=256"],
         "quick_train": ["--dataset=digits", "--noauxiliary", "--epochs=1",
                         "--steps_per_epoch=3", "--batch_size=16", "--init_channels=4",
-                        "--layers=3", "--cutout=0"],
+                        "--layers=3", "--cutout=0", "--max_examples=256"],
     },
     "text": {
         "metric": "test_ppl", "results_key": "test_ppl", "higher_is_better": False,
@@ -182,7 +183,7 @@ def run_task(task, config, out_dir, log):
                                              quick)
             add(name, seed, name, metric, parameters, 0.0)
     rng = np.random.default_rng(config.seed)
-    for n in range(config.random_cells if not quick else 2):
+    for n in range(config.random_cells if not quick else 1):
         genotype = random_cnn_genotype(rng) if task == "images" else random_rnn_genotype(rng)
         path = os.path.join(out_dir, task, f"random_{n}.json")
         os.makedirs(os.path.dirname(path), exist_ok=True)

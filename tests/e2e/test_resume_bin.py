@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-SEARCH = ["--dataset=digits", "--epochs=4", "--steps_per_epoch=4", "--batch_size=16",
+SEARCH = ["--dataset=digits", "--max_examples=256", "--epochs=4", "--steps_per_epoch=4", "--batch_size=16",
           "--init_channels=4", "--layers=3", "--nodes=1", "--learning_rate=0.05",
           "--arch_learning_rate=3e-3", "--verbose=0", "--seed=11", "--deterministic"]
 

@@ -18,6 +18,8 @@ TINY = ["--dataset=synthetic", "--epochs=1", "--steps_per_epoch=2", "--batch_siz
 WRONG_SPACE = dict(genotype_lib.PUBLISHED["NASP"].to_json(), space="darts7")
 
 
+# The counts of every genotype and stem are unit tests (tests/unit/test_model.py):
+# here each shipped image config through the binary.
 @pytest.mark.parametrize("config,genotype,count", [
     ("cifar10_train", "NASP", 7363486), ("imagenet_train", "DARTS_V2", 4718752)])
 def test_dry_run_prints_the_parameter_count(run_bin, config, genotype, count):
