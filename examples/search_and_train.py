@@ -32,7 +32,7 @@ def main(output_dir):
     # 1. Search: NASP on a small supernet; half of the training images train the
     #    weights, the other half the architecture.
     searcher = nasp_tf.build_searcher("nasp", space="darts7", image_shape=(8, 8, 3),
-                                      num_classes=10, channels=4, cells=3, nodes=2)
+                                      num_classes=10, channels=4, cells=3, nodes=1)
     searcher.compile(weight_optimizer=nasp_tf.TorchSGD(0.05, momentum=0.9, l2=3e-4),
                      arch_optimizer=nasp_tf.TorchAdam(3e-3))
     pairs = nasp_tf.search_pairs(x_train[:750], y_train[:750], x_train[750:], y_train[750:],

@@ -22,7 +22,31 @@ class _PreAggregated:
         return list(grads_and_vars)
 
 
-class TorchSGD(_PreAggregated, keras.optimizers.Optimizer):
+class _ScaledRate:
+    """A factor on the learning rate, kept in a variable of the optimizer (so
+    checkpoints carry it): 1 unless a run restored after a NaN
+    (`--on_nan=restore`) and halved it with `scale_learning_rate`. Multiplying
+    by 1.0 is exact: the updates are bit for bit those without it."""
+
+    def build(self, variables):
+        if self.built:
+            return
+        super().build(variables)
+        self.rate_scale = self.add_variable((), initializer="ones", name="rate_scale")
+
+    def _get_current_learning_rate(self):
+        rate = super()._get_current_learning_rate()
+        scale = getattr(self, "rate_scale", None)
+        return rate if scale is None else rate * scale
+
+
+def set_learning_rate_scale(optimizer, scale):
+    """From now on `optimizer` (a TorchSGD or TorchAdam, built) steps at
+    `scale` times its learning rate or schedule."""
+    optimizer.rate_scale.assign(scale)
+
+
+class TorchSGD(_ScaledRate, _PreAggregated, keras.optimizers.Optimizer):
     """SGD as PyTorch computes it: g += l2*w; buf = momentum*buf + g; w -= lr*buf.
 
     Args:
@@ -97,7 +121,7 @@ def _local_handle(variable):
     return (local() if local is not None else variable).handle
 
 
-class TorchAdam(_PreAggregated, keras.optimizers.Adam):
+class TorchAdam(_ScaledRate, _PreAggregated, keras.optimizers.Adam):
     """Keras Adam with PyTorch's coupled weight decay (g += l2*w before the moments).
 
     Args:

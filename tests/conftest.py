@@ -51,7 +51,42 @@ def pytest_xdist_make_scheduler(config, log):
             path, *names = nodeid.split("[", 1)[0].split("::")  # parameters may hold "::"
             return f"{path}::{names[0]}" if len(names) > 1 else nodeid
 
+    # Units in collection order, which `pytest_collection_modifyitems` makes
+    # longest first (not xdist's default of the largest classes first).
+    config.option.loadscopereorder = False
     return ClassScheduling(config, log)
+
+
+# The slowest tests (measured with --durations, about 40-140 s each), longest
+# first. Run first, they leave the short tests to fill the end of both
+# workers' queues, instead of one worker finishing a long test alone.
+SLOW_FIRST = (
+    "tests/e2e/test_quality_bin.py::test_quick_quality",
+    "tests/e2e/test_resume_bin.py",
+    "tests/e2e/test_mirrored.py",
+    "tests/e2e/test_bench_bin.py",
+    "tests/e2e/test_example_api.py::test_example",
+    "tests/unit/test_pa.py",
+    "tests/e2e/test_train_bin.py::test_train_exports",
+    "tests/e2e/test_own_data_bin.py",
+    "tests/unit/test_search_model.py::test_arch_gradient",
+    "tests/e2e/test_search_bin.py::test_baseline",
+    "tests/unit/test_baselines.py",
+    "tests/unit/test_nasp_searcher.py",
+    "tests/e2e/test_search_text_bin.py",
+    "tests/e2e/test_train_text_bin.py",
+    "tests/e2e/test_search_bin.py::TestTinySearch",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Puts the slow tests first, longest first (a stable sort: a class's
+    tests stay together and in order)."""
+    def rank(item):
+        return next((i for i, prefix in enumerate(SLOW_FIRST)
+                     if item.nodeid.startswith(prefix)), len(SLOW_FIRST))
+
+    items.sort(key=rank)
 
 
 # The tiny models and data the unit tests share.

@@ -231,6 +231,10 @@ def define_run_flags():
     flags.DEFINE_bool("overwrite", False, "Start again in an --output_dir that holds another "
                       "run (other flags, or --noresume): the old run is moved to "
                       "DIR.old-N, not deleted.")
+    flags.DEFINE_enum("on_nan", "stop", ("stop", "restore"), "When a loss turns NaN/inf: "
+                      "`stop` with one line (exit 1; the last good epoch's checkpoint and "
+                      "outputs kept), or `restore` that checkpoint and go on at half the "
+                      "learning rates (at most 3 times).")
 
 
 def register_strategy_validators():

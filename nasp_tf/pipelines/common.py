@@ -20,6 +20,7 @@ from absl import logging
 from nasp_tf import callbacks as callbacks_lib
 from nasp_tf import checkpoints
 from nasp_tf import distribute
+from nasp_tf import optimizers
 from nasp_tf import run_dir
 from nasp_tf.errors import RunFailed
 
@@ -75,6 +76,10 @@ def _log_to(path):
     _LOG_FILE["handler"] = handler
 
 
+# --on_nan=restore goes back to the last good checkpoint at most this often.
+MAX_RESTORES = 3
+
+
 class Run:
     """One job's run directory and the machinery around `fit`.
 
@@ -127,6 +132,8 @@ class Run:
         directory is claimed (call inside the strategy scope)."""
         epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
         self.checkpoint = checkpoints.make_checkpoint(layer, epoch=epoch, **trackables)
+        self.optimizers = [t for t in trackables.values()
+                           if isinstance(t, keras.optimizers.Optimizer)]
         return self.checkpoint
 
     def has_checkpoint(self):
@@ -140,6 +147,9 @@ class Run:
             epoch, restored = checkpoints.restore_latest(self.checkpoint, self.dir)
         self.claim()
         self.manager = checkpoints.manager_for(self.checkpoint, self.dir)
+        if self.decision != run_dir.RESUME or restored is None:
+            # The state before any step: a NaN in the first epoch can go back to it.
+            self.manager.save(checkpoint_number=0)
         if epoch >= self.config.epochs:
             logging.info("the run in %s is finished (%s, epoch %d of %d): writing its outputs",
                          self.dir, restored, epoch, self.config.epochs)
@@ -151,21 +161,44 @@ class Run:
     def fit(self, model, data, steps, initial_epoch, validation_data, callbacks, learning_rate,
             what="loss"):
         """`model.fit` from `initial_epoch` to --epochs with `callbacks`, the
-        NaN guard and TensorBoard (`learning_rate`: callable, 0-based epoch ->
-        the weight learning rate of its steps); a non-finite loss ends in
-        `RunFailed`."""
-        if initial_epoch >= self.config.epochs:
-            return
-        guard = callbacks_lib.NaNGuard()
-        model.fit(data, epochs=self.config.epochs, steps_per_epoch=steps,
-                  initial_epoch=initial_epoch, validation_data=validation_data,
-                  verbose=self.config.verbose, shuffle=False, callbacks=[
-                      guard, *callbacks,
-                      callbacks_lib.TensorBoard(self.path("tensorboard"), learning_rate,
-                                                write_graph=False)])
-        if guard.failed_at:
+        NaN guard and TensorBoard.
+
+        Args:
+          data: a function epoch -> the training dataset from that epoch's
+            first step on (a run that goes back to a checkpoint needs it).
+          learning_rate: function 0-based epoch -> the weight learning rate
+            of its steps, for TensorBoard.
+
+        A non-finite loss ends in `RunFailed`, or with --on_nan=restore (at
+        most `MAX_RESTORES` times) the last good checkpoint is restored and
+        training goes on at half the learning rates.
+        """
+        restores = 0
+        while initial_epoch < self.config.epochs:
+            guard = callbacks_lib.NaNGuard()
+            scale = 0.5 ** restores
+            model.fit(data(initial_epoch), epochs=self.config.epochs, steps_per_epoch=steps,
+                      initial_epoch=initial_epoch, validation_data=validation_data,
+                      verbose=self.config.verbose, shuffle=False, callbacks=[
+                          guard, *callbacks,
+                          callbacks_lib.TensorBoard(
+                              self.path("tensorboard"),
+                              lambda epoch, scale=scale: scale * learning_rate(epoch),
+                              write_graph=False)])
+            if not guard.failed_at:
+                return
             epoch_no, step, key = guard.failed_at
-            raise RunFailed(
-                f"{key} became NaN/inf at epoch {epoch_no}, step {step}; the last good "
-                f"epoch's {what} and checkpoint are in {self.dir}: lower --learning_rate "
-                "(or --arch_learning_rate) and rerun (it resumes from the checkpoint)")
+            where = f"{key} became NaN/inf at epoch {epoch_no}, step {step}"
+            if getattr(self.config, "on_nan", "stop") != "restore" or restores == MAX_RESTORES:
+                tried = f" after {restores} restores" if restores else ""
+                raise RunFailed(
+                    f"{where}{tried}; the last good epoch's {what} and checkpoint are in "
+                    f"{self.dir}: lower --learning_rate (or --arch_learning_rate) and rerun "
+                    "(it resumes from the checkpoint), or pass --on_nan=restore")
+            restores += 1
+            initial_epoch, restored = checkpoints.restore_latest(self.checkpoint, self.dir)
+            for optimizer in self.optimizers:
+                optimizers.set_learning_rate_scale(optimizer, 0.5 ** restores)
+            logging.warning("%s: restored %s (epoch %d done) and going on at %g x the learning "
+                            "rates (restore %d of %d)", where, restored, initial_epoch,
+                            0.5 ** restores, restores, MAX_RESTORES)

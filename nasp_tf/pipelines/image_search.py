@@ -54,14 +54,16 @@ def run(config, flags_text=""):
         checkpoint = run.make_checkpoint(searcher, weight_optimizer=searcher.weight_optimizer,
                                          arch_optimizer=searcher.arch_optimizer)
     initial_epoch = run.initial_epoch()
-    if initial_epoch:  # the stream from where the checkpoint left it
-        data = images.search_data(source, config.batch_size, config.seed,
-                                  config.train_portion, config.cutout, config.max_examples,
-                                  start_step=initial_epoch * steps)
+
+    def pairs_from(epoch):  # the stream from where a checkpoint left it
+        return images.search_data(source, config.batch_size, config.seed, config.train_portion,
+                                  config.cutout, config.max_examples,
+                                  start_step=epoch * steps).pairs
+
     logging.info("supernet: %d parameters, space %s",
                  counting.parameter_count(searcher.supernet), config.space)
     history = callbacks_lib.SearchHistory(run.dir, checkpoint, run.manager, config.epochs)
-    run.fit(searcher, data.pairs, steps, initial_epoch, data.validation, [history],
+    run.fit(searcher, pairs_from, steps, initial_epoch, data.validation, [history],
             schedule.lr_at_epoch, what="genotype")
     genotype = searcher.genotype()
     genotype_lib.write_json(genotype, run.path("genotype.json"))

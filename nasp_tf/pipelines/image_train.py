@@ -85,14 +85,15 @@ def run(config, flags_text=""):
                  network.count_params_without_auxiliary())
     initial_epoch = run.initial_epoch()
     genotype_lib.write_json(genotype, run.path("genotype.json"))
-    # Built after the restore: the stream starts where the checkpoint left it.
-    train = images.batched(train.cache(), source, config.batch_size, config.seed, True, True,
-                           config.cutout, repeat=True, num_examples=num_train,
-                           start=initial_epoch * steps * config.batch_size
-                           ).prefetch(images.AUTOTUNE)
+    train = train.cache()
+
+    def train_from(epoch):  # the stream from where a checkpoint left it
+        return images.batched(train, source, config.batch_size, config.seed, True, True,
+                              config.cutout, repeat=True, num_examples=num_train,
+                              start=epoch * steps * config.batch_size).prefetch(images.AUTOTUNE)
 
     if not config.export_only:
-        run.fit(trainer, train, steps, initial_epoch, test, [
+        run.fit(trainer, train_from, steps, initial_epoch, test, [
             callbacks_lib.DropPathSchedule(network, config.drop_path_prob, config.epochs),
             callbacks_lib.EpochCheckpoint(
                 checkpoint, run.manager, config.epochs, run.dir, schedule.lr_at_epoch,

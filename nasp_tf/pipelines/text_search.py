@@ -56,10 +56,12 @@ def run(config, flags_text=""):
     logging.info("search model: %d parameters, searcher %s",
                  counting.parameter_count(searcher.model), config.searcher)
     if initial_epoch < config.epochs:
-        pairs = text.search_pairs(train_stream, search_stream, config.bptt, steps,
-                                  initial_epoch, config.epochs, config.seed)
+        def pairs_from(epoch):
+            return text.search_pairs(train_stream, search_stream, config.bptt, steps, epoch,
+                                     config.epochs, config.seed)
+
         history = callbacks_lib.SearchHistory(run.dir, checkpoint, run.manager, config.epochs)
-        run.fit(searcher, pairs, steps, initial_epoch, text.eval_chunks(valid_stream, config.bptt),
+        run.fit(searcher, pairs_from, steps, initial_epoch, text.eval_chunks(valid_stream, config.bptt),
                 [callbacks_lib.ResetStates(), history], lambda epoch: config.learning_rate,
                 what="genotype")
     genotype = searcher.genotype()

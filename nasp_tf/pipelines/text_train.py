@@ -78,9 +78,11 @@ def run(config, flags_text=""):
         genotype_lib.write_json(genotype, run.path("genotype.json"))
 
     if not config.export_only:
-        chunks = text.training_chunks(train_stream, config.bptt, steps, initial_epoch,
-                                      config.epochs, config.seed, jitter=5.0).prefetch(2)
-        run.fit(trainer, chunks, steps, initial_epoch,
+        def chunks_from(epoch):
+            return text.training_chunks(train_stream, config.bptt, steps, epoch,
+                                        config.epochs, config.seed, jitter=5.0).prefetch(2)
+
+        run.fit(trainer, chunks_from, steps, initial_epoch,
                 text.eval_chunks(valid_stream, config.bptt), [
                     callbacks_lib.ResetStates(),
                     callbacks_lib.ASGDSwitch(trainer, best, run.dir, config.nonmono,

@@ -29,7 +29,7 @@ def test_example_searches_retrains_and_exports(tmp_path):
                          env=env, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     genotype = json.loads((tmp_path / "genotype.json").read_text())
-    assert genotype["kind"] == "cnn" and len(genotype["normal"]) == 4  # 2 nodes x 2 edges
+    assert genotype["kind"] == "cnn" and len(genotype["normal"]) == 2  # 1 node x 2 edges
     top1 = float(out.stdout.split("test top-1:")[1].split()[0])
     assert 0.0 <= top1 <= 1.0
     sums = json.loads(out.stdout.split("served probabilities sum to")[1].strip())

@@ -43,8 +43,10 @@ def test_quick_quality_benchmark_writes_the_table_csv_and_plot(tmp_path):
         rows = list(csv.DictReader(f))
     assert list(rows[0]) == list(quality.COLUMNS)
     groups = {(r["task"], r["group"]) for r in rows}
-    assert groups == {("images", "nasp"), ("images", "DARTS_V2"), ("images", "random"),
-                      ("text", "nasp"), ("text", "DARTS_V2"), ("text", "random")}
+    # --quick: the searched cell and one random cell per task (retraining a
+    # published cell by name is the same path as a random cell's JSON).
+    assert groups == {("images", "nasp"), ("images", "random"), ("text", "nasp"),
+                      ("text", "random")}
     for r in rows:
         assert float(r["metric"]) > 0 and int(r["parameters"]) > 0
         assert (float(r["search_seconds"]) > 0) == (r["group"] == "nasp")
