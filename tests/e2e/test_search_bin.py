@@ -110,9 +110,12 @@ class TestTinySearch:
         assert int(width) > 300 and png[:4] == b"\x89PNG"
 
 
-@pytest.mark.parametrize("searcher", ["darts2", "pa_lazy"])
-def test_baseline_searchers_run_end_to_end(searcher, tmp_path, run_bin):
-    run_bin("search.py", *TINY, f"--searcher={searcher}", f"--output_dir={tmp_path}")
+# The binary's wiring of the baselines: darts2 for the unrolled second-order
+# step, pa_lazy (first order here: the unit tests check its second order) for
+# PA's own A step and step size.
+@pytest.mark.parametrize("searcher,extra", [("darts2", ()), ("pa_lazy", ("--pa_order=1",))])
+def test_baseline_searchers_run_end_to_end(searcher, extra, tmp_path, run_bin):
+    run_bin("search.py", *TINY, f"--searcher={searcher}", *extra, f"--output_dir={tmp_path}")
     genotype = genotype_lib.load_cnn_genotype(str(tmp_path / "genotype.json"))
     assert genotype.space == "darts7" and len(genotype.normal) == 2
     assert all(op != "none" for op, _ in genotype.normal + genotype.reduce)
