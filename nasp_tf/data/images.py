@@ -17,6 +17,7 @@ import socket
 import numpy as np
 import tensorflow as tf
 
+from nasp_tf.data.image_source import ImageSource, from_arrays
 from nasp_tf.errors import DataError
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -25,51 +26,6 @@ DATASETS = ("cifar10", "digits", "synthetic")
 CIFAR_MEAN = (0.49139968, 0.48215827, 0.44653124)
 CIFAR_STD = (0.24703233, 0.24348505, 0.26158768)
 CIFAR_HOST = ("www.cs.toronto.edu", 443)
-
-
-@dataclasses.dataclass
-class ImageSource:
-    """An image classification dataset and how to augment it.
-
-    Args:
-      name: dataset name.
-      train: tf.data.Dataset of (uint8 [H, W, 3], int64 label), the training set.
-      test: the same for the test set.
-      num_train: examples in `train`.
-      num_test: examples in `test`.
-      image_shape: (H, W, 3).
-      num_classes: label count.
-      mean, std: per-channel normalisation of [0, 1] images.
-      crop_padding: zero padding of the random crop (0 disables the crop).
-      flip: random horizontal flips.
-      augmentation: "pad_crop" (CIFAR-style) or "imagenet" (random resized crop
-        to 224, flip, colour jitter; tests resize to 256 and centre-crop 224).
-      class_names: the names of the classes in label order, where the data
-        has them (the user's own data, `nasp_tf.data.user_images`), else None.
-    """
-    name: str
-    train: tf.data.Dataset
-    test: tf.data.Dataset
-    num_train: int
-    num_test: int
-    image_shape: tuple
-    num_classes: int
-    mean: tuple
-    std: tuple
-    crop_padding: int
-    flip: bool
-    augmentation: str = "pad_crop"
-    class_names: tuple = None
-
-
-def _from_arrays(name, x_train, y_train, x_test, y_test, num_classes, crop_padding, flip):
-    mean = tuple(float(m) for m in (x_train / 255.0).mean(axis=(0, 1, 2)))
-    std = tuple(float(s) for s in (x_train / 255.0).std(axis=(0, 1, 2)))
-    return ImageSource(
-        name, tf.data.Dataset.from_tensor_slices((x_train, y_train.astype(np.int64))),
-        tf.data.Dataset.from_tensor_slices((x_test, y_test.astype(np.int64))),
-        len(x_train), len(x_test), tuple(x_train.shape[1:]), num_classes, mean, std,
-        crop_padding, flip)
 
 
 def digits_source():
@@ -89,7 +45,7 @@ def digits_source():
     images = np.repeat(images[..., None], 3, axis=-1)
     order = np.random.RandomState(0).permutation(len(images))
     images, labels = images[order], digits.target[order]
-    return _from_arrays("digits", images[:1500], labels[:1500], images[1500:],
+    return from_arrays("digits", images[:1500], labels[:1500], images[1500:],
                         labels[1500:], 10, crop_padding=1, flip=False)
 
 
@@ -99,7 +55,7 @@ def synthetic_source(num_train=256, num_test=64, image_size=32, num_classes=10, 
     shape = (image_size, image_size, 3)
     x_train = rng.randint(0, 256, (num_train,) + shape).astype(np.uint8)
     x_test = rng.randint(0, 256, (num_test,) + shape).astype(np.uint8)
-    return _from_arrays("synthetic", x_train, rng.randint(0, num_classes, num_train),
+    return from_arrays("synthetic", x_train, rng.randint(0, num_classes, num_train),
                         x_test, rng.randint(0, num_classes, num_test), num_classes,
                         crop_padding=4, flip=True)
 

@@ -1,6 +1,6 @@
 """The user's own images: --dataset=tfds:NAME, folder:DIR or npz:FILE.
 
-Each loader checks the data and returns an `images.ImageSource` of uint8
+Each loader checks the data and returns an `ImageSource` of uint8
 [H, W, 3] images and int64 labels whose number of classes, image size and
 normalisation mean/std come from the data itself. Data that cannot be used
 raises a `DataError` whose one-line message says what is wrong, what was
@@ -30,7 +30,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from nasp_tf.data import images
+from nasp_tf.data.image_source import ImageSource, from_arrays
 from nasp_tf.errors import DataError
 
 # The --dataset prefixes; nasp_tf.cli.flags_common.USER_DATA_PREFIXES must match.
@@ -119,7 +119,7 @@ def arrays_source(name, x_train, y_train, x_test=None, y_test=None, class_names=
         order = np.random.RandomState(ORDER_SEED).permutation(len(x_train))
         x_train, y_train = x_train[order], y_train[order]
     # The built-in arrays' constructor: it measures the mean and std on x_train.
-    source = images._from_arrays(name, x_train, y_train, x_test, y_test, num_classes,
+    source = from_arrays(name, x_train, y_train, x_test, y_test, num_classes,
                                  crop_padding(x_train.shape[1:]), flip=True)
     if class_names is not None:
         source.class_names = tuple(str(c) for c in class_names)
@@ -437,7 +437,7 @@ def tfds_source(dataset, data_dir=None, name=None):
                         f"{e}); delete {builder.data_dir} and prepare it again") from None
     image_shape = shape[:2] + (3,)
     label = features[label_key]
-    source = images.ImageSource(
+    source = ImageSource(
         name, train, test, splits[train_split].num_examples, splits[test_split].num_examples,
         image_shape, label.num_classes, mean, std, crop_padding(image_shape), True)
     source.class_names = tuple(label.names)

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from nasp_tf import optimizers
 from nasp_tf.cnn import search_model
-from nasp_tf.data import images
+from nasp_tf.data import image_source, images
 from nasp_tf.rnn import search_model as rnn_search_model
 from nasp_tf.search import nasp, nasp_rnn
 
@@ -68,7 +68,7 @@ def test_search_halves_are_permuted_as_a_whole():
     n, batch = 4000, 8
     x = np.zeros((n, 4, 4, 3), np.uint8)
     labels = np.arange(n)
-    source = images._from_arrays("ordered", x, labels, x[:8], labels[:8], n, 0, False)
+    source = image_source.from_arrays("ordered", x, labels, x[:8], labels[:8], n, 0, False)
     data = images.search_data(source, batch, seed=0)
     seen = []
     for (train, val), _ in zip(data.pairs, range(data.steps_per_epoch)):
