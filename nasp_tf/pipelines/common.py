@@ -92,7 +92,8 @@ class Run:
 
     Args:
       config: the parsed flags (output_dir, strategy, cpu_devices, seed,
-        deterministic, resume, overwrite, verbose are read here).
+        deterministic, resume, overwrite, on_nan, epochs, verbose are read
+        here).
       flags_text: the flags as a flagfile, written to `flags.txt`.
     """
 
@@ -106,6 +107,7 @@ class Run:
         self.strategy = distribute.get_strategy(config.strategy, config.cpu_devices)
         seed_everything(config.seed, config.deterministic)
         self.checkpoint = self.manager = None
+        self.optimizers = []
         self._claimed = False
 
     def _resume(self):
