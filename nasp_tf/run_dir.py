@@ -34,12 +34,11 @@ def _flag_name(line):
 
 def significant_flags(flags_text):
     """{flag name: its line} of a flags record, without the volatile flags."""
-    lines = [line.strip() for line in flags_text.splitlines()]
     table = {}
-    for line in lines:
+    for line in (line.strip() for line in flags_text.splitlines()):
         if line.startswith("--"):
             name = _flag_name(line)
-            if name not in VOLATILE and not (name.startswith("no") and name[2:] in VOLATILE):
+            if name not in VOLATILE:
                 table[name] = line
     return table
 
