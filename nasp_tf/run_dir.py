@@ -90,6 +90,12 @@ def usable_path(path, what="--output_dir"):
     return True
 
 
+def resumes(config):
+    """Whether a command continues the run in its --output_dir: --resume, or
+    retraining's --export_only (which exports the run's last checkpoint)."""
+    return config.resume or getattr(config, "export_only", False)
+
+
 def plan(output_dir, flags_text, resume=True, overwrite=False):
     """What this command may do with `output_dir`: NEW, RESUME or OVERWRITE.
 

@@ -66,8 +66,7 @@ def check_inputs(binary, config, flags_text):
             genotype_lib.load_rnn_genotype(config.genotype)
         if config.dry_run:
             return  # writes nothing
-    resume = config.resume or (binary == "train" and config.export_only)
-    run_dir.plan(config.output_dir, flags_text, resume, config.overwrite)
+    run_dir.plan(config.output_dir, flags_text, run_dir.resumes(config), config.overwrite)
 
 
 def run_main(program, fn):

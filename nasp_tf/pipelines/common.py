@@ -22,7 +22,7 @@ from nasp_tf import checkpoints
 from nasp_tf import distribute
 from nasp_tf import optimizers
 from nasp_tf import run_dir
-from nasp_tf.errors import RunFailed
+from nasp_tf.errors import RunFailed, UserError
 
 
 def seed_everything(seed, deterministic):
@@ -102,16 +102,17 @@ class Run:
         self.dir = config.output_dir
         self.flags_text = flags_text
         _hold_log()
-        self.decision = run_dir.plan(self.dir, flags_text, self._resume(),
+        self.decision = run_dir.plan(self.dir, flags_text, run_dir.resumes(config),
                                      getattr(config, "overwrite", False))
+        if getattr(config, "export_only", False) and not (
+                self.decision == run_dir.RESUME and checkpoints.exists(self.dir)):
+            raise UserError(f"--export_only: no checkpoint in {self.path('checkpoints')}; "
+                            "train first")
         self.strategy = distribute.get_strategy(config.strategy, config.cpu_devices)
         seed_everything(config.seed, config.deterministic)
         self.checkpoint = self.manager = None
         self.optimizers = []
         self._claimed = False
-
-    def _resume(self):
-        return self.config.resume or getattr(self.config, "export_only", False)
 
     def claim(self):
         """Writes this invocation into the run directory (once): the old run
@@ -137,9 +138,6 @@ class Run:
         self.optimizers = [t for t in trackables.values()
                            if isinstance(t, keras.optimizers.Optimizer)]
         return self.checkpoint
-
-    def has_checkpoint(self):
-        return self.decision == run_dir.RESUME and checkpoints.exists(self.dir)
 
     def initial_epoch(self):
         """Restores the newest intact checkpoint of an exact resume, claims the

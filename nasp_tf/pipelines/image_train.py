@@ -51,9 +51,6 @@ def run(config, flags_text=""):
         print(f"parameters: {network.count_params_without_auxiliary()}")
         return network
     run = common.Run(config, flags_text)
-    if config.export_only and not run.has_checkpoint():
-        raise UserError(f"--export_only: no checkpoint in {run.path('checkpoints')}; "
-                        "train first")
     source = images.get_source(config.dataset, config.data_dir, config.download,
                                manual_dir=config.manual_dir)
     train = source.train.take(config.max_examples) if config.max_examples else source.train

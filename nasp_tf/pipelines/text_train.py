@@ -23,7 +23,6 @@ from nasp_tf import export
 from nasp_tf import genotype as genotype_lib
 from nasp_tf import optimizers
 from nasp_tf.data import text
-from nasp_tf.errors import UserError
 from nasp_tf.pipelines import common
 from nasp_tf.rnn import losses
 from nasp_tf.rnn import model as model_lib
@@ -58,9 +57,6 @@ def run(config, flags_text=""):
     test_stream = text.batchify(corpus.test, config.test_batch_size)
     steps = config.steps_per_epoch or text.steps_per_epoch(train_stream, config.bptt)
     run = common.Run(config, flags_text)
-    if config.export_only and not run.has_checkpoint():
-        raise UserError(f"--export_only: no checkpoint in {run.path('checkpoints')}; "
-                        "train first")
     with run.strategy.scope():
         model = build_model(config, corpus.vocab_size, genotype)
         trainer = trainer_lib.LMTrainer(
