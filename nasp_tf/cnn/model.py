@@ -18,22 +18,27 @@ class DropPath(keras.layers.Layer):
     """Drops whole samples of a branch with probability p and rescales by 1/(1-p).
 
     The probability lives in a variable so that a schedule can change it
-    between epochs without retracing.
+    between epochs without retracing. The masks come from the layer's own
+    seed generator, whose state is checkpointed: a resumed run draws the
+    masks an uninterrupted one draws.
 
     Args:
       probability: a scalar `keras.Variable` shared by the network's drop paths.
+      seed: seed of the masks (None: drawn from Keras's global seed).
     Reference: Larsson et al., "FractalNet", ICLR 2017; DARTS utils.drop_path.
     """
 
-    def __init__(self, probability, **kwargs):
+    def __init__(self, probability, seed=None, **kwargs):
         super().__init__(**kwargs)
         self.probability = probability
+        self.seed_generator = keras.random.SeedGenerator(seed)
 
     def call(self, x, training=None):
         if not training:
             return x
         keep = 1.0 - tf.convert_to_tensor(self.probability)
-        mask = tf.floor(keep + tf.random.uniform([tf.shape(x)[0], 1, 1, 1], dtype=x.dtype))
+        mask = tf.floor(keep + keras.random.uniform([tf.shape(x)[0], 1, 1, 1], dtype=x.dtype,
+                                                    seed=self.seed_generator))
         return tf.where(keep < 1.0, x / keep * mask, x)
 
 
