@@ -1,6 +1,7 @@
 """Keras callbacks of every job: TensorBoard with the epoch's learning rate,
 the search history (genotypes, A and Ā, TensorBoard heat maps, checkpoints,
-the epoch line), the retraining checkpoint and epoch line, the drop-path
+the epoch line), the retraining checkpoint and epoch line, checkpoints
+inside epochs, the drop-path
 schedule, the averaged-SGD switch of language models, the hidden-state reset,
 and the NaN guard.
 
@@ -68,16 +69,14 @@ class SearchHistory(keras.callbacks.Callback):
 
     Args:
       run_dir: the run directory.
-      checkpoint: `tf.train.Checkpoint` with an `epoch` variable.
-      manager: its `tf.train.CheckpointManager`.
+      save: callable(epochs done) that checkpoints the run (`Run.save`).
       epochs: total epochs (for the log line).
     """
 
-    def __init__(self, run_dir, checkpoint, manager, epochs):
+    def __init__(self, run_dir, save, epochs):
         super().__init__()
         self.run_dir = run_dir
-        self.checkpoint = checkpoint
-        self.manager = manager
+        self.save = save
         self.epochs = epochs
         for sub in ("genotypes", "arch"):
             os.makedirs(os.path.join(run_dir, sub), exist_ok=True)
@@ -111,8 +110,7 @@ class SearchHistory(keras.callbacks.Callback):
             tf.summary.text("genotype", json.dumps(genotype.to_json()))
             self.write_summaries(logs)
         self.writer.flush()
-        self.checkpoint.epoch.assign(number)
-        self.manager.save(checkpoint_number=number)
+        self.save(number)
         metrics = " ".join(f"{k}={float(v):.4f}" for k, v in sorted(logs.items()))
         logging.info("epoch %d/%d %.1fs %s | %s", number, self.epochs,
                      time.time() - self._start, metrics, self.describe(genotype))
@@ -137,31 +135,98 @@ class SearchHistory(keras.callbacks.Callback):
                 f"reduce: {describe_cell(genotype.reduce)}")
 
 
-class NaNGuard(keras.callbacks.Callback):
-    """Stops training at the first non-finite loss and remembers where."""
+LOSSES = ("loss", "arch_loss")
 
-    def __init__(self):
-        super().__init__()
-        self.failed_at = None
+
+def _finite(logs):
+    return all(math.isfinite(float(logs[key])) for key in LOSSES if key in (logs or {}))
+
+
+class ResumableCallback(keras.callbacks.Callback):
+    """A callback that knows where in its first epoch a `fit` starts.
+
+    A run resumed from a checkpoint taken inside an epoch finishes that epoch
+    in a `fit` of its remaining steps; `Run.fit` sets `first_step` (the steps
+    of the first epoch already done) before every `fit`, 0 for whole epochs.
+    `step(batch)` is then the 1-based step within the epoch.
+    """
+
+    first_step = 0
+
+    def on_train_begin(self, logs=None):
+        self._offset = self.first_step
         self._epoch = 0
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
 
+    def on_epoch_end(self, epoch, logs=None):
+        self._offset = 0
+
+    def step(self, batch):
+        return self._offset + batch + 1
+
+
+class NaNGuard(ResumableCallback):
+    """Stops training at the first non-finite loss and remembers where."""
+
+    def __init__(self):
+        super().__init__()
+        self.failed_at = None
+
     def on_train_batch_end(self, batch, logs=None):
-        for key in ("loss", "arch_loss"):
+        for key in LOSSES:
             if logs and key in logs and not math.isfinite(float(logs[key])):
-                self.failed_at = (self._epoch + 1, batch + 1, key)
+                self.failed_at = (self._epoch + 1, self.step(batch), key)
                 self.model.stop_training = True
                 return
 
 
-class ResetStates(keras.callbacks.Callback):
+class StepCheckpoint(ResumableCallback):
+    """Checkpoints inside epochs (--checkpoint_every): every `every_steps`
+    steps of the run, or once `every_seconds` have passed since the last
+    checkpoint, whichever is set; the epoch's last step is left to the
+    epoch-end checkpoint. Nothing is saved after a non-finite loss.
+
+    Args:
+      save: callable(epoch, step) that checkpoints the run (`Run.save`).
+      steps_per_epoch: steps of a whole epoch.
+      every_steps: save every this many steps (0: not by steps).
+      every_seconds: save when this much wall-clock time has passed (0: not by time).
+    """
+
+    def __init__(self, save, steps_per_epoch, every_steps=0, every_seconds=0.0):
+        super().__init__()
+        self.save, self.steps_per_epoch = save, steps_per_epoch
+        self.every_steps, self.every_seconds = every_steps, every_seconds
+        self._last = time.monotonic()
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        self._last = time.monotonic()
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = self.step(batch)
+        if step >= self.steps_per_epoch or not _finite(logs):
+            return
+        due = ((self.every_steps and (self._epoch * self.steps_per_epoch + step)
+                % self.every_steps == 0)
+               or (self.every_seconds and time.monotonic() - self._last >= self.every_seconds))
+        if due:
+            self.save(self._epoch, step)
+            self._last = time.monotonic()
+
+
+class ResetStates(ResumableCallback):
     """Zeroes a language model's carried hidden states at every epoch's start
-    (the reference starts each epoch from zeros)."""
+    (the reference starts each epoch from zeros), except at the start of a
+    `fit` that finishes an epoch begun before a resume: its states come
+    from the checkpoint."""
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.model.reset_states()
+        super().on_epoch_begin(epoch, logs)
+        if not self._offset:
+            self.model.reset_states()
 
 
 class DropPathSchedule(keras.callbacks.Callback):
@@ -180,17 +245,16 @@ class EpochCheckpoint(keras.callbacks.Callback):
     (`schedule/`) and logs one line with the epoch's learning rate.
 
     Args:
-      checkpoint: `tf.train.Checkpoint` with an `epoch` variable.
-      manager: its `tf.train.CheckpointManager`.
+      save: callable(epochs done) that checkpoints the run (`Run.save`).
       epochs: total epochs (for the log line).
       run_dir: the run directory.
       learning_rate: callable, 0-based epoch -> the learning rate of its steps.
       extras: callable -> {name: number} logged and written each epoch.
     """
 
-    def __init__(self, checkpoint, manager, epochs, run_dir, learning_rate, extras=None):
+    def __init__(self, save, epochs, run_dir, learning_rate, extras=None):
         super().__init__()
-        self.checkpoint, self.manager, self.epochs = checkpoint, manager, epochs
+        self.save, self.epochs = save, epochs
         self.learning_rate = learning_rate
         self.extras = extras or dict
         self.writer = tf.summary.create_file_writer(os.path.join(run_dir, "tensorboard",
@@ -205,8 +269,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
             for name, value in extras.items():
                 tf.summary.scalar(name, value)
         self.writer.flush()
-        self.checkpoint.epoch.assign(epoch + 1)
-        self.manager.save(checkpoint_number=epoch + 1)
+        self.save(epoch + 1)
         described = " ".join(f"{k}={v:g}" for k, v in extras.items())
         metrics = " ".join(f"{k}={float(v):.4f}" for k, v in sorted(logs.items()))
         logging.info("epoch %d/%d lr=%.5f %s %s", epoch + 1, self.epochs,
@@ -256,6 +319,9 @@ class ASGDSwitch(keras.callbacks.Callback):
         if loss is None or not math.isfinite(loss):
             return
         losses = self.state["val_losses"]
+        # One loss per finished epoch: a run killed after this file was
+        # written but before the epoch's checkpoint runs the epoch again.
+        del losses[epoch:]
         if self.state["best_loss"] is None or loss < self.state["best_loss"]:
             self.state["best_loss"] = loss
             averaging = self.trainer.is_averaging

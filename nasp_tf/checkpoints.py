@@ -38,9 +38,16 @@ def seed_states(layer):
 def make_checkpoint(layer, **trackables):
     """A tf.train.Checkpoint of all of `layer`'s weights, the states of its
     random-number generators (a resumed run draws the same dropout masks as
-    an uninterrupted one) and `trackables` (optimizers, an epoch variable)."""
-    return tf.train.Checkpoint(weights=variables_by_path(layer), seeds=seed_states(layer),
-                               **trackables)
+    an uninterrupted one), the hidden states a language model carries from
+    one BPTT chunk to the next (`layer.carried_states()`, if it has them: a
+    run resumed inside an epoch goes on from them), `trackables`
+    (optimizers) and the position reached: `epoch` (epochs done) and `step`
+    (steps done in the next epoch)."""
+    carried = layer.carried_states() if hasattr(layer, "carried_states") else {}
+    return tf.train.Checkpoint(
+        weights=variables_by_path(layer), seeds=seed_states(layer), carried=carried,
+        epoch=tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch"),
+        step=tf.Variable(0, dtype=tf.int64, trainable=False, name="step"), **trackables)
 
 
 def manager_for(checkpoint, run_dir):
@@ -80,8 +87,9 @@ def _restore(checkpoint, prefix):
 
 def restore_latest(checkpoint, run_dir):
     """Restores the newest intact checkpoint of `run_dir`/checkpoints into
-    `checkpoint` (which has an `epoch` variable) and returns (that epoch, its
-    path), or (0, None) when there is none.
+    `checkpoint` (which has `epoch` and `step` variables: the epochs done and
+    the steps done in the next one) and returns (epoch, step, its path), or
+    (0, 0, None) when there is none.
 
     A damaged newest checkpoint (truncated, corrupt, its index missing) is
     skipped with one warning line naming it and the one used instead. If none
@@ -98,14 +106,14 @@ def restore_latest(checkpoint, run_dir):
         if failures:
             logging.warning("checkpoint %s is damaged (%s); resuming from %s instead",
                             failures[0][0], failures[0][1], prefix)
-        return int(checkpoint.epoch.numpy()), prefix
+        return int(checkpoint.epoch.numpy()), int(checkpoint.step.numpy()), prefix
     if failures:
         prefix, reason = failures[0]
         raise CheckpointError(
             f"cannot resume: no checkpoint in {_directory(run_dir)} can be restored ({prefix}: "
             f"{reason}); if the flags changed, rerun with --flagfile=<run>/flags.txt, else "
             "add --overwrite to start again (the old run is moved aside, not deleted)")
-    return 0, None
+    return 0, 0, None
 
 
 def _reason(error):

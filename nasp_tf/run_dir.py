@@ -11,6 +11,7 @@ a second.
 
 import datetime
 import os
+import re
 import shlex
 import sys
 
@@ -20,11 +21,26 @@ from nasp_tf.errors import UserError
 FLAGS_FILE = "flags.txt"
 HISTORY_FILE = "flags_history.txt"
 # Flags that change how a run is shown or started, never what it computes.
-VOLATILE = ("verbose", "resume", "overwrite", "export_only", "dry_run", "on_nan")
+VOLATILE = ("verbose", "resume", "overwrite", "export_only", "dry_run", "on_nan",
+            "checkpoint_every")
 # Kernel file systems: writes there fail or do something else than storing a file.
 SPECIAL_ROOTS = ("/proc", "/sys", "/dev")
 
 NEW, RESUME, OVERWRITE = "new", "resume", "overwrite"
+
+_SECONDS = {"s": 1, "m": 60, "h": 3600}
+
+
+def checkpoint_interval(text):
+    """(steps, seconds) of a --checkpoint_every value: `N` steps, `Ns`, `Nm` or
+    `Nh` of wall-clock time, or 0 (only at epoch ends). ValueError if it is
+    none of these."""
+    match = re.fullmatch(r"\s*(\d+)\s*([smh]?)\s*", str(text))
+    if not match:
+        raise ValueError("--checkpoint_every takes N (steps), Ns, Nm or Nh (time) or 0 (epoch "
+                         f"ends only). Received: {text!r}")
+    number, unit = int(match.group(1)), match.group(2)
+    return (0, float(number * _SECONDS[unit])) if unit else (number, 0.0)
 
 
 def _flag_name(line):

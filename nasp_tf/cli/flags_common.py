@@ -10,6 +10,8 @@ import sys
 
 from absl import flags
 
+from nasp_tf import run_dir
+
 # Text corpora send bin/search.py and bin/train.py down the recurrent-cell path.
 TEXT_DATASETS = ("ptb", "wt2", "ptb_sample", "synthetic_text")
 # The user's own images: --dataset=tfds:NAME, folder:DIR or npz:FILE (the
@@ -235,6 +237,20 @@ def define_run_flags():
                       "`stop` with one line (exit 1; the last good epoch's checkpoint and "
                       "outputs kept), or `restore` that checkpoint and go on at half the "
                       "learning rates (at most 3 times).")
+    flags.DEFINE_string("checkpoint_every", "5m", "Checkpoint inside epochs too, every N "
+                        "steps (`200`) or every so much time (`90s`, `5m`, `1h`); `0`: at "
+                        "epoch ends only. A killed run loses at most this much; rerun the "
+                        "same command to resume.")
+    flags.register_validator("checkpoint_every", _valid_interval,
+                             "--checkpoint_every takes N (steps), Ns, Nm or Nh (time), or 0")
+
+
+def _valid_interval(text):
+    try:
+        run_dir.checkpoint_interval(text)
+    except ValueError:
+        return False
+    return True
 
 
 def register_strategy_validators():

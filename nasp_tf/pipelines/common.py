@@ -112,6 +112,7 @@ class Run:
         seed_everything(config.seed, config.deterministic)
         self.checkpoint = self.manager = None
         self.optimizers = []
+        self.steps, self.initial_step = 1, 0
         self._claimed = False
 
     def claim(self):
@@ -130,75 +131,99 @@ class Run:
         return os.path.join(self.dir, *parts)
 
     def make_checkpoint(self, layer, **trackables):
-        """A checkpoint of every weight of `layer`, an `epoch` counter and
-        `trackables` (optimizers), saved under `checkpoints/` once the run
-        directory is claimed (call inside the strategy scope)."""
-        epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
-        self.checkpoint = checkpoints.make_checkpoint(layer, epoch=epoch, **trackables)
+        """A checkpoint of every weight of `layer`, the position reached
+        (epoch, step) and `trackables` (optimizers), saved under
+        `checkpoints/` once the run directory is claimed (call inside the
+        strategy scope)."""
+        self.checkpoint = checkpoints.make_checkpoint(layer, **trackables)
         self.optimizers = [t for t in trackables.values()
                            if isinstance(t, keras.optimizers.Optimizer)]
         return self.checkpoint
 
     def initial_epoch(self):
         """Restores the newest intact checkpoint of an exact resume, claims the
-        run directory and returns the epoch to start from."""
-        epoch, restored = 0, None
+        run directory and returns the epoch to start from (`initial_step`:
+        the steps of it already done, when the checkpoint was taken inside it)."""
+        epoch, step, restored = 0, 0, None
         if self.decision == run_dir.RESUME:
-            epoch, restored = checkpoints.restore_latest(self.checkpoint, self.dir)
+            epoch, step, restored = checkpoints.restore_latest(self.checkpoint, self.dir)
         self.claim()
         self.manager = checkpoints.manager_for(self.checkpoint, self.dir)
         if self.decision != run_dir.RESUME or restored is None:
             # The state before any step: a NaN in the first epoch can go back to it.
             self.manager.save(checkpoint_number=0)
+        self.initial_step = step
         if epoch >= self.config.epochs:
             logging.info("the run in %s is finished (%s, epoch %d of %d): writing its outputs",
                          self.dir, restored, epoch, self.config.epochs)
-        elif epoch:
-            logging.info("resuming from %s at epoch %d of %d", restored, epoch + 1,
-                         self.config.epochs)
+        elif epoch or step:
+            logging.info("resuming from %s at epoch %d of %d%s", restored, epoch + 1,
+                         self.config.epochs, f", step {step + 1}" if step else "")
         return epoch
+
+    def save(self, epoch, step=0):
+        """Checkpoints the run at `step` steps into epoch `epoch` (0: its
+        start), numbered by the steps done so far (`ckpt-N`)."""
+        self.checkpoint.epoch.assign(epoch)
+        self.checkpoint.step.assign(step)
+        self.manager.save(checkpoint_number=epoch * self.steps + step)
 
     def fit(self, model, data, steps, initial_epoch, validation_data, callbacks, learning_rate,
             what="loss"):
-        """`model.fit` from `initial_epoch` to --epochs with `callbacks`, the
-        NaN guard and TensorBoard.
+        """`model.fit` from `initial_epoch` (and `initial_step` into it) to
+        --epochs with `callbacks`, the NaN guard, checkpoints inside epochs
+        (--checkpoint_every) and TensorBoard.
 
         Args:
-          data: a function epoch -> the training dataset from that epoch's
-            first step on (a run that goes back to a checkpoint needs it).
+          data: a function (epoch, step) -> the training dataset from that
+            step of that epoch on (a resumed run, or one that goes back to a
+            checkpoint, starts there).
           learning_rate: function 0-based epoch -> the weight learning rate
             of its steps, for TensorBoard.
 
+        A run resumed inside an epoch first finishes that epoch in a `fit` of
+        its remaining steps (the epoch line then averages those steps only).
         A non-finite loss ends in `RunFailed`, or with --on_nan=restore (at
         most `MAX_RESTORES` times) the last good checkpoint is restored and
         training goes on at half the learning rates.
         """
-        restores = 0
-        while initial_epoch < self.config.epochs:
+        self.steps = steps
+        every_steps, every_seconds = run_dir.checkpoint_interval(
+            getattr(self.config, "checkpoint_every", "0"))
+        epoch, step, restores = initial_epoch, self.initial_step, 0
+        while epoch < self.config.epochs:
             guard = callbacks_lib.NaNGuard()
+            saver = callbacks_lib.StepCheckpoint(self.save, steps, every_steps, every_seconds)
+            every = [guard, saver, *callbacks]
+            for callback in every:
+                if isinstance(callback, callbacks_lib.ResumableCallback):
+                    callback.first_step = step
             scale = 0.5 ** restores
-            model.fit(data(initial_epoch), epochs=self.config.epochs, steps_per_epoch=steps,
-                      initial_epoch=initial_epoch, validation_data=validation_data,
+            last = epoch + 1 if step else self.config.epochs
+            model.fit(data(epoch, step), epochs=last, steps_per_epoch=steps - step,
+                      initial_epoch=epoch, validation_data=validation_data,
                       verbose=self.config.verbose, shuffle=False, callbacks=[
-                          guard, *callbacks,
+                          *every,
                           callbacks_lib.TensorBoard(
                               self.path("tensorboard"),
                               lambda epoch, scale=scale: scale * learning_rate(epoch),
                               write_graph=False)])
             if not guard.failed_at:
-                return
-            epoch_no, step, key = guard.failed_at
-            where = f"{key} became NaN/inf at epoch {epoch_no}, step {step}"
+                epoch, step = last, 0
+                continue
+            epoch_no, step_no, key = guard.failed_at
+            where = f"{key} became NaN/inf at epoch {epoch_no}, step {step_no}"
             if getattr(self.config, "on_nan", "stop") != "restore" or restores == MAX_RESTORES:
                 tried = f" after {restores} restores" if restores else ""
                 raise RunFailed(
-                    f"{where}{tried}; the last good epoch's {what} and checkpoint are in "
-                    f"{self.dir}: lower --learning_rate (or --arch_learning_rate) and rerun "
-                    "(it resumes from the checkpoint), or pass --on_nan=restore")
+                    f"{where}{tried}; the last good checkpoint and the last good epoch's "
+                    f"{what} are in {self.dir}: lower --learning_rate (or "
+                    "--arch_learning_rate) and rerun (it resumes from the checkpoint), or pass "
+                    "--on_nan=restore")
             restores += 1
-            initial_epoch, restored = checkpoints.restore_latest(self.checkpoint, self.dir)
+            epoch, step, restored = checkpoints.restore_latest(self.checkpoint, self.dir)
             for optimizer in self.optimizers:
                 optimizers.set_learning_rate_scale(optimizer, 0.5 ** restores)
-            logging.warning("%s: restored %s (epoch %d done) and going on at %g x the learning "
-                            "rates (restore %d of %d)", where, restored, initial_epoch,
-                            0.5 ** restores, restores, MAX_RESTORES)
+            logging.warning("%s: restored %s (epoch %d, step %d) and going on at %g x the "
+                            "learning rates (restore %d of %d)", where, restored, epoch + 1,
+                            step, 0.5 ** restores, restores, MAX_RESTORES)

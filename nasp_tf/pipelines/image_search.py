@@ -51,18 +51,18 @@ def run(config, flags_text=""):
     with run.strategy.scope():
         searcher, schedule = build_searcher(config, source.image_shape, source.num_classes,
                                             steps)
-        checkpoint = run.make_checkpoint(searcher, weight_optimizer=searcher.weight_optimizer,
-                                         arch_optimizer=searcher.arch_optimizer)
+        run.make_checkpoint(searcher, weight_optimizer=searcher.weight_optimizer,
+                            arch_optimizer=searcher.arch_optimizer)
     initial_epoch = run.initial_epoch()
 
-    def pairs_from(epoch):  # the stream from where a checkpoint left it
+    def pairs_from(epoch, step):  # the stream from where a checkpoint left it
         return images.search_data(source, config.batch_size, config.seed, config.train_portion,
                                   config.cutout, config.max_examples,
-                                  start_step=epoch * steps).pairs
+                                  start_step=epoch * steps + step).pairs
 
     logging.info("supernet: %d parameters, space %s",
                  counting.parameter_count(searcher.supernet), config.space)
-    history = callbacks_lib.SearchHistory(run.dir, checkpoint, run.manager, config.epochs)
+    history = callbacks_lib.SearchHistory(run.dir, run.save, config.epochs)
     run.fit(searcher, pairs_from, steps, initial_epoch, data.validation, [history],
             schedule.lr_at_epoch, what="genotype")
     genotype = searcher.genotype()

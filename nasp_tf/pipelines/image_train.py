@@ -77,23 +77,24 @@ def run(config, flags_text=""):
         optimizer = optimizers.TorchSGD(schedule, config.momentum, config.weight_decay)
         trainer.compile(optimizer=optimizer, jit_compile=False)
         optimizer.build(network.trainable_weights)
-        checkpoint = run.make_checkpoint(network, optimizer=optimizer)
+        run.make_checkpoint(network, optimizer=optimizer)
     logging.info("parameters: %d (auxiliary head excluded)",
                  network.count_params_without_auxiliary())
     initial_epoch = run.initial_epoch()
     genotype_lib.write_json(genotype, run.path("genotype.json"))
     train = train.cache()
 
-    def train_from(epoch):  # the stream from where a checkpoint left it
+    def train_from(epoch, step):  # the stream from where a checkpoint left it
         return images.batched(train, source, config.batch_size, config.seed, True, True,
                               config.cutout, repeat=True, num_examples=num_train,
-                              start=epoch * steps * config.batch_size).prefetch(images.AUTOTUNE)
+                              start=(epoch * steps + step) * config.batch_size
+                              ).prefetch(images.AUTOTUNE)
 
     if not config.export_only:
         run.fit(trainer, train_from, steps, initial_epoch, test, [
             callbacks_lib.DropPathSchedule(network, config.drop_path_prob, config.epochs),
             callbacks_lib.EpochCheckpoint(
-                checkpoint, run.manager, config.epochs, run.dir, schedule.lr_at_epoch,
+                run.save, config.epochs, run.dir, schedule.lr_at_epoch,
                 extras=lambda: {"drop_path": float(network.drop_path_probability.numpy())})],
             schedule.lr_at_epoch)
     results = trainer.evaluate(test, verbose=0, return_dict=True)

@@ -50,17 +50,17 @@ def run(config, flags_text=""):
                  run.strategy.num_replicas_in_sync)
     with run.strategy.scope():
         searcher = build_searcher(config, corpus.vocab_size, steps)
-        checkpoint = run.make_checkpoint(searcher, weight_optimizer=searcher.weight_optimizer,
-                                         arch_optimizer=searcher.arch_optimizer)
+        run.make_checkpoint(searcher, weight_optimizer=searcher.weight_optimizer,
+                            arch_optimizer=searcher.arch_optimizer)
     initial_epoch = run.initial_epoch()
     logging.info("search model: %d parameters, searcher %s",
                  counting.parameter_count(searcher.model), config.searcher)
     if initial_epoch < config.epochs:
-        def pairs_from(epoch):
+        def pairs_from(epoch, step):
             return text.search_pairs(train_stream, search_stream, config.bptt, steps, epoch,
-                                     config.epochs, config.seed)
+                                     config.epochs, config.seed).skip(step)
 
-        history = callbacks_lib.SearchHistory(run.dir, checkpoint, run.manager, config.epochs)
+        history = callbacks_lib.SearchHistory(run.dir, run.save, config.epochs)
         run.fit(searcher, pairs_from, steps, initial_epoch, text.eval_chunks(valid_stream, config.bptt),
                 [callbacks_lib.ResetStates(), history], lambda epoch: config.learning_rate,
                 what="genotype")

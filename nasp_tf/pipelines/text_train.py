@@ -64,7 +64,7 @@ def run(config, flags_text=""):
             config.weight_decay, config.tar_beta, config.ar_alpha, name="lm_trainer")
         # The coupled decay and the seq_len/bptt scale are applied by the trainer.
         trainer.compile(optimizers.TorchSGD(config.learning_rate, config.momentum, 0.0))
-        checkpoint = run.make_checkpoint(trainer, optimizer=trainer.optimizer)
+        run.make_checkpoint(trainer, optimizer=trainer.optimizer)
         best = tf.train.Checkpoint(weights=checkpoints.variables_by_path(model))
     parameters = counting.parameter_count(model)
     logging.info("%s: vocabulary %d, %d steps per epoch; %s language model, %d parameters",
@@ -74,9 +74,9 @@ def run(config, flags_text=""):
         genotype_lib.write_json(genotype, run.path("genotype.json"))
 
     if not config.export_only:
-        def chunks_from(epoch):
-            return text.training_chunks(train_stream, config.bptt, steps, epoch,
-                                        config.epochs, config.seed, jitter=5.0).prefetch(2)
+        def chunks_from(epoch, step):
+            return text.training_chunks(train_stream, config.bptt, steps, epoch, config.epochs,
+                                        config.seed, jitter=5.0).skip(step).prefetch(2)
 
         run.fit(trainer, chunks_from, steps, initial_epoch,
                 text.eval_chunks(valid_stream, config.bptt), [
@@ -84,7 +84,7 @@ def run(config, flags_text=""):
                     callbacks_lib.ASGDSwitch(trainer, best, run.dir, config.nonmono,
                                              config.asgd),
                     callbacks_lib.EpochCheckpoint(
-                        checkpoint, run.manager, config.epochs, run.dir,
+                        run.save, config.epochs, run.dir,
                         lambda epoch: config.learning_rate,
                         extras=lambda: {"asgd": int(trainer.is_averaging)})],
                 lambda epoch: config.learning_rate)

@@ -81,6 +81,10 @@ class LMTrainer(keras.Model):
     def reset_states(self):
         self.train_hidden.assign(tf.zeros(self.train_hidden.shape))
 
+    def carried_states(self):
+        """The hidden state carried from one training chunk to the next (checkpointed)."""
+        return {"train_hidden": self.train_hidden}
+
     def evaluate(self, *args, **kwargs):
         self.eval_hidden.assign(tf.zeros(self.eval_hidden.shape))
         return super().evaluate(*args, **kwargs)

@@ -111,8 +111,13 @@ class RNNSearcher(base.TwoOptimizerModel):
                 self.abar_changes]
 
     def reset_states(self):
-        for state in (self.train_hidden, self.search_hidden):
+        for state in self.carried_states().values():
             state.assign(tf.zeros(state.shape))
+
+    def carried_states(self):
+        """The hidden states carried from one training or architecture chunk
+        to the next (checkpointed)."""
+        return {"train_hidden": self.train_hidden, "search_hidden": self.search_hidden}
 
     def evaluate(self, *args, **kwargs):
         self.eval_hidden.assign(tf.zeros(self.eval_hidden.shape))

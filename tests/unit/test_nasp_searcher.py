@@ -155,15 +155,15 @@ def test_checkpoint_restores_every_weight_and_optimizer_state(tmp_path, make_sea
         value = rng.integers(1, 100, var.shape) if var.dtype == "int64" else rng.normal(
             size=var.shape)
         var.assign(np.asarray(value, var.dtype))
-    epoch = tf.Variable(3, dtype=tf.int64)
-    path = checkpoints.make_checkpoint(
-        first, epoch=epoch, weight_optimizer=first.weight_optimizer,
-        arch_optimizer=first.arch_optimizer).save(str(tmp_path / "ckpt"))
-    restored_epoch = tf.Variable(0, dtype=tf.int64)
-    checkpoints.make_checkpoint(
-        second, epoch=restored_epoch, weight_optimizer=second.weight_optimizer,
-        arch_optimizer=second.arch_optimizer).restore(path).assert_consumed()
-    assert int(restored_epoch.numpy()) == 3
+    saved = checkpoints.make_checkpoint(first, weight_optimizer=first.weight_optimizer,
+                                        arch_optimizer=first.arch_optimizer)
+    saved.epoch.assign(3)
+    saved.step.assign(2)
+    path = saved.save(str(tmp_path / "ckpt"))
+    restored = checkpoints.make_checkpoint(second, weight_optimizer=second.weight_optimizer,
+                                           arch_optimizer=second.arch_optimizer)
+    restored.restore(path).assert_consumed()
+    assert (int(restored.epoch.numpy()), int(restored.step.numpy())) == (3, 2)
     assert len(first.weights) > 100
     for a, b in zip(first.weights, second.weights):  # incl. BN statistics and A
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)

@@ -34,17 +34,17 @@ def _run(tmp_path, on_nan):
         optimizer = optimizers.TorchSGD(RATE, momentum=0.0)
         model.compile(optimizer=optimizer, loss="mse")
         optimizer.build(model.trainable_weights)
-        checkpoint = run.make_checkpoint(model, optimizer=optimizer)
+        run.make_checkpoint(model, optimizer=optimizer)
     initial_epoch = run.initial_epoch()
 
-    def data(epoch):
+    def data(epoch, step):
         # One example per batch: the loss is (w - Y)^2 itself, no sum that
         # could overflow first.
         x = np.ones((1, 1), np.float32)
         return tf.data.Dataset.from_tensors((x, np.full((1, 1), TARGET, np.float32))).repeat()
 
     run.fit(model, data, STEPS, initial_epoch, None, [callbacks_lib.EpochCheckpoint(
-        checkpoint, run.manager, EPOCHS, run.dir, lambda epoch: RATE)], lambda epoch: RATE)
+        run.save, EPOCHS, run.dir, lambda epoch: RATE)], lambda epoch: RATE)
     return run, model, optimizer
 
 

@@ -109,27 +109,24 @@ def test_an_atomic_directory_replaces_the_old_one_whole(tmp_path):
 
 def _two_checkpoints(run):
     import keras
-    import tensorflow as tf
 
     from nasp_tf import checkpoints
 
     layer = keras.layers.Dense(64, name="dense")
     layer.build((None, 64))
-    epoch = tf.Variable(0, dtype=tf.int64)
-    checkpoint = checkpoints.make_checkpoint(layer, epoch=epoch)
+    checkpoint = checkpoints.make_checkpoint(layer)
     manager = checkpoints.manager_for(checkpoint, run)
     kernels = []
     for number in (1, 2):
         layer.kernel.assign(np.full((64, 64), number, np.float32))
         kernels.append(layer.kernel.numpy())
-        epoch.assign(number)
+        checkpoint.epoch.assign(number)
         manager.save(checkpoint_number=number)
 
     def fresh():
         other = keras.layers.Dense(64, name="dense")
         other.build((None, 64))
-        return other, checkpoints.make_checkpoint(
-            other, epoch=tf.Variable(0, dtype=tf.int64))
+        return other, checkpoints.make_checkpoint(other)
 
     return kernels, fresh
 
@@ -160,7 +157,7 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_previous_one(tmp_path, ta
         _damage(directory / f"ckpt-2{suffix}", how)
     layer, checkpoint = fresh()
     with caplog.at_level("WARNING"):
-        epoch, path = checkpoints.restore_latest(checkpoint, str(tmp_path))
+        epoch, _, path = checkpoints.restore_latest(checkpoint, str(tmp_path))
     damaged = [r.getMessage() for r in caplog.records if "is damaged" in r.getMessage()]
     if target == "state":  # the files are intact: the newest is used, no warning
         assert (epoch, damaged) == (2, [])
