@@ -46,6 +46,12 @@ XLA = "_xla"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def _cores():
+    """The CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+        os.cpu_count() or 1)
+
+
 def _known_searcher(name):
     return name.removesuffix(XLA) in SEARCHERS
 
@@ -87,6 +93,9 @@ def define_flags():
     f.DEFINE_bool("quality_all_seeds", False, "--quality: every seed for the second-order "
                   "searchers too (by default one: they step ~8x slower).")
     f.DEFINE_integer("random_cells", 3, "--quality: random cells per task.", lower_bound=1)
+    f.DEFINE_integer("quality_jobs", _cores(), "--quality: searches and retrainings run at "
+                     "once, each pinned to its own CPU core (default: the cores this process "
+                     "may use; 1: one at a time on all cores).", lower_bound=1)
     f.DEFINE_bool("pipeline", False, "Also time the digits search input pipeline alone.")
     f.DEFINE_string("output_dir", "runs/bench", "Where --convergence and --eta_sweep write "
                     "their CSV, PNG and runs.")

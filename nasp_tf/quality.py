@@ -7,8 +7,11 @@ retrains every genotype from scratch under one fixed budget, retrains the
 published cells (over the same seeds, which also measures one cell's
 seed-to-seed noise) and N random cells of the same space, and writes
 `quality.csv` (one row per retrained network) and a plot. Every search and
-retraining is a run of bin/search.py or bin/train.py in its own process, one
-at a time, so `search_seconds` is each search's own wall-clock time.
+retraining is a run of bin/search.py or bin/train.py in its own process;
+`--quality_jobs` of them run at once, each pinned to its own CPU core (the
+small networks here gain almost nothing from a second core, so two pinned
+jobs do twice the work of one unpinned job in the same time), longest
+first. `search_seconds` is each search's own wall-clock time on its core.
 
 Tasks:
   images: scikit-learn's digits (real, offline), darts7 space; the metric is
@@ -17,9 +20,11 @@ Tasks:
     test text); the metric is test perplexity (lower is better).
 """
 
+import concurrent.futures
 import csv
 import json
 import os
+import queue
 import statistics
 import subprocess
 import sys
@@ -95,11 +100,15 @@ def random_rnn_genotype(rng, steps=8):
     return {"kind": "rnn", "recurrent": pairs, "concat": list(range(1, steps + 1))}
 
 
-def _run(binary, args):
-    """Runs bin/<binary>.py; its stdout, or RuntimeError with its last error line."""
+def _run(binary, args, core=None):
+    """Runs bin/<binary>.py (pinned to CPU `core` if given); its stdout, or
+    RuntimeError with its last error line."""
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    pin = (None if core is None or not hasattr(os, "sched_setaffinity")
+           else lambda: os.sched_setaffinity(0, {core}))
     result = subprocess.run([sys.executable, os.path.join(ROOT, "bin", f"{binary}.py"), *args],
-                            capture_output=True, text=True, env=env, cwd=ROOT, check=False)
+                            capture_output=True, text=True, env=env, cwd=ROOT, check=False,
+                            preexec_fn=pin)
     if result.returncode != 0:
         tail = [line for line in result.stderr.splitlines() if line.strip()][-1:]
         raise RuntimeError(f"{binary}.py {' '.join(args[-3:])} failed: "
@@ -107,7 +116,7 @@ def _run(binary, args):
     return result.stdout
 
 
-def _search(task, searcher, seed, run_dir, quick):
+def _search(task, searcher, seed, run_dir, quick, core):
     """Searches (or reuses a finished search of an earlier invocation in the same
     --output_dir); returns its wall-clock seconds."""
     record = os.path.join(run_dir, "search_seconds.json")
@@ -119,21 +128,21 @@ def _search(task, searcher, seed, run_dir, quick):
         f"--searcher={searcher}", f"--seed={seed}", "--verbose=0",
         f"--output_dir={run_dir}/search"]
     start = time.perf_counter()
-    _run("search", args)
+    _run("search", args, core)
     seconds = time.perf_counter() - start
     with open(record, "w", encoding="utf-8") as f:
         json.dump({"search_seconds": seconds}, f)
     return seconds
 
 
-def _retrain(task, genotype, seed, run_dir, quick):
+def _retrain(task, genotype, seed, run_dir, quick, core):
     """Retrains (or reuses a finished retraining of an earlier invocation)."""
     spec = TASKS[task]
     if os.path.exists(os.path.join(run_dir, "results.json")):
         return _read_results(task, run_dir)
     args = spec["quick_train" if quick else "train"] + [
         f"--genotype={genotype}", f"--seed={seed}", "--verbose=0", f"--output_dir={run_dir}"]
-    _run("train", args)
+    _run("train", args, core)
     return _read_results(task, run_dir)
 
 
@@ -150,8 +159,11 @@ def _genotype_text(path):
         return json.dumps(json.load(f), separators=(",", ":"))
 
 
-def run_task(task, config, out_dir, log):
-    """Every row of one task: searched, published and random cells."""
+def plan_task(task, config, out_dir):
+    """The jobs of one task, [(cost, job)]: job(core) -> its CSV row. A
+    searched cell's job searches and then retrains; the published and random
+    cells' jobs retrain. `cost` is a rough relative duration, to start the
+    long jobs first."""
     spec = TASKS[task]
     quick = config.quick
     seeds = [int(s) for s in config.quality_seeds][:1 if quick else spec.get("seeds")]
@@ -160,28 +172,38 @@ def run_task(task, config, out_dir, log):
     if quick:
         searchers = searchers[:1]
     published = () if quick else spec["published"]
-    rows = []
+    # Relative costs measured on 2 CPU cores (one retraining = 1).
+    search_cost = {"nasp": 3, "darts1": 4, "darts2": 6, "pa": 5, "pa_lazy": 10}
+    scale = 4 if task == "text" else 1
+    jobs = []
 
-    def add(group, seed, genotype, metric, parameters, seconds):
-        rows.append({"task": task, "group": group, "seed": seed, "genotype": genotype,
-                     "metric": metric, "parameters": parameters, "search_seconds": seconds})
-        log(f"{task:6s} {group:10s} seed {seed}: {spec['metric']} {metric:.4f}, "
-            f"{parameters:,d} parameters" + (f", search {seconds:.0f} s" if seconds else ""))
+    def row(group, seed, genotype, metric, parameters, seconds):
+        return {"task": task, "group": group, "seed": seed, "genotype": genotype,
+                "metric": metric, "parameters": parameters, "search_seconds": seconds}
+
+    def searched(searcher, seed):
+        def job(core):
+            run_dir = os.path.join(out_dir, task, f"{searcher}_seed{seed}")
+            seconds = _search(task, searcher, seed, run_dir, quick, core)
+            genotype = os.path.join(run_dir, "search", "genotype.json")
+            metric, parameters = _retrain(task, genotype, seed, f"{run_dir}/train", quick, core)
+            return row(searcher, seed, _genotype_text(genotype), metric, parameters, seconds)
+        return job
+
+    def retrained(group, name, genotype, text, seed):
+        def job(core):
+            metric, parameters = _retrain(task, genotype, seed,
+                                          os.path.join(out_dir, task, name), quick, core)
+            return row(group, seed, text, metric, parameters, 0.0)
+        return job
 
     for searcher in searchers:
         one_seed = searcher in spec.get("one_seed", ()) and not config.quality_all_seeds
         for seed in seeds[:1] if one_seed else seeds:
-            run_dir = os.path.join(out_dir, task, f"{searcher}_seed{seed}")
-            seconds = _search(task, searcher, seed, run_dir, quick)
-            genotype = os.path.join(run_dir, "search", "genotype.json")
-            metric, parameters = _retrain(task, genotype, seed, f"{run_dir}/train", quick)
-            add(searcher, seed, _genotype_text(genotype), metric, parameters, seconds)
+            jobs.append(((search_cost.get(searcher, 4) + 1) * scale, searched(searcher, seed)))
     for name in published:
         for seed in seeds:
-            metric, parameters = _retrain(task, name, seed,
-                                             os.path.join(out_dir, task, f"{name}_seed{seed}"),
-                                             quick)
-            add(name, seed, name, metric, parameters, 0.0)
+            jobs.append((scale, retrained(name, f"{name}_seed{seed}", name, name, seed)))
     rng = np.random.default_rng(config.seed)
     for n in range(config.random_cells if not quick else 1):
         genotype = random_cnn_genotype(rng) if task == "images" else random_rnn_genotype(rng)
@@ -189,10 +211,39 @@ def run_task(task, config, out_dir, log):
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "w", encoding="utf-8") as f:
             json.dump(genotype, f)
-        metric, parameters = _retrain(task, path, seeds[0],
-                                         os.path.join(out_dir, task, f"random_{n}"), quick)
-        add("random", seeds[0], json.dumps(genotype, separators=(",", ":")), metric,
-            parameters, 0.0)
+        jobs.append((scale, retrained("random", f"random_{n}", path,
+                                      json.dumps(genotype, separators=(",", ":")), seeds[0])))
+    return jobs
+
+
+def run_jobs(jobs, parallel, log, done=None):
+    """Runs `jobs` ([(cost, job(core) -> row)]) `parallel` at a time, the
+    costliest first, each on its own core when `parallel` > 1 (on all cores
+    when 1); returns their rows in the order of `jobs`. `done(rows so far)`
+    is called after each job."""
+    cores = queue.Queue()
+    for core in (sorted(os.sched_getaffinity(0))[:parallel]
+                 if parallel > 1 and hasattr(os, "sched_getaffinity") else [None]):
+        cores.put(core)
+    rows = [None] * len(jobs)
+
+    def work(index):
+        core = cores.get()
+        try:
+            rows[index] = jobs[index][1](core)
+        finally:
+            cores.put(core)
+        r = rows[index]
+        log(f"{r['task']:6s} {r['group']:10s} seed {r['seed']}: "
+            f"{TASKS[r['task']]['metric']} {r['metric']:.4f}, {r['parameters']:,d} parameters"
+            + (f", search {r['search_seconds']:.0f} s" if r["search_seconds"] else ""))
+        if done:
+            done([r for r in rows if r is not None])
+
+    order = sorted(range(len(jobs)), key=lambda i: -jobs[i][0])
+    with concurrent.futures.ThreadPoolExecutor(max(1, cores.qsize())) as pool:
+        for future in [pool.submit(work, i) for i in order]:
+            future.result()
     return rows
 
 
@@ -287,17 +338,21 @@ def run_quality(config, machine):
     --output_dir, prints the tables; returns the report."""
     out_dir = os.path.abspath(config.output_dir)
     os.makedirs(out_dir, exist_ok=True)
+    csv_path, png_path = os.path.join(out_dir, "quality.csv"), os.path.join(out_dir,
+                                                                             "quality.png")
 
     def log(line):
         print(line, file=sys.stderr, flush=True)
 
-    rows = []
-    for task in config.quality_tasks:
-        rows += run_task(task, config, out_dir, log)
-        write_csv(rows, os.path.join(out_dir, "quality.csv"))  # keep what is done so far
-    csv_path, png_path = os.path.join(out_dir, "quality.csv"), os.path.join(out_dir,
-                                                                             "quality.png")
+    jobs = [job for task in config.quality_tasks for job in plan_task(task, config, out_dir)]
+    start = time.perf_counter()
+    # quality.csv keeps what is done so far (a rerun reuses the finished runs).
+    rows = run_jobs(jobs, config.quality_jobs, log, done=lambda rows: write_csv(rows, csv_path))
+    write_csv(rows, csv_path)
     plot(rows, png_path)
     print("\n".join(table_lines(rows)))
-    print(f"wrote {csv_path} and {png_path}")
-    return {"kind": "quality", "machine": machine, "rows": rows}
+    seconds = time.perf_counter() - start
+    print(f"wrote {csv_path} and {png_path} ({seconds / 60:.1f} min, "
+          f"{config.quality_jobs} job(s) at a time)")
+    return {"kind": "quality", "machine": machine, "rows": rows, "wall_seconds": seconds,
+            "jobs": config.quality_jobs}

@@ -5,8 +5,10 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import numpy as np
+import pytest
 
 from nasp_tf import genotype as genotype_lib
 from nasp_tf import quality
@@ -36,7 +38,7 @@ def test_quick_quality_benchmark_writes_the_table_csv_and_plot(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     result = subprocess.run(
         [sys.executable, os.path.join(ROOT, "bin", "bench.py"), "--quality", "--quick",
-         f"--output_dir={tmp_path}", f"--json={tmp_path / 'q.json'}"],
+         "--quality_jobs=1", f"--output_dir={tmp_path}", f"--json={tmp_path / 'q.json'}"],
         capture_output=True, text=True, cwd=ROOT, env=env, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     with open(tmp_path / "quality.csv", encoding="utf-8") as f:
@@ -59,3 +61,40 @@ def test_quick_quality_benchmark_writes_the_table_csv_and_plot(tmp_path):
     report = json.loads((tmp_path / "q.json").read_text())
     assert report["kind"] == "quality" and len(report["rows"]) == len(rows)
     assert report["machine"]["cpu_model"]
+    assert report["jobs"] == 1 and report["wall_seconds"] > 0
+
+
+def test_jobs_run_costliest_first_each_on_its_own_core_rows_in_plan_order():
+    import threading
+
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 2:
+        pytest.skip("needs 2 CPU cores")
+    started, running, most = [], [], [0]
+    lock = threading.Lock()
+
+    def job(name, seconds):
+        def run(core):
+            with lock:
+                started.append(name)
+                running.append(core)
+                most[0] = max(most[0], len(running))
+                assert running.count(core) == 1  # no core serves two jobs at once
+            time.sleep(seconds)
+            with lock:
+                running.remove(core)
+            return {"task": "images", "group": name, "seed": 0, "metric": 0.5,
+                    "parameters": 1, "search_seconds": 0.0, "core": core}
+        return run
+
+    jobs = [(1, job("short", 0.05)), (5, job("long", 0.3)), (3, job("middle", 0.1)),
+            (1, job("short2", 0.05))]
+    lines, saved = [], []
+    rows = quality.run_jobs(jobs, 2, lines.append, done=lambda r: saved.append(len(r)))
+    assert [r["group"] for r in rows] == ["short", "long", "middle", "short2"]
+    assert set(started[:2]) == {"long", "middle"} and most[0] == 2
+    assert {r["core"] for r in rows} == set(cores[:2]) and saved[-1] == 4
+    assert len(lines) == 4
+    # One at a time: no pinning, all cores.
+    rows = quality.run_jobs(jobs, 1, lines.append)
+    assert {r["core"] for r in rows} == {None}
