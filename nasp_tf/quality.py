@@ -44,7 +44,7 @@ TASKS = {
         "metric": "test_accuracy", "results_key": "test_top1", "higher_is_better": True,
         "searchers": ("nasp", "darts1", "darts2", "pa", "pa_lazy"),
         # Second-order searchers step ~8x slower than NASP: one seed each keeps the
-        # default run near 45 minutes on 2 CPU cores (--quality_all_seeds for all).
+        # default run within 45 minutes on 2 CPU cores (--quality_all_seeds for all).
         "one_seed": ("darts2", "pa", "pa_lazy"),
         "published": ("DARTS_V2", "NASP"),
         "search": ["--flagfile=" + os.path.join(CONFIGS, "quickstart.flags"), "--epochs=2"],
