@@ -81,11 +81,11 @@ class NASPRNNSearcher(rnn_base.RNNSearcher):
                 loss += self.eta * proximal.complexity_penalty(abar, self.op_costs) / replicas
         self.apply_arch_gradient(tape.gradient(loss, abar), last, losses)
 
-    def train_step(self, data):
-        (inputs, targets), (search_inputs, search_targets) = data
+    def update_arch(self, train, search):
         before = self.discrete_arch()["recurrent"]
-        self.arch_step(search_inputs, search_targets, before)
-        abar, index = self.discrete_arch()["recurrent"]  # refined after the step
-        self.record_changes(before[1], index)
+        self.arch_step(*search, before)
+        self.record_changes(before[1], self.discrete_arch()["recurrent"][1])
+
+    def update_weights(self, inputs, targets):
+        abar, index = self.discrete_arch()["recurrent"]  # refined by the architecture step
         self.weight_step(inputs, targets, abar, index, "discrete")
-        return {m.name: m.result() for m in self.metrics}

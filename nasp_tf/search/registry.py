@@ -70,7 +70,8 @@ SEARCHERS = {entry.name: entry for entry in (
                   options=(("order", 1),)),
     SearcherEntry("darts2", "DARTS-2nd", "DARTS second order: the unrolled step with a "
                   "finite-difference Hessian-vector product (one device)",
-                  images="nasp_tf.search.darts:DARTSSearcher", multi_replica=False,
+                  images="nasp_tf.search.darts:DARTSSearcher",
+                  text="nasp_tf.search.darts_rnn:DARTSRNNSearcher", multi_replica=False,
                   options=(("order", 2),)),
     SearcherEntry("pa", "PA", "the paper's PA-standard (eq. 10): A itself stays discrete, "
                   "A <- prox_C(A - eps grad F(A)), second-order gradient",

@@ -18,7 +18,9 @@ class RNNSearcher(base.TwoOptimizerModel):
 
     Subclasses set `op_names` (the columns of A) and define
     `discrete_arch()` ({"recurrent": (Ā, index)}, the discrete cell validated
-    and written as the genotype, one row per node) and `train_step`.
+    and written as the genotype, one row per node), `update_arch(train
+    chunk, search chunk)` and `update_weights(inputs, targets)`, which
+    `train_step` runs in that order.
 
     `train_step` takes ((train inputs, train targets), (search inputs, search
     targets)) chunks, [batch, time] each. Three hidden states are carried from
@@ -151,6 +153,12 @@ class RNNSearcher(base.TwoOptimizerModel):
         self.search_hidden.assign(tf.stop_gradient(last))
         self.arch_loss.update_state(losses)
         self.arch_ppl.update_state(losses)
+
+    def train_step(self, data):
+        train, search = data
+        self.update_arch(train, search)
+        self.update_weights(*train)
+        return {m.name: m.result() for m in self.metrics}
 
     def weight_step(self, inputs, targets, weights, index, mode):
         """One SGD step on the network weights under the architecture."""
