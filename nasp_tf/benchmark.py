@@ -38,8 +38,19 @@ PRESETS = {
     # For the tests of the benchmark itself.
     "tiny": {"init_channels": 4, "layers": 3, "batch_size": 4, "nodes": 1},
 }
+# The recurrent search (--task=text): DARTS's PTB search (configs/ptb.flags) at
+# 300 units, batch 256, BPTT 35, PTB's 10,000 words ("paper"), smaller
+# versions for a quick look ("small") and for the benchmark's tests ("tiny").
+TEXT_PRESETS = {
+    "small": {"rnn_units": 100, "batch_size": 64, "bptt": 35, "vocab": 10000},
+    "paper": {"rnn_units": 300, "batch_size": 256, "bptt": 35, "vocab": 10000},
+    "tiny": {"rnn_units": 8, "batch_size": 4, "bptt": 5, "vocab": 50},
+}
+TASKS = ("images", "text")
 SEARCHERS = tuple(name for name, entry in registry.SEARCHERS.items()
                   if "images" in entry.families())
+TEXT_SEARCHERS = tuple(name for name, entry in registry.SEARCHERS.items()
+                       if "text" in entry.families())
 SPACES = ("darts7", "nasp12")
 LABELS = {name: entry.label for name, entry in registry.SEARCHERS.items()}
 XLA = "_xla"
@@ -61,6 +72,9 @@ def define_flags():
     f.DEFINE_enum("preset", "small", list(PRESETS), "Network and batch size "
                   "(docs/benchmarks.md): small C=8, 5 cells, batch 16; paper C=16, 8 cells, "
                   "batch 64; tiny (C=4, 3 cells, 2 nodes, batch 4) checks the benchmark.")
+    f.DEFINE_enum("task", "images", TASKS, "The step benchmark's search: images (a CNN "
+                  "cell, --space) or text (the recurrent cell; presets: small 100 units, "
+                  "batch 64; paper 300 units, batch 256; BPTT 35, 10,000 words).")
     f.DEFINE_list("space", ["darts7"], "Search spaces, comma-separated (darts7, nasp12).")
     f.DEFINE_list("searchers", ["nasp", "darts1", "darts2"], "Searchers, comma-separated: "
                   f"{', '.join(SEARCHERS)}; add `{XLA}` (e.g. nasp{XLA}) to compile with XLA.")
@@ -82,7 +96,7 @@ def define_flags():
                      lower_bound=1)
     f.DEFINE_bool("quality", False, "Run the cell-quality benchmark instead: search with "
                   "each searcher over --quality_seeds, retrain every genotype, the published "
-                  "cells and --random_cells random cells under one budget (about 45 minutes "
+                  "cells and --random_cells random cells under one budget (about 35 minutes "
                   "on 2 CPU cores); quality.csv and quality.png in --output_dir.")
     f.DEFINE_bool("quick", False, "--quality: a tiny version of both tasks (minutes).")
     f.DEFINE_list("quality_tasks", ["images", "text"], "--quality: tasks (images: digits; "
@@ -110,6 +124,10 @@ def define_flags():
     flags.register_validator("searchers", lambda v: bool(v) and all(map(_known_searcher, v)),
                              f"--searchers takes a comma-separated subset of "
                              f"{', '.join(SEARCHERS)} (each optionally with {XLA})")
+    flags.register_multi_flags_validator(
+        ["task", "searchers"],
+        lambda v: v["task"] == "images" or all(s in TEXT_SEARCHERS for s in v["searchers"]),
+        f"--task=text times the recurrent searchers {', '.join(TEXT_SEARCHERS)} (no {XLA})")
     flags.register_validator("quality_tasks", lambda v: bool(v) and set(v) <= {"images", "text"},
                              "--quality_tasks takes images, text or both")
     flags.register_validator("quality_seeds", lambda v: bool(v) and all(s.isdigit() for s in v),
@@ -216,6 +234,71 @@ def step_worker(spec):
     }
 
 
+def text_search_config(**overrides):
+    """A recurrent search configuration with configs/ptb.flags' settings."""
+    config = dict(searcher="nasp", rnn_units=300, rnn_steps=8, batch_size=256,
+                  eval_batch_size=10, bptt=35, learning_rate=20.0, momentum=0.0,
+                  weight_decay=5e-7, grad_clip=0.25, arch_learning_rate=3e-3, arch_beta1=0.9,
+                  arch_weight_decay=1e-3, arch_lr_schedule="constant", epochs=50,
+                  dropout=0.75, dropouth=0.25, dropoutx=0.75, dropouti=0.2, dropoute=0.0,
+                  tar_beta=1e-3, ar_alpha=0.0, seed=3, eta=0.0, prox_value="one",
+                  derive="complete", penalize="normal")
+    config.update(overrides)
+    return types.SimpleNamespace(**config)
+
+
+def text_step_worker(spec):
+    """Times one recurrent searcher's architecture step (on a search chunk)
+    and weight step (on a training chunk), as `train_step` runs them, on
+    fixed synthetic chunks of BPTT tokens."""
+    import numpy as np
+    import tensorflow as tf
+
+    from nasp_tf.pipelines import common, text_search
+
+    common.seed_everything(spec["seed"], False)
+    preset = TEXT_PRESETS[spec["preset"]]
+    config = text_search_config(searcher=spec["searcher"], rnn_units=preset["rnn_units"],
+                                batch_size=preset["batch_size"], bptt=preset["bptt"],
+                                seed=spec["seed"])
+    start = time.perf_counter()
+    searcher = text_search.build_searcher(config, preset["vocab"], steps_per_epoch=100)
+    build_s = time.perf_counter() - start
+    rng = np.random.default_rng(spec["seed"])
+
+    def chunk():
+        tokens = rng.integers(0, preset["vocab"], (preset["batch_size"], preset["bptt"] + 1))
+        return (tf.constant(tokens[:, :-1], tf.int32), tf.constant(tokens[:, 1:], tf.int32))
+
+    train, search = chunk(), chunk()
+    arch_fn, weight_fn = _step_functions(searcher, False)
+    arch_s, weight_s = [], []
+    for n in range(spec["warmup"] + spec["steps"]):
+        t0 = time.perf_counter()
+        arch_loss = float(arch_fn(train, search))
+        t1 = time.perf_counter()
+        weight_loss = float(weight_fn(*train))
+        t2 = time.perf_counter()
+        if n == 0:
+            first_step_s = t2 - t0
+        if n >= spec["warmup"]:
+            arch_s.append(t1 - t0)
+            weight_s.append(t2 - t1)
+    totals = [a + w for a, w in zip(arch_s, weight_s)]
+    return {
+        "searcher": spec["searcher"], "space": "recurrent", "preset": spec["preset"],
+        "arch_s": statistics.median(arch_s), "weight_s": statistics.median(weight_s),
+        "total_s": statistics.median(totals),
+        "build_s": build_s, "first_step_s": first_step_s, "peak_rss_gb": peak_rss_gb(),
+        "arch_s_all": arch_s, "weight_s_all": weight_s,
+        "final_losses": [arch_loss, weight_loss],
+        "parameters": int(sum(np.prod(w.shape) for w in searcher.model.trainable_weights)),
+        "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+        "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
+        "tensorflow": tf.__version__,
+    }
+
+
 def _digits_searcher(searcher_name, seed, eta=0.0):
     """A searcher with configs/quickstart.flags' settings, and its digits data."""
     from nasp_tf.data import images
@@ -307,7 +390,8 @@ def pipeline_worker(spec):
     return {"seconds_per_pair": (time.perf_counter() - start) / 200}
 
 
-WORKERS = {"step": step_worker, "convergence": convergence_worker,
+WORKERS = {"step": step_worker, "text_step": text_step_worker,
+           "convergence": convergence_worker,
            "pipeline": pipeline_worker}
 RESULT = "BENCH-RESULT "
 WORKER_COMMAND = "from nasp_tf.cli import entry_points; entry_points.bench()"
@@ -387,23 +471,32 @@ def machine():
 
 def run_steps(config):
     results = []
-    for space in config.space:
+    text = config.task == "text"
+    for space in ["recurrent"] if text else config.space:
         for name in config.searchers:
-            spec = {"task": "step", "searcher": name, "space": space, "preset": config.preset,
-                    "steps": config.steps, "warmup": config.warmup, "seed": config.seed}
+            spec = {"task": "text_step" if text else "step", "searcher": name, "space": space,
+                    "preset": config.preset, "steps": config.steps, "warmup": config.warmup,
+                    "seed": config.seed}
             print(f"{name} on {space} ({config.preset}) ...", file=sys.stderr, flush=True)
             results.append(in_subprocess(spec))
-    sizes = PRESETS[config.preset]
-    print(f"preset {config.preset}: C={sizes['init_channels']}, {sizes['layers']} cells, "
-          f"{sizes['nodes']} nodes, batch {sizes['batch_size']}; median of {config.steps} "
+    if text:
+        sizes = TEXT_PRESETS[config.preset]
+        shape = (f"{sizes['rnn_units']} units, batch {sizes['batch_size']}, BPTT "
+                 f"{sizes['bptt']}, {sizes['vocab']:,} words; one step = the architecture "
+                 "step and the weight step")
+    else:
+        sizes = PRESETS[config.preset]
+        shape = (f"C={sizes['init_channels']}, {sizes['layers']} cells, {sizes['nodes']} "
+                 f"nodes, batch {sizes['batch_size']}")
+    print(f"preset {config.preset}: {shape}; median of {config.steps} "
           f"steps after {config.warmup} warm-up; TF threads "
           f"intra={results[0]['intra_op_threads']} inter={results[0]['inter_op_threads']} "
           f"(0 = TF's default, all {os.cpu_count()} cores)")
     model, extensions = cpu_info()
     print(f"machine: {model}, {os.cpu_count()} cores, {' '.join(extensions) or 'no avx2'}")
     print(step_table(results))
-    report = {"kind": "step", "machine": machine(), "preset": config.preset,
-              "preset_sizes": PRESETS[config.preset], "results": results}
+    report = {"kind": "step", "task": config.task, "machine": machine(),
+              "preset": config.preset, "preset_sizes": sizes, "results": results}
     if config.pipeline:
         pipe = in_subprocess({"task": "pipeline", "seed": config.seed})
         print(f"digits search pipeline alone: {pipe['seconds_per_pair'] * 1e3:.2f} ms per "
