@@ -31,6 +31,7 @@ setup(
         "nasp-train=nasp_tf.cli.entry_points:train",
         "nasp-bench=nasp_tf.cli.entry_points:bench",
         "nasp-compare=nasp_tf.cli.entry_points:compare",
+        "nasp-launch=nasp_tf.cli.entry_points:launch",
     ]},
     license="Apache-2.0",
     url="https://arxiv.org/abs/1905.13577",

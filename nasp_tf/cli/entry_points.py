@@ -1,5 +1,6 @@
 """The programs, as functions: `bin/*.py` and the console scripts installed by
-setup.py (`nasp-search`, `nasp-train`, `nasp-bench`, `nasp-compare`) call
+setup.py (`nasp-search`, `nasp-train`, `nasp-bench`, `nasp-compare`,
+`nasp-launch`) call
 these. Each defines its binary's flags, parses them (a bad flag: one line,
 exit code 2, before TensorFlow loads) and runs."""
 
@@ -72,3 +73,10 @@ def compare():
         print(f"{program}: error: {e}", file=sys.stderr)
         sys.exit(2)
     print("\n".join(lines))
+
+
+def launch():
+    """bin/launch.py: a local cluster of workers (see `nasp_tf.launcher`)."""
+    from nasp_tf import launcher
+
+    sys.exit(launcher.main(sys.argv))
