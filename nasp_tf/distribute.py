@@ -1,8 +1,13 @@
-"""The tf.distribute strategy a run uses, chosen by a flag."""
+"""The tf.distribute strategy a run uses, chosen by a flag, and which worker
+of a cluster this process is."""
 
+import json
+import os
+
+import keras
 import tensorflow as tf
 
-STRATEGIES = ("default", "mirrored")
+STRATEGIES = ("default", "mirrored", "multi_worker")
 
 
 def split_cpu(num_devices):
@@ -19,13 +24,86 @@ def split_cpu(num_devices):
 
 
 def get_strategy(name, cpu_devices=0):
-    """`default` (one device) or `mirrored` (every GPU, else every logical CPU)."""
+    """`default` (one device), `mirrored` (every GPU, else every logical CPU)
+    or `multi_worker` (MultiWorkerMirroredStrategy over the cluster in
+    TF_CONFIG, ring all-reduce: the collective implementation that runs on
+    CPUs too)."""
     if name not in STRATEGIES:
         raise ValueError(f"Unknown strategy. Received: {name!r}; choose one of {STRATEGIES}")
     split_cpu(cpu_devices)
     if name == "default":
         return tf.distribute.get_strategy()
+    if name == "multi_worker":
+        _reduce_logs_across_workers()
+        options = tf.distribute.experimental.CommunicationOptions(
+            implementation=tf.distribute.experimental.CommunicationImplementation.RING)
+        return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
     gpus = tf.config.list_logical_devices("GPU")
     devices = [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
     cross_ops = None if gpus else tf.distribute.ReductionToOneDevice()
     return tf.distribute.MirroredStrategy(devices=devices, cross_device_ops=cross_ops)
+
+
+def _reduce_logs_across_workers():
+    """Keras 3's `fit` reduces each step's logs across workers with
+    `strategy.reduce(op, value, axis=0)`, which fails for the scalar losses
+    and metrics every step returns ("Invalid reduction dimension 0 for input
+    with 0 dimensions", keras-team/keras#20585). Under
+    MultiWorkerMirroredStrategy the logs are reduced with axis=None instead
+    (the mean of each value over the workers); other strategies and
+    `predict`'s concatenation keep Keras's own path."""
+    from keras.src.backend.tensorflow import trainer as tf_trainer
+
+    original = tf_trainer.reduce_per_replica
+    if getattr(original, "reduces_scalars_across_workers", False):
+        return
+
+    def reduce_per_replica(values, strategy, reduction):
+        if (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+                and reduction in ("auto", "mean", "sum")):
+            op = "SUM" if reduction == "sum" else "MEAN"
+            return tf.nest.map_structure(lambda v: strategy.reduce(op, v, axis=None), values)
+        return original(values, strategy, reduction)
+
+    reduce_per_replica.reduces_scalars_across_workers = True
+    tf_trainer.reduce_per_replica = reduce_per_replica
+
+
+def worker_role():
+    """(this worker's index, whether it is the chief) in the cluster of
+    TF_CONFIG; (0, True) outside a cluster. The chief is the task of type
+    `chief`, else worker 0 (TensorFlow's convention)."""
+    text = os.environ.get("TF_CONFIG")
+    if not text:
+        return 0, True
+    config = json.loads(text)
+    task = config.get("task", {})
+    kind, index = task.get("type", "worker"), int(task.get("index", 0))
+    if kind == "chief":
+        return 0, True
+    has_chief = bool(config.get("cluster", {}).get("chief"))
+    return index + (1 if has_chief else 0), (kind == "worker" and index == 0 and not has_chief)
+
+
+class StrategyModel(keras.Model):
+    """A Keras model that also starts `fit` under MultiWorkerMirroredStrategy.
+
+    Before the first step, Keras 3 builds a model under a strategy from one
+    batch averaged over the replicas (`strategy.reduce`); with
+    MultiWorkerMirroredStrategy that reduce fails in eager mode ("Attempt to
+    convert a value (PerReplica ...) to a Tensor", keras-team/keras#20585).
+    The build needs shapes, not values: on a cluster it takes this worker's
+    first replica's batch instead. Elsewhere Keras's own path runs.
+    """
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        strategy = getattr(self, "_distribute_strategy", None)
+        if iterator is None or not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+        for _, _, it in iterator:
+            data_batch = tf.nest.map_structure(
+                lambda x: (strategy.experimental_local_results(x)[0]
+                           if isinstance(x, tf.distribute.DistributedValues) else x), next(it))
+            break
+        with strategy.scope():
+            self._symbolic_build(data_batch=data_batch)

@@ -18,7 +18,7 @@ TEXT_DATASETS = ("ptb", "wt2", "ptb_sample", "synthetic_text")
 # loaders are in nasp_tf.data.user_images, whose PREFIXES must match).
 USER_DATA_PREFIXES = ("tfds", "folder", "npz")
 USER_DATA_FORMS = "tfds:NAME, folder:DIR or npz:FILE"
-STRATEGIES = ("default", "mirrored")
+STRATEGIES = ("default", "mirrored", "multi_worker")
 FAMILIES = ("images", "text")
 
 # The flags of the recurrent-model path (define_text_flags).
@@ -254,12 +254,38 @@ def _valid_interval(text):
 
 
 def register_strategy_validators():
-    """--cpu_devices only serves --strategy=mirrored (it splits the CPU for it)."""
+    """--cpu_devices only serves --strategy=mirrored (it splits the CPU for it);
+    --strategy=multi_worker needs a cluster in TF_CONFIG."""
     flags.register_multi_flags_validator(
         ["cpu_devices", "strategy"],
         lambda v: v["cpu_devices"] <= 1 or v["strategy"] == "mirrored",
         "--cpu_devices splits the CPU for --strategy=mirrored; add --strategy=mirrored or "
         "drop --cpu_devices")
+    flags.register_validator(
+        "strategy", lambda v: v != "multi_worker" or cluster_problem() is None,
+        "--strategy=multi_worker reads its cluster from TF_CONFIG: start the workers with "
+        "python bin/launch.py --workers=N -- bin/search.py ... (one machine), or set "
+        "TF_CONFIG on each machine (README, Running on a cluster)")
+
+
+def cluster_problem(text=None):
+    """What is wrong with a TF_CONFIG (the environment's if `text` is None), or
+    None: a JSON object with a non-empty cluster.worker list and a task
+    {type: worker or chief, index in range}."""
+    import json
+
+    text = os.environ.get("TF_CONFIG") if text is None else text
+    if not text:
+        return "TF_CONFIG is not set"
+    try:
+        config = json.loads(text)
+        cluster, task = config["cluster"], config["task"]
+        members = cluster[task["type"]]
+        if task["type"] not in ("worker", "chief") or not 0 <= int(task["index"]) < len(members):
+            return "TF_CONFIG's task is not one of its cluster's workers"
+    except (ValueError, KeyError, TypeError):
+        return "TF_CONFIG is not a JSON object with cluster and task"
+    return None
 
 
 def config_dirs():

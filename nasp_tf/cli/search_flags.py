@@ -80,7 +80,9 @@ def define_flags():
     f.DEFINE_bool("deterministic", False, "Turn on TF op determinism (same seed, same "
                   "genotype, on the CPU).")
     f.DEFINE_enum("strategy", "default", common.STRATEGIES, "`mirrored` runs on every GPU "
-                  "(or every logical CPU) with tf.distribute.MirroredStrategy.")
+                  "(or every logical CPU) with tf.distribute.MirroredStrategy; "
+                  "`multi_worker` on the workers TF_CONFIG names "
+                  "(MultiWorkerMirroredStrategy; bin/launch.py starts them on one machine).")
     f.DEFINE_integer("cpu_devices", 0, "Split the CPU into N logical devices (to try "
                      "--strategy=mirrored without GPUs).", lower_bound=0)
     f.DEFINE_bool("jit_compile", False, "Compile the search step with XLA.")
@@ -102,13 +104,13 @@ def define_flags():
         "--learning_rate_min must not exceed --learning_rate")
     flags.register_multi_flags_validator(
         ["searcher", "strategy"],
-        lambda v: v["strategy"] != "mirrored" or v["searcher"] not in registry.SEARCHERS
+        lambda v: v["strategy"] == "default" or v["searcher"] not in registry.SEARCHERS
         or registry.SEARCHERS[v["searcher"]].multi_replica,
         "this --searcher runs on one device (darts2's unrolled step rewrites the weights); "
         "use --strategy=default")
     flags.register_multi_flags_validator(
         ["searcher", "strategy", "pa_order"],
-        lambda v: not (v["searcher"] in ("pa", "pa_lazy") and v["strategy"] == "mirrored"
+        lambda v: not (v["searcher"] in ("pa", "pa_lazy") and v["strategy"] != "default"
                        and v["pa_order"] == "2"),
         "the second-order PA gradient runs on one device: use --strategy=default or "
         "--pa_order=1")

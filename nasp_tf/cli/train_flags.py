@@ -53,7 +53,8 @@ def define_flags():
                      lower_bound=0, upper_bound=common.SEED_MAX)
     f.DEFINE_bool("deterministic", False, "Turn on TF op determinism.")
     f.DEFINE_enum("strategy", "default", common.STRATEGIES, "`mirrored`: every GPU "
-                  "(or logical CPU) with tf.distribute.MirroredStrategy.")
+                  "(or logical CPU) with tf.distribute.MirroredStrategy; `multi_worker`: "
+                  "the workers TF_CONFIG names (bin/launch.py starts them on one machine).")
     f.DEFINE_integer("cpu_devices", 0, "Split the CPU into N logical devices.", lower_bound=0)
     f.DEFINE_string("output_dir", "runs/train", "Run directory.")
     f.DEFINE_bool("resume", True, "Continue from the run directory's last checkpoint.")

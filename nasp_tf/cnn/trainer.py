@@ -3,10 +3,11 @@
 import keras
 import tensorflow as tf
 
+from nasp_tf import distribute
 from nasp_tf import optimizers as optimizers_lib
 
 
-class FinalTrainer(keras.Model):
+class FinalTrainer(distribute.StrategyModel):
     """Trains a `FinalNetwork` as the reference does.
 
     loss = CE(logits) + aux_weight * CE(aux_logits), both with label smoothing

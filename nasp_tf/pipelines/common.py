@@ -6,11 +6,14 @@ with the callbacks every job wants (NaN guard, TensorBoard) and turns a
 diverged loss into `RunFailed`.
 """
 
+import atexit
 import logging as std_logging
 import logging.handlers  # noqa: F401 - std_logging.handlers
 import os
 import random
+import shutil
 import sys
+import tempfile
 
 import keras
 import numpy as np
@@ -90,6 +93,12 @@ class Run:
     the data, the model and the checkpoint have loaded, so a command that
     fails on its inputs leaves every existing file as it was.
 
+    On a cluster (--strategy=multi_worker) every worker runs the same job;
+    the chief owns the run directory. The other workers restore from the
+    chief's checkpoints and write what they must (their checkpoints, logs,
+    outputs) to a temporary directory of their own, removed when they end,
+    as TensorFlow's multi-worker checkpointing does.
+
     Args:
       config: the parsed flags (output_dir, strategy, cpu_devices, seed,
         deterministic, resume, overwrite, on_nan, epochs, verbose are read
@@ -99,15 +108,22 @@ class Run:
 
     def __init__(self, config, flags_text=""):
         self.config = config
-        self.dir = config.output_dir
+        # Where checkpoints are restored from: the chief's run directory.
+        self.source = config.output_dir
         self.flags_text = flags_text
         _hold_log()
-        self.decision = run_dir.plan(self.dir, flags_text, run_dir.resumes(config),
+        self.decision = run_dir.plan(self.source, flags_text, run_dir.resumes(config),
                                      getattr(config, "overwrite", False))
         if getattr(config, "export_only", False) and not (
-                self.decision == run_dir.RESUME and checkpoints.exists(self.dir)):
-            raise UserError(f"--export_only: no checkpoint in {self.path('checkpoints')}; "
-                            "train first")
+                self.decision == run_dir.RESUME and checkpoints.exists(self.source)):
+            raise UserError(f"--export_only: no checkpoint in "
+                            f"{os.path.join(self.source, 'checkpoints')}; train first")
+        self.worker, self.is_chief = (distribute.worker_role()
+                                      if config.strategy == "multi_worker" else (0, True))
+        self.dir = self.source
+        if not self.is_chief:
+            self.dir = tempfile.mkdtemp(prefix=f"nasp_tf_worker{self.worker}_")
+            atexit.register(shutil.rmtree, self.dir, ignore_errors=True)
         self.strategy = distribute.get_strategy(config.strategy, config.cpu_devices)
         seed_everything(config.seed, config.deterministic)
         self.checkpoint = self.manager = None
@@ -117,14 +133,23 @@ class Run:
 
     def claim(self):
         """Writes this invocation into the run directory (once): the old run
-        moved aside with --overwrite, flags.txt, flags_history.txt, log.txt."""
+        moved aside with --overwrite, flags.txt, flags_history.txt, log.txt.
+        A worker other than the chief writes its log to its own directory."""
         if self._claimed:
             return
-        moved = run_dir.commit(self.dir, self.decision, self.flags_text,
-                               os.path.basename(sys.argv[0]) or "nasp_tf")
+        moved = None
+        if self.is_chief:
+            moved = run_dir.commit(self.dir, self.decision, self.flags_text,
+                                   os.path.basename(sys.argv[0]) or "nasp_tf")
         _log_to(self.path("log.txt"))
         if moved:
             logging.info("--overwrite: the earlier run in %s is now in %s", self.dir, moved)
+        if self.config.strategy == "multi_worker":
+            logging.info("worker %d of %d%s", self.worker,
+                         self.strategy.extended._num_workers if hasattr(
+                             self.strategy.extended, "_num_workers") else 0,
+                         " (chief: writes the run directory)" if self.is_chief
+                         else f" (writes nothing the user sees; scratch {self.dir})")
         self._claimed = True
 
     def path(self, *parts):
@@ -146,7 +171,7 @@ class Run:
         the steps of it already done, when the checkpoint was taken inside it)."""
         epoch, step, restored = 0, 0, None
         if self.decision == run_dir.RESUME:
-            epoch, step, restored = checkpoints.restore_latest(self.checkpoint, self.dir)
+            epoch, step, restored = checkpoints.restore_latest(self.checkpoint, self.source)
         self.claim()
         self.manager = checkpoints.manager_for(self.checkpoint, self.dir)
         if self.decision != run_dir.RESUME or restored is None:
@@ -190,6 +215,12 @@ class Run:
         self.steps = steps
         every_steps, every_seconds = run_dir.checkpoint_interval(
             getattr(self.config, "checkpoint_every", "0"))
+        if every_seconds and self.config.strategy == "multi_worker":
+            # Workers must checkpoint at the same steps, and their clocks differ.
+            logging.info("--checkpoint_every=%s: on a cluster, checkpoints by time are taken "
+                         "at epoch ends only; give a number of steps instead",
+                         self.config.checkpoint_every)
+            every_seconds = 0.0
         epoch, step, restores = initial_epoch, self.initial_step, 0
         while epoch < self.config.epochs:
             guard = callbacks_lib.NaNGuard()
@@ -221,7 +252,8 @@ class Run:
                     "--arch_learning_rate) and rerun (it resumes from the checkpoint), or pass "
                     "--on_nan=restore")
             restores += 1
-            epoch, step, restored = checkpoints.restore_latest(self.checkpoint, self.dir)
+            # Every worker goes back to the chief's checkpoint.
+            epoch, step, restored = checkpoints.restore_latest(self.checkpoint, self.source)
             for optimizer in self.optimizers:
                 optimizers.set_learning_rate_scale(optimizer, 0.5 ** restores)
             logging.warning("%s: restored %s (epoch %d, step %d) and going on at %g x the "

@@ -107,6 +107,12 @@ def run(config, flags_text=""):
     if source.class_names is not None:  # what the exported model's output i means
         summary["class_names"] = list(source.class_names)
     atomic.write_text(run.path("results.json"), json.dumps(summary, indent=1))
+    if run.strategy.num_replicas_in_sync > 1:
+        # A SavedModel cannot capture distributed variables (the on-read
+        # batch-norm statistics): export a copy made outside the strategy.
+        copy = build_network(config, genotype, source.image_shape, source.num_classes)
+        copy.set_weights(network.get_weights())
+        network = copy
     export.export_classifier(network, run.path("saved_model"), source.mean, source.std)
     export.save_keras(network, run.path("model.keras"))
     logging.info("exported %s and %s", run.path("saved_model"), run.path("model.keras"))

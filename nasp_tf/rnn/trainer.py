@@ -4,12 +4,13 @@ with the averaged-SGD switch."""
 import keras
 import tensorflow as tf
 
+from nasp_tf import distribute
 from nasp_tf import optimizers as optimizers_lib
 from nasp_tf.rnn import losses as losses_lib
 from nasp_tf.rnn import model as model_lib
 
 
-class LMTrainer(keras.Model):
+class LMTrainer(distribute.StrategyModel):
     """Trains an `RNNModel` on BPTT chunks, carrying the hidden state.
 
     Each step: NLL + TAR (+ AR) on the chunk, the gradient clipped by global

@@ -5,6 +5,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from nasp_tf import distribute
 from nasp_tf import genotype as genotype_lib
 from nasp_tf import optimizers as optimizers_lib
 from nasp_tf import spaces
@@ -17,7 +18,7 @@ def per_example_loss(labels, logits):
         labels=tf.cast(labels, tf.int32), logits=logits)
 
 
-class TwoOptimizerModel(keras.Model):
+class TwoOptimizerModel(distribute.StrategyModel):
     """What every searcher shares, CNN and recurrent alike.
 
     `compile` takes a weight and an architecture optimizer (keras-io's

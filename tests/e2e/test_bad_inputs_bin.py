@@ -42,6 +42,11 @@ CASES = [
      "--penalize"),
     ("cpu-devices-alone", "search.py", ["--cpu_devices=2"], "--cpu_devices"),
     ("darts2-mirrored", "search.py", ["--searcher=darts2", "--strategy=mirrored"], "darts2"),
+    ("multi-worker-no-cluster", "search.py", ["--strategy=multi_worker"], "TF_CONFIG"),
+    ("checkpoint-every-bad", "train.py", ["--genotype=NASP", "--checkpoint_every=5 min"],
+     "--checkpoint_every"),
+    ("launch-zero-workers", "launch.py", ["--workers=0", "--", "bin/search.py"], "--workers"),
+    ("launch-no-command", "launch.py", ["--workers=2"], "after --"),
     ("lr-min-above-lr", "search.py", ["--learning_rate=0.01", "--learning_rate_min=0.1"],
      "--learning_rate_min"),
     ("negative-eta", "search.py", ["--eta=-1"], "--eta"),
@@ -127,7 +132,8 @@ def workspace(tmp_path_factory):
 
 def test_the_table_is_large_and_covers_every_binary():
     assert len(CASES) >= 40 and len({c[0] for c in CASES}) == len(CASES)
-    assert {c[1] for c in CASES} == {"search.py", "train.py", "bench.py", "compare_lm.py"}
+    assert {c[1] for c in CASES} == {"search.py", "train.py", "bench.py", "compare_lm.py",
+                                     "launch.py"}
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
@@ -135,7 +141,7 @@ def test_a_bad_input_is_one_line_exit_2_and_changes_nothing(case, workspace, roo
     _, program, args, phrase = case
     args = [a.replace("{w}", str(workspace)) for a in args]
     before = _snapshot(workspace)
-    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "TF_CONFIG")}
     # From the workspace, so that a default --output_dir would land there.
     result = subprocess.run([sys.executable, os.path.join(root, "bin", program), *args],
                             cwd=workspace, env=env, capture_output=True, text=True,

@@ -1,0 +1,66 @@
+"""Run by test_multi_worker.py: NASP search steps and CNN retraining steps
+under the strategy `argv[2]` ("multi_worker": one of the workers bin/launch.py
+starts; "default": one process), on batches whose two halves are equal:
+bin/launch.py's workers each get one half of every batch (TensorFlow shards
+the batches in blocks), so each worker's batch-norm statistics equal one
+device's (as in mirrored_worker.py) and the runs must agree up to rounding.
+The chief (or the single process) writes the weights it starts and ends
+with, A and Ā to `argv[1]` (.npz)."""
+
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from nasp_tf import distribute, optimizers  # noqa: E402
+from nasp_tf import genotype as genotype_lib  # noqa: E402
+from nasp_tf.cnn import model as model_lib  # noqa: E402
+from nasp_tf.cnn import search_model  # noqa: E402
+from nasp_tf.cnn import trainer as trainer_lib  # noqa: E402
+from nasp_tf.search import nasp  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mirrored_worker import SPACE, STEPS, doubled_batches  # noqa: E402
+
+
+def main(out, strategy_name):
+    strategy = distribute.get_strategy(strategy_name)
+    _, chief = distribute.worker_role() if strategy_name == "multi_worker" else (0, True)
+    with strategy.scope():
+        tf.keras.utils.set_random_seed(0)
+        net = search_model.SearchNetwork(SPACE, 5, 4, 3, 1, (8, 8, 3))
+        searcher = nasp.NASPSearcher(net, eta=0.5, keep_edges=1)
+        searcher.compile(optimizers.TorchSGD(0.05, 0.9, 3e-4), optimizers.TorchAdam(0.01))
+        tf.keras.utils.set_random_seed(1)
+        final = model_lib.network_cifar(genotype_lib.PUBLISHED["DARTS_V2"], 5, 4, 3, True,
+                                        (32, 32, 3))
+        trainer = trainer_lib.FinalTrainer(final, aux_weight=0.4, label_smoothing=0.1)
+        trainer.compile(optimizer=optimizers.TorchSGD(0.05, 0.9, 3e-4))
+        trainer.optimizer.build(final.trainable_weights)
+    start = {f"{name}_start{i}": w.numpy() for name, net_ in (("search", net), ("train", final))
+             for i, w in enumerate(net_.trainable_weights)}
+    searcher.fit(tf.data.Dataset.zip((doubled_batches(0, 8), doubled_batches(2, 8))),
+                 epochs=1, steps_per_epoch=STEPS, verbose=0, shuffle=False)
+    trainer.fit(doubled_batches(1, 32), epochs=1, steps_per_epoch=STEPS, verbose=0,
+                shuffle=False)
+    arrays = {"replicas": np.array(strategy.num_replicas_in_sync),
+              "steps": np.array(int(searcher.weight_optimizer.iterations.numpy())),
+              "train_steps": np.array(int(trainer.optimizer.iterations.numpy()))}
+    for kind in ("normal", "reduce"):
+        arrays[f"A_{kind}"] = searcher.arch_vars[kind].numpy()
+        arrays[f"Abar_{kind}"] = searcher.discrete_arch()[kind][0].numpy()
+    for i, w in enumerate(net.trainable_weights):
+        arrays[f"search_w{i}"] = w.numpy()
+    for i, w in enumerate(final.trainable_weights):
+        arrays[f"train_w{i}"] = w.numpy()
+    arrays.update(start)
+    if chief:
+        np.savez(out, **arrays)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])

@@ -1,0 +1,84 @@
+"""--strategy=multi_worker: two workers started by bin/launch.py (one CPU
+each) against one process with the same global batch, and the binaries end
+to end on two workers."""
+
+import os
+
+import numpy as np
+
+
+def test_two_workers_match_one_process(tmp_path, root, run_script):
+    worker = os.path.join(root, "tests", "e2e", "multi_worker_worker.py")
+    two, one = str(tmp_path / "two.npz"), str(tmp_path / "one.npz")
+    run_script(os.path.join(root, "bin", "launch.py"), "--workers=2", "--", worker, two,
+               "multi_worker")
+    run_script(worker, one, "default")
+    first, second = np.load(one), np.load(two)
+    assert int(second["replicas"]) == 2 and int(first["replicas"]) == 1
+    assert int(first["steps"]) == int(second["steps"]) == 3
+    for kind in ("normal", "reduce"):
+        np.testing.assert_array_equal(first[f"Abar_{kind}"], second[f"Abar_{kind}"])
+        np.testing.assert_allclose(second[f"A_{kind}"], first[f"A_{kind}"], atol=1e-5)
+        assert np.abs(first[f"A_{kind}"] - 0.5).max() > 0.01  # A moved
+    # The weights: each run's update from the same start agrees. A gradient
+    # not summed over the workers, or summed twice, is off by half of it.
+    for part in ("search", "train"):
+        keys = [k for k in first.files if k.startswith(f"{part}_w")]
+        assert keys
+        start = {k: first[k.replace("_w", "_start")] for k in keys}
+        np.testing.assert_array_equal(start[keys[0]], second[keys[0].replace("_w", "_start")])
+        moved = np.sqrt(sum(np.sum((first[k] - start[k]) ** 2) for k in keys))
+        apart = np.sqrt(sum(np.sum((first[k] - second[k]) ** 2) for k in keys))
+        assert moved > 1e-3 and apart < 0.02 * moved, (part, apart, moved)
+
+
+TINY_SEARCH = ["--dataset=digits", "--max_examples=256", "--epochs=3", "--steps_per_epoch=3",
+               "--batch_size=16", "--init_channels=4", "--layers=3", "--nodes=1", "--verbose=0",
+               "--strategy=multi_worker", "--checkpoint_every=1"]
+
+
+def test_a_killed_worker_stops_the_launch_and_the_rerun_resumes(tmp_path, root, run_script):
+    """SIGKILL to worker 1 mid-search: the launcher stops worker 0 and fails;
+    the same launch again resumes from the chief's checkpoint and writes the
+    run directory a single-process search writes."""
+    import glob
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = str(tmp_path / "run")
+    command = [sys.executable, os.path.join(root, "bin", "launch.py"), "--workers=2", "--",
+               "bin/search.py", *TINY_SEARCH, f"--output_dir={out}"]
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    launch = subprocess.Popen(command, cwd=root, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while not any(int(p.split("-")[-1].split(".")[0]) >= 4
+                  for p in glob.glob(os.path.join(out, "checkpoints", "ckpt-*.index"))):
+        assert launch.poll() is None and time.time() < deadline
+        time.sleep(0.05)
+    worker1 = [int(line.split()[0]) for line in subprocess.run(
+        ["pgrep", "-af", "bin/search.py"], capture_output=True, text=True).stdout.splitlines()
+        if "multi_worker" in line and f"--output_dir={out}" in line]
+    # Worker 1 is the process whose TF_CONFIG says index 1.
+    victims = [pid for pid in worker1
+               if '"index": 1' in open(f"/proc/{pid}/environ", "rb").read().decode(
+                   errors="replace")]
+    assert len(victims) == 1, worker1
+    os.kill(victims[0], signal.SIGKILL)
+    _, stderr = launch.communicate(timeout=120)
+    assert launch.returncode == 128 + signal.SIGKILL, stderr
+    assert "worker 1 exited" in stderr
+    assert not os.path.exists(os.path.join(out, "genotype.json"))
+
+    result = run_script(os.path.join(root, "bin", "launch.py"), "--workers=2", "--",
+                        "bin/search.py", *TINY_SEARCH, f"--output_dir={out}")
+    assert "resuming from" in result.stdout
+    with open(os.path.join(out, "flags_history.txt"), encoding="utf-8") as f:
+        kinds = [line.split("(")[1].split(")")[0] for line in f if line.startswith("#")]
+    assert kinds == ["new", "resume"]
+    names = {"genotype.json", "flags.txt", "log.txt", "cell_normal.png", "cell_reduce.png",
+             "arch", "genotypes", "checkpoints", "tensorboard"}
+    assert names <= set(os.listdir(out))
+    assert len(glob.glob(os.path.join(out, "arch", "epoch_*.npz"))) == 3
