@@ -61,8 +61,11 @@ def pytest_xdist_make_scheduler(config, log):
 # first. Run first, they leave the short tests to fill the end of both
 # workers' queues, instead of one worker finishing a long test alone.
 SLOW_FIRST = (
+    "tests/e2e/test_resume_bin.py::test_a_search_killed",
     "tests/e2e/test_quality_bin.py::test_quick_quality",
+    "tests/e2e/test_multi_worker.py::test_a_killed_worker",
     "tests/e2e/test_resume_bin.py",
+    "tests/e2e/test_multi_worker.py",
     "tests/e2e/test_mirrored.py",
     "tests/e2e/test_bench_bin.py",
     "tests/e2e/test_example_api.py::test_example",
