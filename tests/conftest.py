@@ -69,7 +69,6 @@ def pytest_xdist_make_scheduler(config, log):
 SLOW_FIRST = (
     "tests/e2e/test_resume_bin.py::test_a_search_killed",
     "tests/e2e/test_quality_bin.py::test_quick_quality",
-    "tests/e2e/test_multi_worker.py::test_a_killed_worker",
     "tests/e2e/test_resume_bin.py",
     "tests/e2e/test_multi_worker.py",
     "tests/e2e/test_mirrored.py",

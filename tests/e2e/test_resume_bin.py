@@ -18,16 +18,16 @@ import time
 import numpy as np
 import pytest
 
-SEARCH = ["--dataset=digits", "--max_examples=256", "--epochs=4", "--steps_per_epoch=4", "--batch_size=16",
+SEARCH = ["--dataset=digits", "--max_examples=256", "--epochs=3", "--steps_per_epoch=4", "--batch_size=16",
           "--init_channels=4", "--layers=3", "--nodes=1", "--learning_rate=0.05",
           "--arch_learning_rate=3e-3", "--verbose=0", "--seed=11", "--deterministic",
           "--checkpoint_every=1"]
 TRAIN_IMAGES = ["--dataset=digits", "--max_examples=256", "--genotype=DARTS_V2",
                 "--init_channels=4", "--layers=3", "--noauxiliary", "--batch_size=16",
-                "--epochs=3", "--steps_per_epoch=5", "--cutout=0", "--drop_path_prob=0.2",
+                "--epochs=2", "--steps_per_epoch=5", "--cutout=0", "--drop_path_prob=0.2",
                 "--verbose=0", "--seed=3", "--deterministic", "--checkpoint_every=1"]
 TRAIN_TEXT = ["--dataset=synthetic_text", "--genotype=DARTS_V2", "--rnn_units=8",
-              "--batch_size=4", "--eval_batch_size=4", "--test_batch_size=4", "--epochs=3",
+              "--batch_size=4", "--eval_batch_size=4", "--test_batch_size=4", "--epochs=2",
               "--steps_per_epoch=5", "--verbose=0", "--seed=3", "--deterministic",
               "--checkpoint_every=1"]
 
@@ -75,12 +75,12 @@ def test_a_search_killed_twice_ends_like_an_uninterrupted_one(tmp_path, root, ru
     run_bin("search.py", *SEARCH, f"--output_dir={whole}")
 
     args = [*SEARCH, f"--output_dir={killed}"]
-    _kill_at(root, "search.py", args, killed, (5, 10), seed=7)
+    _kill_at(root, "search.py", args, killed, (3, 7), seed=7)
     assert not os.path.exists(os.path.join(killed, "genotype.json"))
     # The newest checkpoint truncated too: the rerun warns once, naming it and
     # the previous one, and goes on from that one (inside an epoch or at its start).
     newest = _numbers(killed)[-1]
-    assert newest < 16
+    assert newest < 12
     data = glob.glob(os.path.join(killed, "checkpoints", f"ckpt-{newest}.data-*"))[0]
     with open(data, "rb") as f:
         content = f.read()
@@ -91,7 +91,7 @@ def test_a_search_killed_twice_ends_like_an_uninterrupted_one(tmp_path, root, ru
     assert len(warnings) == 1, result.stderr[-2000:]
     assert f"ckpt-{newest} is damaged" in warnings[0] and f"ckpt-{newest - 1}" in warnings[0]
     epoch, step = divmod(newest - 1, 4)
-    where = f"at epoch {epoch + 1} of 4" + (f", step {step + 1}" if step else "")
+    where = f"at epoch {epoch + 1} of 3" + (f", step {step + 1}" if step else "")
     assert where in result.stderr, result.stderr[-2000:]
 
     with open(os.path.join(whole, "genotype.json"), encoding="utf-8") as f:
@@ -99,7 +99,7 @@ def test_a_search_killed_twice_ends_like_an_uninterrupted_one(tmp_path, root, ru
     with open(os.path.join(killed, "genotype.json"), encoding="utf-8") as f:
         assert json.load(f) == expected
     first, second = _arrays(whole), _arrays(killed)
-    assert sorted(first) == sorted(second) and len(first) == 4 * 2 * 2  # epochs x kinds x A/Ā
+    assert sorted(first) == sorted(second) and len(first) == 3 * 2 * 2  # epochs x kinds x A/Ā
     for key in first:
         np.testing.assert_array_equal(first[key], second[key], err_msg=key)
     # Every invocation that ran is in the history: one new run, two resumes.
@@ -130,7 +130,7 @@ def test_a_killed_retraining_ends_like_an_uninterrupted_one(tmp_path, root, run_
     whole, killed = str(tmp_path / "whole"), str(tmp_path / "killed")
     run_bin("train.py", *args, f"--output_dir={whole}")
     # Killed once here (the search above is killed twice).
-    _kill_at(root, "train.py", [*args, f"--output_dir={killed}"], killed, (8,), seed=5)
+    _kill_at(root, "train.py", [*args, f"--output_dir={killed}"], killed, (6,), seed=5)
     assert not os.path.exists(os.path.join(killed, "results.json"))
     run_bin("train.py", *args, f"--output_dir={killed}")
 
