@@ -88,7 +88,7 @@ class SearchHistory(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
-        if not all(math.isfinite(float(v)) for v in logs.values()):
+        if self.model.stop_training or not all(math.isfinite(float(v)) for v in logs.values()):
             return  # the NaN guard reports it; keep the last good epoch's files
         number = epoch + 1
         arch = self.arch_matrices()
@@ -168,7 +168,9 @@ class ResumableCallback(keras.callbacks.Callback):
 
 
 class NaNGuard(ResumableCallback):
-    """Stops training at the first non-finite loss and remembers where."""
+    """Stops training at the first non-finite loss, or non-finite entry of a
+    searcher's architecture matrix A, and remembers where. The callbacks
+    that save (after it in the list) save nothing once it has stopped."""
 
     def __init__(self):
         super().__init__()
@@ -177,9 +179,16 @@ class NaNGuard(ResumableCallback):
     def on_train_batch_end(self, batch, logs=None):
         for key in LOSSES:
             if logs and key in logs and not math.isfinite(float(logs[key])):
-                self.failed_at = (self._epoch + 1, self.step(batch), key)
-                self.model.stop_training = True
+                self._fail(batch, key)
                 return
+        for variable in getattr(self.model, "arch_vars", {}).values():
+            if not np.isfinite(variable.numpy()).all():
+                self._fail(batch, "A")
+                return
+
+    def _fail(self, batch, key):
+        self.failed_at = (self._epoch + 1, self.step(batch), key)
+        self.model.stop_training = True
 
 
 class StepCheckpoint(ResumableCallback):
@@ -207,7 +216,7 @@ class StepCheckpoint(ResumableCallback):
 
     def on_train_batch_end(self, batch, logs=None):
         step = self.step(batch)
-        if step >= self.steps_per_epoch or not _finite(logs):
+        if step >= self.steps_per_epoch or not _finite(logs) or self.model.stop_training:
             return
         due = ((self.every_steps and (self._epoch * self.steps_per_epoch + step)
                 % self.every_steps == 0)
@@ -262,7 +271,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
-        if not all(math.isfinite(float(v)) for v in logs.values()):
+        if self.model.stop_training or not all(math.isfinite(float(v)) for v in logs.values()):
             return  # the NaN guard reports it; keep the last good epoch's checkpoint
         extras = self.extras()
         with self.writer.as_default(step=epoch):

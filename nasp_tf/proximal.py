@@ -19,7 +19,10 @@ def _first_argmax(arch_matrix):
     num_ops = tf.shape(arch_matrix)[1]
     is_max = tf.equal(arch_matrix, tf.reduce_max(arch_matrix, axis=1, keepdims=True))
     columns = tf.broadcast_to(tf.range(num_ops), tf.shape(arch_matrix))
-    return tf.reduce_min(tf.where(is_max, columns, num_ops), axis=1)
+    first = tf.reduce_min(tf.where(is_max, columns, num_ops), axis=1)
+    # A row with a NaN has no maximum: column 0 keeps every index valid, and
+    # the NaN guard stops the run at the end of this step (callbacks.NaNGuard).
+    return tf.where(first < num_ops, first, tf.zeros_like(first))
 
 
 def node_of_rows(node_sizes):

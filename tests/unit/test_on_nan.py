@@ -98,3 +98,52 @@ def test_restore_goes_back_and_trains_on_at_half_the_rate(tmp_path, caplog):
     expected = -TARGET * (1 - 2 * RATE) ** steps_before * (1 - RATE) ** steps_after
     w = float(model.weights[0].numpy().ravel()[0])
     np.testing.assert_allclose(w - TARGET, expected, rtol=1e-3, atol=2048.0)
+
+
+def test_a_non_finite_architecture_matrix_stops_the_run_before_it_is_saved(tmp_path):
+    """A searcher's A turning NaN (here injected after step 7) stops the run at
+    the next step with one line naming A and that step; no checkpoint holds
+    the NaN, and prox_c1 of a NaN row still gives valid indices."""
+    import keras
+    import tensorflow as tf
+
+    from nasp_tf import callbacks as callbacks_lib
+    from nasp_tf import checkpoints, optimizers, proximal
+    from nasp_tf.errors import RunFailed
+    from nasp_tf.pipelines import common
+
+    config = types.SimpleNamespace(
+        output_dir=str(tmp_path / "run"), strategy="default", cpu_devices=0, seed=0,
+        deterministic=False, resume=True, overwrite=False, epochs=EPOCHS, verbose=0,
+        on_nan="stop", checkpoint_every="1")
+    run = common.Run(config, "--epochs=6\n")
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, name="w")],
+                             name="regression")
+    optimizer = optimizers.TorchSGD(0.01, momentum=0.0)
+    model.compile(optimizer=optimizer, loss="mse")
+    optimizer.build(model.trainable_weights)
+    arch = tf.Variable(np.full((3, 4), 0.5, np.float32))
+    model.arch_vars = {"recurrent": arch}
+    run.make_checkpoint(model, optimizer=optimizer, arch=arch)
+    initial_epoch = run.initial_epoch()
+
+    class Inject(keras.callbacks.Callback):
+        seen = 0
+
+        def on_train_batch_end(self, batch, logs=None):
+            Inject.seen += 1
+            if Inject.seen == 7:
+                arch.assign(tf.fill((3, 4), float("nan")))
+
+    def data(epoch, step):
+        return tf.data.Dataset.from_tensors((np.ones((1, 1), np.float32),
+                                             np.ones((1, 1), np.float32))).repeat()
+
+    with pytest.raises(RunFailed) as e:
+        run.fit(model, data, STEPS, initial_epoch, None, [Inject()], lambda epoch: 0.01)
+    assert "A became NaN/inf at epoch 1, step 8" in str(e.value)
+    epoch, step, path = checkpoints.restore_latest(run.checkpoint, run.dir)
+    assert (epoch, step) == (0, 7) and path.endswith("ckpt-7")
+    assert np.isfinite(arch.numpy()).all()
+    _, index = proximal.prox_c1(tf.fill((3, 4), float("nan")), [1, 2], keep_edges=1)
+    assert set(index.numpy().tolist()) <= {0, 1, 2, 3}
