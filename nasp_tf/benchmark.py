@@ -182,6 +182,29 @@ def _step_functions(searcher, jit_compile):
             tf.function(weights, jit_compile=jit_compile))
 
 
+def _time_steps(searcher, jit_compile, train, val, spec):
+    """Runs spec's warm-up and timed steps (the architecture step on (train,
+    val), then the weight step on train); the medians and every timing."""
+    arch_fn, weight_fn = _step_functions(searcher, jit_compile)
+    arch_s, weight_s = [], []
+    for step in range(spec["warmup"] + spec["steps"]):
+        t0 = time.perf_counter()
+        arch_loss = float(arch_fn(train, val))
+        t1 = time.perf_counter()
+        weight_loss = float(weight_fn(*train))
+        t2 = time.perf_counter()
+        if step == 0:
+            first_step_s = t2 - t0
+        if step >= spec["warmup"]:
+            arch_s.append(t1 - t0)
+            weight_s.append(t2 - t1)
+    totals = [a + w for a, w in zip(arch_s, weight_s)]
+    return {"arch_s": statistics.median(arch_s), "weight_s": statistics.median(weight_s),
+            "total_s": statistics.median(totals), "first_step_s": first_step_s,
+            "arch_s_all": arch_s, "weight_s_all": weight_s,
+            "final_losses": [arch_loss, weight_loss]}
+
+
 def step_worker(spec):
     """Times one searcher on fixed synthetic batches (docs/benchmarks.md)."""
     import numpy as np
@@ -206,27 +229,10 @@ def step_worker(spec):
                 tf.constant(rng.integers(0, 10, preset["batch_size"]), tf.int32))
 
     train, val = batch(), batch()
-    arch_fn, weight_fn = _step_functions(searcher, xla)
-    arch_s, weight_s = [], []
-    for step in range(spec["warmup"] + spec["steps"]):
-        t0 = time.perf_counter()
-        arch_loss = float(arch_fn(train, val))
-        t1 = time.perf_counter()
-        weight_loss = float(weight_fn(*train))
-        t2 = time.perf_counter()
-        if step == 0:
-            first_step_s = t2 - t0
-        if step >= spec["warmup"]:
-            arch_s.append(t1 - t0)
-            weight_s.append(t2 - t1)
-    totals = [a + w for a, w in zip(arch_s, weight_s)]
+    timed = _time_steps(searcher, xla, train, val, spec)
     return {
-        "searcher": name, "space": spec["space"], "preset": spec["preset"],
-        "arch_s": statistics.median(arch_s), "weight_s": statistics.median(weight_s),
-        "total_s": statistics.median(totals), "build_s": build_s,
-        "first_step_s": first_step_s, "peak_rss_gb": peak_rss_gb(),
-        "arch_s_all": arch_s, "weight_s_all": weight_s,
-        "final_losses": [arch_loss, weight_loss],
+        "searcher": name, "space": spec["space"], "preset": spec["preset"], **timed,
+        "build_s": build_s, "peak_rss_gb": peak_rss_gb(),
         "parameters": int(sum(np.prod(w.shape) for w in searcher.supernet.trainable_weights)),
         "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
         "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
@@ -271,27 +277,10 @@ def text_step_worker(spec):
         return (tf.constant(tokens[:, :-1], tf.int32), tf.constant(tokens[:, 1:], tf.int32))
 
     train, search = chunk(), chunk()
-    arch_fn, weight_fn = _step_functions(searcher, False)
-    arch_s, weight_s = [], []
-    for n in range(spec["warmup"] + spec["steps"]):
-        t0 = time.perf_counter()
-        arch_loss = float(arch_fn(train, search))
-        t1 = time.perf_counter()
-        weight_loss = float(weight_fn(*train))
-        t2 = time.perf_counter()
-        if n == 0:
-            first_step_s = t2 - t0
-        if n >= spec["warmup"]:
-            arch_s.append(t1 - t0)
-            weight_s.append(t2 - t1)
-    totals = [a + w for a, w in zip(arch_s, weight_s)]
+    timed = _time_steps(searcher, False, train, search, spec)
     return {
-        "searcher": spec["searcher"], "space": "recurrent", "preset": spec["preset"],
-        "arch_s": statistics.median(arch_s), "weight_s": statistics.median(weight_s),
-        "total_s": statistics.median(totals),
-        "build_s": build_s, "first_step_s": first_step_s, "peak_rss_gb": peak_rss_gb(),
-        "arch_s_all": arch_s, "weight_s_all": weight_s,
-        "final_losses": [arch_loss, weight_loss],
+        "searcher": spec["searcher"], "space": "recurrent", "preset": spec["preset"], **timed,
+        "build_s": build_s, "peak_rss_gb": peak_rss_gb(),
         "parameters": int(sum(np.prod(w.shape) for w in searcher.model.trainable_weights)),
         "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
         "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),

@@ -39,6 +39,18 @@ def _set(weights, values):
         w.assign(value.astype(np.float32))
 
 
+def _central_difference(searcher, chunk, hidden, alpha, w0, v):
+    """(g+ − g−) / 2R with g± = ∇_α L(w ± R v), R = 0.01 / ‖v‖; the weights put back."""
+    weights = searcher.model.trainable_weights
+    radius = 0.01 / np.sqrt(sum(float(np.sum(x ** 2)) for x in v))
+    sided = []
+    for sign in (1.0, -1.0):
+        _set(weights, [w + sign * radius * x for w, x in zip(w0, v)])
+        sided.append(_grads(searcher, chunk, hidden, alpha)[0])
+    _set(weights, w0)
+    return (sided[0] - sided[1]) / (2 * radius)
+
+
 @pytest.fixture
 def searcher_and_chunks(tiny_rnn_searcher, token_batch):
     searcher = tiny_rnn_searcher("darts", lr=LR, order=2, grad_clip=CLIP, weight_decay=DECAY)
@@ -66,13 +78,8 @@ def test_unrolled_gradient_is_darts_formula(searcher_and_chunks):
     _set(weights, [w - eta * (gi + DECAY * w) for w, gi in zip(w0, g)])
     first, v = _grads(searcher, search, search_hidden, alpha)
     v, _ = _clip(v)
-    radius = 0.01 / np.sqrt(sum(float(np.sum(x ** 2)) for x in v))
-    sided = []
-    for sign in (1.0, -1.0):
-        _set(weights, [w + sign * radius * x for w, x in zip(w0, v)])
-        sided.append(_grads(searcher, train, train_hidden, alpha)[0])
-    _set(weights, w0)
-    expected = first - eta * coefficient * (sided[0] - sided[1]) / (2 * radius)
+    expected = first - eta * coefficient * _central_difference(searcher, train, train_hidden,
+                                                               alpha, w0, v)
 
     got, last, losses = searcher.unrolled_gradient(train, search)
     np.testing.assert_allclose(got.numpy(), expected, rtol=2e-3, atol=2e-6)
@@ -101,13 +108,7 @@ def test_finite_difference_term_is_the_hessian_vector_product(searcher_and_chunk
         dot = tf.add_n([tf.reduce_sum(g * x.astype(np.float32))
                         for g, x in zip(grads, v) if g is not None])
     exact = outer.gradient(dot, alpha).numpy()
-    radius = 0.01 / np.sqrt(sum(float(np.sum(x ** 2)) for x in v))
-    sided = []
-    for sign in (1.0, -1.0):
-        _set(weights, [w + sign * radius * x for w, x in zip(w0, v)])
-        sided.append(_grads(searcher, train, hidden, alpha)[0])
-    _set(weights, w0)
-    approx = (sided[0] - sided[1]) / (2 * radius)
+    approx = _central_difference(searcher, train, hidden, alpha, w0, v)
     assert np.linalg.norm(approx - exact) < 0.05 * np.linalg.norm(exact)
 
 
