@@ -53,7 +53,7 @@ def _die_with_parent():
     try:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except OSError:  # not Linux: the launcher's own handlers still stop the workers
-        pass
+        return
 
 
 def command_for(args):

@@ -17,7 +17,7 @@ STEPS, EPOCHS, RATE = 5, 3, 0.1
 
 
 class _Crash(Exception):
-    pass
+    """The run's death inside an epoch, raised from a callback."""
 
 
 def _run(run_dir, every, crash_at=None):
