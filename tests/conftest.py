@@ -101,6 +101,38 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture
+def regression_run():
+    """Factory of a `Run` (nasp_tf.pipelines.common) around a one-weight
+    regression through the origin (weight 0, plain SGD at `rate`, mean squared
+    error): returns (run, model, optimizer, initial epoch). `config` adds or
+    overrides Run's flags."""
+
+    def make(run_dir, epochs, rate, flags_text, **config):
+        import types
+
+        import keras
+
+        from nasp_tf import optimizers
+        from nasp_tf.pipelines import common
+
+        config = types.SimpleNamespace(**{
+            "output_dir": run_dir, "strategy": "default", "cpu_devices": 0, "seed": 0,
+            "deterministic": False, "resume": True, "overwrite": False, "epochs": epochs,
+            "verbose": 0, "on_nan": "stop", **config})
+        run = common.Run(config, flags_text)
+        with run.strategy.scope():
+            model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(
+                1, use_bias=False, kernel_initializer="zeros", name="w")], name="regression")
+            optimizer = optimizers.TorchSGD(rate, momentum=0.0)
+            model.compile(optimizer=optimizer, loss="mse")
+            optimizer.build(model.trainable_weights)
+            run.make_checkpoint(model, optimizer=optimizer)
+        return run, model, optimizer, run.initial_epoch()
+
+    return make
+
+
+@pytest.fixture
 def tiny_supernet():
     """Factory of the tiny CNN supernet: 5 classes, C=4, 3 cells (normal,
     reduce, reduce), 2 nodes (5 edges: node sizes 2, 3), 8x8x3 images, its

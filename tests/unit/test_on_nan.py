@@ -15,27 +15,13 @@ import pytest
 STEPS, EPOCHS, TARGET, RATE = 10, 6, 1e10, 1.6
 
 
-def _run(tmp_path, on_nan):
-    import keras
+def _run(regression_run, tmp_path, on_nan):
     import tensorflow as tf
 
     from nasp_tf import callbacks as callbacks_lib
-    from nasp_tf import optimizers
-    from nasp_tf.pipelines import common
 
-    config = types.SimpleNamespace(
-        output_dir=str(tmp_path / "run"), strategy="default", cpu_devices=0, seed=0,
-        deterministic=False, resume=True, overwrite=False, epochs=EPOCHS, verbose=0,
-        on_nan=on_nan)
-    run = common.Run(config, "--epochs=6\n")
-    with run.strategy.scope():
-        model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(
-            1, use_bias=False, kernel_initializer="zeros", name="w")], name="regression")
-        optimizer = optimizers.TorchSGD(RATE, momentum=0.0)
-        model.compile(optimizer=optimizer, loss="mse")
-        optimizer.build(model.trainable_weights)
-        run.make_checkpoint(model, optimizer=optimizer)
-    initial_epoch = run.initial_epoch()
+    run, model, optimizer, initial_epoch = regression_run(
+        str(tmp_path / "run"), EPOCHS, RATE, "--epochs=6\n", on_nan=on_nan)
 
     def data(epoch, step):
         # One example per batch: the loss is (w - Y)^2 itself, no sum that
@@ -61,13 +47,13 @@ def _overflow_step():
         error *= 1 - 2 * RATE
 
 
-def test_stop_names_the_step_and_keeps_the_last_good_checkpoint(tmp_path):
+def test_stop_names_the_step_and_keeps_the_last_good_checkpoint(tmp_path, regression_run):
     from nasp_tf.errors import RunFailed
 
     step = _overflow_step()
     epoch, within = divmod(step - 1, STEPS)
     with pytest.raises(RunFailed) as e:
-        _run(tmp_path, "stop")
+        _run(regression_run, tmp_path, "stop")
     assert f"epoch {epoch + 1}, step {within + 1}" in str(e.value)
     assert "--on_nan=restore" in str(e.value) and "\n" not in str(e.value)
     # The checkpoint of the last finished epoch is the newest, intact and finite:
@@ -85,11 +71,11 @@ def test_stop_names_the_step_and_keeps_the_last_good_checkpoint(tmp_path):
                                rtol=1e-5)
 
 
-def test_restore_goes_back_and_trains_on_at_half_the_rate(tmp_path, caplog):
+def test_restore_goes_back_and_trains_on_at_half_the_rate(tmp_path, caplog, regression_run):
     step = _overflow_step()
     epoch = (step - 1) // STEPS
     with caplog.at_level("WARNING"):
-        _, model, optimizer = _run(tmp_path, "restore")
+        _, model, optimizer = _run(regression_run, tmp_path, "restore")
     lines = [r.getMessage() for r in caplog.records if "became NaN/inf" in r.getMessage()]
     assert len(lines) == 1 and "restore 1 of 3" in lines[0] and "0.5 x" in lines[0]
     assert float(optimizer.rate_scale.numpy()) == 0.5
@@ -107,7 +93,6 @@ def test_a_non_finite_architecture_matrix_stops_the_run_before_it_is_saved(tmp_p
     import keras
     import tensorflow as tf
 
-    from nasp_tf import callbacks as callbacks_lib
     from nasp_tf import checkpoints, optimizers, proximal
     from nasp_tf.errors import RunFailed
     from nasp_tf.pipelines import common

@@ -8,7 +8,6 @@ weight; the expected weight is the SGD recurrence computed in numpy."""
 
 import glob
 import os
-import types
 
 import numpy as np
 import pytest
@@ -20,27 +19,14 @@ class _Crash(Exception):
     """The run's death inside an epoch, raised from a callback."""
 
 
-def _run(run_dir, every, crash_at=None):
+def _run(regression_run, run_dir, every, crash_at=None):
     import keras
     import tensorflow as tf
 
     from nasp_tf import callbacks as callbacks_lib
-    from nasp_tf import optimizers
-    from nasp_tf.pipelines import common
 
-    config = types.SimpleNamespace(
-        output_dir=run_dir, strategy="default", cpu_devices=0, seed=0, deterministic=False,
-        resume=True, overwrite=False, epochs=EPOCHS, verbose=0, on_nan="stop",
-        checkpoint_every=every)
-    run = common.Run(config, "--epochs=3\n")
-    with run.strategy.scope():
-        model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(
-            1, use_bias=False, kernel_initializer="zeros", name="w")], name="regression")
-        optimizer = optimizers.TorchSGD(RATE, momentum=0.0)
-        model.compile(optimizer=optimizer, loss="mse")
-        optimizer.build(model.trainable_weights)
-        run.make_checkpoint(model, optimizer=optimizer)
-    initial_epoch = run.initial_epoch()
+    run, model, _, initial_epoch = regression_run(run_dir, EPOCHS, RATE, "--epochs=3\n",
+                                                   checkpoint_every=every)
     seen = []
 
     def data(epoch, step):
@@ -66,8 +52,8 @@ def _expected():
     return float(w)
 
 
-def test_step_checkpoints_are_numbered_by_the_steps_done(tmp_path):
-    _run(str(tmp_path / "run"), "2")
+def test_step_checkpoints_are_numbered_by_the_steps_done(tmp_path, regression_run):
+    _run(regression_run, str(tmp_path / "run"), "2")
     # Epoch ends at 5, 10, 15; inside epochs every 2 global steps (2, 4, 6, 8,
     # 12, 14); the manager keeps the two newest.
     found = sorted(int(os.path.basename(p)[5:-6])
@@ -77,19 +63,19 @@ def test_step_checkpoints_are_numbered_by_the_steps_done(tmp_path):
 
 @pytest.mark.parametrize("crash_at,every", [(8, "2"), (7, "3"), (11, "1")])
 def test_a_run_dying_inside_an_epoch_resumes_at_its_last_step_checkpoint(tmp_path, crash_at,
-                                                                        every):
+                                                                        every, regression_run):
     from nasp_tf import checkpoints
 
     run_dir = str(tmp_path / "run")
     with pytest.raises(_Crash):
-        _run(run_dir, every, crash_at)
+        _run(regression_run, run_dir, every, crash_at)
     every_steps = int(every)
     newest = max(s for s in range(crash_at + 1) if s % every_steps == 0 or s % STEPS == 0)
     assert checkpoints._numbered(os.path.join(run_dir, "checkpoints"))[0][0] == newest
     assert newest % STEPS, "the crash must fall inside an epoch for this test"
-    final, run = _run(run_dir, every)
+    final, run = _run(regression_run, run_dir, every)
     assert run.initial_step == newest % STEPS
     np.testing.assert_allclose(final, _expected(), rtol=1e-6)
     # An uninterrupted run gives the same weight.
-    whole, _ = _run(str(tmp_path / "whole"), "0")
+    whole, _ = _run(regression_run, str(tmp_path / "whole"), "0")
     np.testing.assert_allclose(whole, _expected(), rtol=1e-6)
