@@ -103,18 +103,6 @@ def define_flags():
         lambda v: v["learning_rate_min"] <= v["learning_rate"],
         "--learning_rate_min must not exceed --learning_rate")
     flags.register_multi_flags_validator(
-        ["searcher", "strategy"],
-        lambda v: v["strategy"] == "default" or v["searcher"] not in registry.SEARCHERS
-        or registry.SEARCHERS[v["searcher"]].multi_replica,
-        "this --searcher runs on one device (darts2's unrolled step rewrites the weights); "
-        "use --strategy=default")
-    flags.register_multi_flags_validator(
-        ["searcher", "strategy", "pa_order"],
-        lambda v: not (v["searcher"] in ("pa", "pa_lazy") and v["strategy"] != "default"
-                       and v["pa_order"] == "2"),
-        "the second-order PA gradient runs on one device: use --strategy=default or "
-        "--pa_order=1")
-    flags.register_multi_flags_validator(
         ["searcher", "dataset"],
         lambda v: v["searcher"] not in registry.SEARCHERS or common.family(v["dataset"])
         in registry.SEARCHERS[v["searcher"]].families(),

@@ -174,18 +174,26 @@ class CNNSearcher(TwoOptimizerModel):
         w' = w - xi (momentum * m + grad_w L_train(w, a) + l2 w) with the weight
         optimizer's real momentum buffers and learning rate xi; the gradient
         is grad_a L_val(w', a) - xi (g+ - g-) / 2r with g± = grad_a
-        L_train(w ± r v, a), v = grad_w L_val(w', a), r = 0.01 / ||v||. The
-        weights are restored afterwards. As in DARTS's architect, the first
-        pass (L_train at w) runs on the real network and updates its
-        batch-norm statistics; the reference runs the other three on a copy,
-        so their statistics updates are undone here.
+        L_train(w ± r v, a), v = grad_w L_val(w', a), r = 0.01 / ||v||. As in
+        DARTS's architect, the first pass (L_train at w) runs on the real
+        network and updates its batch-norm statistics; the reference runs the
+        other three on a copy. Here they run at substituted weights
+        (`weights_at`), so the weights never change, and the statistics they
+        update (the ops write them directly) are restored afterwards.
+
+        On several replicas each one unrolls on its share of the batches:
+        grad_w L_train(w) and v are summed over the replicas first, so w', r
+        and the perturbed weights are the single-device ones, and the
+        per-replica architecture gradients returned sum to the single-device
+        gradient (the caller all-reduces them).
 
         Args:
           train, val: (images, labels) batches.
           arch_inputs: the architecture tensors a, a list (watched here).
           loss_at: (batch, arch_inputs) -> (mean loss, logits) in training mode.
         Returns:
-          (the gradient, one tensor per arch input; the validation logits).
+          (this replica's share of the gradient, one tensor per arch input;
+          the validation logits).
         """
         weights = self.supernet.trainable_weights
         statistics = self.supernet.non_trainable_weights
@@ -195,34 +203,35 @@ class CNNSearcher(TwoOptimizerModel):
 
         with tf.GradientTape() as tape:
             loss, _ = loss_at(train, arch_inputs)
-        grads = tape.gradient(loss, weights)
         saved_statistics = [tf.identity(s) for s in statistics]
         # The training gradient is not clipped here, as in the DARTS code.
+        grads = optimizers_lib.global_gradients(tape.gradient(loss, weights), weights)
         unrolled = []
         for w, g, value in zip(weights, grads, saved):
-            step = value * optimizer.l2 + (0.0 if g is None else g)
             momentum = optimizer.momentums[optimizer._get_variable_index(w)]
+            step = value * optimizer.l2 + g
             unrolled.append(value - xi * (optimizer.momentum * momentum + step))
-        _assign(weights, unrolled)
 
-        with tf.GradientTape() as tape:
-            tape.watch(arch_inputs)
-            loss, logits = loss_at(val, arch_inputs)
-        arch_grads, vector = tape.gradient(loss, (arch_inputs, weights))
-        vector = [tf.zeros_like(w) if v is None else v for v, w in zip(vector, weights)]
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch([arch_inputs, unrolled])
+            with weights_at(weights, unrolled):
+                loss, logits = loss_at(val, arch_inputs)
+        arch_grads, vector = tape.gradient(loss, (arch_inputs, unrolled))
+        vector = optimizers_lib.global_gradients(vector, weights)
         radius = 0.01 / tf.linalg.global_norm(vector)
 
         def train_arch_gradient(sign):
-            _assign(weights, [w + sign * radius * v for w, v in zip(saved, vector)])
             with tf.GradientTape(watch_accessed_variables=False) as tape:
                 tape.watch(arch_inputs)
-                loss, _ = loss_at(train, arch_inputs)
+                with weights_at(weights, [w + sign * radius * v
+                                          for w, v in zip(saved, vector)]):
+                    loss, _ = loss_at(train, arch_inputs)
             return tape.gradient(loss, arch_inputs)
 
         plus = train_arch_gradient(1.0)
         minus = train_arch_gradient(-1.0)
-        _assign(weights, saved)
-        _assign(statistics, saved_statistics)
+        for statistic, value in zip(statistics, saved_statistics):
+            statistic.assign(value)
         return [g - xi * (p - m) / (2.0 * radius)
                 for g, p, m in zip(arch_grads, plus, minus)], logits
 
@@ -244,6 +253,9 @@ class CNNSearcher(TwoOptimizerModel):
         return {kind: (rows, list(self.supernet.space.ops(kind))) for kind in self.arch_vars}
 
 
-def _assign(variables, values):
-    for var, value in zip(variables, values):
-        var.assign(value)
+def weights_at(variables, values):
+    """A context in which the network reads `values` in place of `variables`
+    (Keras's `StatelessScope`): DARTS's unrolled passes run at other weights
+    without assigning them, which works on every replica of a strategy
+    alike."""
+    return keras.StatelessScope(state_mapping=list(zip(variables, values)))

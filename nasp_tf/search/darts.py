@@ -23,8 +23,8 @@ class DARTSSearcher(base.CNNSearcher):
     rule: per node the two edges with the largest non-`none` probability,
     each with its most probable non-`none` op.
 
-    Second order assigns the unrolled weights to the supernet's variables and
-    restores them, so it runs on one replica only.
+    Second order runs the unrolled passes at substituted weights
+    (`base.weights_at`), so it runs on any number of replicas.
 
     Args:
       supernet: a `SearchNetwork` whose space has `none` as column 0
@@ -101,9 +101,6 @@ class DARTSSearcher(base.CNNSearcher):
         if self.order == 1:
             grads, logits = self.arch_gradient(*val)
         else:
-            if tf.distribute.get_strategy().num_replicas_in_sync > 1:
-                raise ValueError("second-order DARTS runs on one device; use "
-                                 "--strategy=default")
             grads, logits = self.second_order_gradient(train, val)
         grads = optimizers_lib.all_reduce_sum(grads)
         self.arch_optimizer.apply(grads, [self.arch_vars[k] for k in base.CELL_KINDS])

@@ -3,10 +3,11 @@
 import keras
 import tensorflow as tf
 
+from nasp_tf import optimizers as optimizers_lib
 from nasp_tf import proximal
 from nasp_tf import spaces
 from nasp_tf.rnn import losses as losses_lib
-from nasp_tf.search import rnn_base
+from nasp_tf.search import base, rnn_base
 
 
 class DARTSRNNSearcher(rnn_base.RNNSearcher):
@@ -76,7 +77,7 @@ class DARTSRNNSearcher(rnn_base.RNNSearcher):
 
     def unrolled_gradient(self, train, search):
         """DARTS's second-order gradient of the search chunk's loss in α, as
-        its rnn/architect.py (docs/reference.md §6.4), on one device.
+        its rnn/architect.py (docs/reference.md §6.4).
 
         With η the weight learning rate scaled by the training chunk's
         seq_len / bptt, g the training gradient at w clipped as DARTS's
@@ -85,8 +86,11 @@ class DARTSRNNSearcher(rnn_base.RNNSearcher):
         way; the gradient is ∇_α L_search(w', α) − η c (g⁺ − g⁻) / 2R with
         g± = ∇_α L_train(w ± R v, α), R = 0.01 / ‖v‖. The training passes run
         from the weight step's hidden state, the search pass from the
-        architecture step's (its new state is carried on). The weights are
-        restored afterwards.
+        architecture step's (its new state is carried on). The passes after the
+        first run at substituted weights (`base.weights_at`), never assigned.
+        On several replicas g and v are summed over the replicas before
+        their clip, so w', c and R are the single-device ones, and this
+        replica's share of the gradient is returned (the caller sums them).
 
         Returns:
           (the gradient, the search pass's last hidden state, its token losses).
@@ -101,25 +105,26 @@ class DARTSRNNSearcher(rnn_base.RNNSearcher):
         with tf.GradientTape() as tape:
             loss, _, _ = self.mixture_loss(inputs, targets, self.train_hidden, alpha)
         grads, coefficient = _darts_clip(tape.gradient(loss, weights), weights, self.grad_clip)
-        _assign(weights, [w - eta * (g + self.weight_decay * w) for w, g in zip(saved, grads)])
+        unrolled = [w - eta * (g + self.weight_decay * w) for w, g in zip(saved, grads)]
 
-        with tf.GradientTape() as tape:
-            tape.watch(alpha)
-            loss, last, losses = self.mixture_loss(search_inputs, search_targets,
-                                                self.search_hidden, alpha)
-        first, vector = tape.gradient(loss, (alpha, weights))
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch([alpha, unrolled])
+            with base.weights_at(weights, unrolled):
+                loss, last, losses = self.mixture_loss(search_inputs, search_targets,
+                                                    self.search_hidden, alpha)
+        first, vector = tape.gradient(loss, (alpha, unrolled))
         vector, _ = _darts_clip(vector, weights, self.grad_clip)
         radius = 0.01 / tf.linalg.global_norm(vector)
 
         def train_gradient(sign):
-            _assign(weights, [w + sign * radius * v for w, v in zip(saved, vector)])
             with tf.GradientTape(watch_accessed_variables=False) as tape:
                 tape.watch(alpha)
-                loss, _, _ = self.mixture_loss(inputs, targets, self.train_hidden, alpha)
+                with base.weights_at(weights, [w + sign * radius * v
+                                               for w, v in zip(saved, vector)]):
+                    loss, _, _ = self.mixture_loss(inputs, targets, self.train_hidden, alpha)
             return tape.gradient(loss, alpha)
 
         plus, minus = train_gradient(1.0), train_gradient(-1.0)
-        _assign(weights, saved)
         return first - eta * coefficient * (plus - minus) / (2.0 * radius), last, losses
 
     def update_arch(self, train, search):
@@ -136,17 +141,14 @@ class DARTSRNNSearcher(rnn_base.RNNSearcher):
 
 
 def _darts_clip(grads, variables, max_norm):
-    """DARTS's `_clip`: the gradients (None as zeros) scaled by c = max_norm /
-    (‖grads‖ + 1e-6) when c < 1, and c itself, whatever its value (its
-    architect scales the Hessian term by it even when c > 1)."""
-    grads = [tf.zeros(v.shape) if g is None else g for g, v in zip(grads, variables)]
+    """DARTS's `_clip`: the gradients (None as zeros) summed over the replicas
+    and scaled by c = max_norm / (‖grads‖ + 1e-6) when c < 1, and c itself,
+    whatever its value (its architect scales the Hessian term by it even
+    when c > 1)."""
+    grads = optimizers_lib.global_gradients(grads, variables)
     if max_norm <= 0:  # no clipping
         return grads, tf.constant(1.0)
     coefficient = max_norm / (tf.linalg.global_norm(grads) + 1e-6)
     scale = tf.minimum(coefficient, 1.0)
     return [g * scale for g in grads], coefficient
 
-
-def _assign(variables, values):
-    for variable, value in zip(variables, values):
-        variable.assign(value)

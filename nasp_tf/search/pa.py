@@ -64,16 +64,18 @@ class _ProximalAlgorithm(nasp.NASPSearcher):
     def update_arch(self, train, val):
         if self.order == 1:
             return super().update_arch(train, val)
-        if tf.distribute.get_strategy().num_replicas_in_sync > 1:
-            raise ValueError("the second-order PA gradient runs on one device; use "
-                             "--strategy=default or --pa_order=1")
         grads, logits = self.second_order_gradient(train, val)
+        # Summed over the replicas before the penalty, which every replica
+        # computes whole.
+        grads = optimizers_lib.all_reduce_sum(grads)
         if self.eta > 0:
             abars = [self.discrete_arch()[kind][0] for kind in base.CELL_KINDS]
             with tf.GradientTape(watch_accessed_variables=False) as tape:
                 tape.watch(abars)
                 penalty = self.eta * self.complexity_penalty(dict(zip(base.CELL_KINDS, abars)))
-            grads = [g + p for g, p in zip(grads, tape.gradient(penalty, abars))]
+            # None for a cell the penalty leaves out (--penalize=normal).
+            grads = [g if p is None else g + p
+                     for g, p in zip(grads, tape.gradient(penalty, abars))]
         self.arch_optimizer.apply(grads, [self.arch_vars[k] for k in base.CELL_KINDS])
         self.arch_loss.update_state(base.per_example_loss(val[1], logits))
         self.arch_accuracy.update_state(val[1], logits)

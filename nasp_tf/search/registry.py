@@ -28,7 +28,6 @@ class SearcherEntry:
       summary: one line for the help and the README.
       images: "module:Class" of the image (CNN cell) searcher, or None.
       text: "module:Class" of the recurrent-cell searcher, or None.
-      multi_replica: runs under `--strategy=mirrored`.
       flags: which of `SEARCHER_FLAGS` it reads.
       options: ((keyword, value), ...) its classes' `from_flags` receive
         (one class can serve several entries, e.g. DARTS's two orders).
@@ -38,7 +37,6 @@ class SearcherEntry:
     summary: str
     images: str = None
     text: str = None
-    multi_replica: bool = True
     flags: tuple = ()
     options: tuple = ()
 
@@ -69,9 +67,9 @@ SEARCHERS = {entry.name: entry for entry in (
                   text="nasp_tf.search.darts_rnn:DARTSRNNSearcher",
                   options=(("order", 1),)),
     SearcherEntry("darts2", "DARTS-2nd", "DARTS second order: the unrolled step with a "
-                  "finite-difference Hessian-vector product (one device)",
+                  "finite-difference Hessian-vector product",
                   images="nasp_tf.search.darts:DARTSSearcher",
-                  text="nasp_tf.search.darts_rnn:DARTSRNNSearcher", multi_replica=False,
+                  text="nasp_tf.search.darts_rnn:DARTSRNNSearcher",
                   options=(("order", 2),)),
     SearcherEntry("pa", "PA", "the paper's PA-standard (eq. 10): A itself stays discrete, "
                   "A <- prox_C(A - eps grad F(A)), second-order gradient",

@@ -26,9 +26,10 @@ from nasp_tf.cnn import trainer as trainer_lib  # noqa: E402
 from nasp_tf.rnn import model as rnn_model_lib  # noqa: E402
 from nasp_tf.rnn import search_model as rnn_search_model  # noqa: E402
 from nasp_tf.rnn import trainer as rnn_trainer_lib  # noqa: E402
-from nasp_tf.search import nasp, nasp_rnn  # noqa: E402
+from nasp_tf.search import darts, darts_rnn, nasp, nasp_rnn  # noqa: E402
 
 STEPS, BATCH = 3, 8
+ARCH_RATE = 0.5  # of second-order searches
 VOCAB, UNITS = 20, 6
 # A pool, the identity and a convolution with batch norm: every kind of op
 # that meets the replicas differently, at under half darts7's graph.
@@ -69,18 +70,27 @@ def doubled_batches(seed, size):
     return tf.data.Dataset.from_tensor_slices((x, y)).batch(BATCH)
 
 
-def build_searcher():
+def build_searcher(kind="nasp"):
     # One node keeping one of its two edges: every cell has a pruned edge and
     # a kept one.
-    net = search_model.SearchNetwork(SPACE, 5, 4, 3, 1, (8, 8, 3))
-    searcher = nasp.NASPSearcher(net, eta=0.5, keep_edges=1)
-    searcher.compile(optimizers.TorchSGD(0.05, 0.9, 3e-4), optimizers.TorchAdam(0.01))
+    space = spaces.with_none(SPACE) if kind == "darts2" else SPACE
+    net = search_model.SearchNetwork(space, 5, 4, 3, 1, (8, 8, 3))
+    if kind == "darts2":
+        searcher = darts.DARTSSearcher(net, order=2)
+    else:
+        searcher = nasp.NASPSearcher(net, eta=0.5, keep_edges=1)
+    # Second order steps A by plain SGD: Adam's normalised step would hide a
+    # gradient that is off by a factor.
+    arch_optimizer = (optimizers.TorchAdam(0.01) if kind == "nasp"
+                      else optimizers.TorchSGD(ARCH_RATE, 0.0, 0.0))
+    searcher.compile(optimizers.TorchSGD(0.05, 0.9, 3e-4), arch_optimizer)
     return searcher
 
 
-def cnn_search():
-    single, mirrored, strategy = twins(build_searcher,
+def cnn_search(kind="nasp"):
+    single, mirrored, strategy = twins(lambda: build_searcher(kind),
                                        lambda s, m: m.set_weights(s.get_weights()))
+    start = {k: v.numpy().copy() for k, v in single.arch_vars.items()}
     fit_both(single, mirrored,
              tf.data.Dataset.zip((doubled_batches(0, 8), doubled_batches(2, 8))))
     report = {"replicas": strategy.num_replicas_in_sync}
@@ -89,7 +99,8 @@ def cnn_search():
             single.discrete_arch()[kind][0].numpy(), mirrored.discrete_arch()[kind][0].numpy()))
         report[f"a_max_diff_{kind}"] = float(np.abs(
             single.arch_vars[kind].numpy() - mirrored.arch_vars[kind].numpy()).max())
-        report[f"a_moved_{kind}"] = float(np.abs(single.arch_vars[kind].numpy() - 0.5).max())
+        report[f"a_moved_{kind}"] = float(np.abs(single.arch_vars[kind].numpy()
+                                                 - start[kind]).max())
     report["weight_max_rel_diff"] = max_rel_diff(single.supernet.trainable_weights,
                                                  mirrored.supernet.trainable_weights)
     report["steps"] = int(mirrored.weight_optimizer.iterations.numpy())
@@ -131,13 +142,20 @@ def doubled_chunks(seed, length=5):
     return tf.data.Dataset.from_tensor_slices((tokens[:, :, :-1], tokens[:, :, 1:]))
 
 
-def build_rnn_searcher():
+def build_rnn_searcher(kind="nasp"):
     # Dropouts off: masks are drawn per replica. Two nodes: a cell with every
     # kind of node (s0 and searched ones) at a quarter of eight nodes' graph.
-    lm = rnn_search_model.search_language_model(VOCAB, UNITS, steps=2, seed=1)
-    searcher = nasp_rnn.NASPRNNSearcher(lm, batch_size=BATCH, search_batch_size=BATCH,
-                                        eval_batch_size=BATCH, bptt=5)
-    searcher.compile(optimizers.TorchSGD(2.0, 0.0, 0.0), optimizers.TorchAdam(0.05, 0.9))
+    darts2 = kind == "darts2"
+    op_names = (spaces.RECURRENT_ACTIVATIONS_WITH_NONE if darts2
+                else spaces.RECURRENT_ACTIVATIONS)
+    lm = rnn_search_model.search_language_model(VOCAB, UNITS, op_names, steps=2, seed=1)
+    cls, options = ((darts_rnn.DARTSRNNSearcher, {"order": 2}) if darts2
+                    else (nasp_rnn.NASPRNNSearcher, {}))
+    searcher = cls(lm, batch_size=BATCH, search_batch_size=BATCH, eval_batch_size=BATCH,
+                   bptt=5, **options)
+    searcher.compile(optimizers.TorchSGD(2.0, 0.0, 0.0),
+                     optimizers.TorchSGD(ARCH_RATE, 0.0, 0.0) if darts2
+                     else optimizers.TorchAdam(0.05, 0.9))
     return searcher
 
 
@@ -154,15 +172,16 @@ def copy_model(single, mirrored):
     mirrored.model.set_weights(single.model.get_weights())
 
 
-def rnn_search():
-    single, mirrored, strategy = twins(build_rnn_searcher, copy_model)
+def rnn_search(kind="nasp"):
+    single, mirrored, strategy = twins(lambda: build_rnn_searcher(kind), copy_model)
+    start = single.arch_var.numpy().copy()
     fit_both(single, mirrored, tf.data.Dataset.zip((doubled_chunks(0), doubled_chunks(1))))
     val = {name: m.evaluate(doubled_chunks(2), verbose=0, return_dict=True)["loss"]
            for name, m in (("single", single), ("mirrored", mirrored))}
     return {
         "replicas": strategy.num_replicas_in_sync,
         "a_max_diff": float(np.abs(single.arch_var.numpy() - mirrored.arch_var.numpy()).max()),
-        "a_moved": float(np.abs(single.arch_var.numpy() - 0.5).max()),
+        "a_moved": float(np.abs(single.arch_var.numpy() - start).max()),
         "weight_max_rel_diff": max_rel_diff(single.model.trainable_weights,
                                             mirrored.model.trainable_weights),
         "hidden_max_diff": float(np.abs(
@@ -183,7 +202,11 @@ def rnn_train():
 
 
 CASES = {"cnn_search": cnn_search, "cnn_train": cnn_train, "rnn_search": rnn_search,
-         "rnn_train": rnn_train}
+         "rnn_train": rnn_train,
+         # Second order: every replica unrolls on its half of the batches.
+         # (Second-order PA runs the same unrolled step, in the supernet's
+         # "arch" mode.)
+         "cnn_darts2": lambda: cnn_search("darts2"), "rnn_darts2": lambda: rnn_search("darts2")}
 
 
 def main(names):

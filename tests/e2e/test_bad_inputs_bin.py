@@ -41,7 +41,6 @@ CASES = [
     ("penalize-on-text", "search.py", ["--dataset=ptb_sample", "--penalize=all"],
      "--penalize"),
     ("cpu-devices-alone", "search.py", ["--cpu_devices=2"], "--cpu_devices"),
-    ("darts2-mirrored", "search.py", ["--searcher=darts2", "--strategy=mirrored"], "darts2"),
     ("multi-worker-no-cluster", "search.py", ["--strategy=multi_worker"], "TF_CONFIG"),
     ("checkpoint-every-bad", "train.py", ["--genotype=NASP", "--checkpoint_every=5 min"],
      "--checkpoint_every"),

@@ -9,7 +9,7 @@ import pytest
 
 @pytest.fixture(scope="class")
 def reports(root, run_script):
-    """{case: report} of mirrored_worker.py's four cases, from one process."""
+    """{case: report} of mirrored_worker.py's cases, from one process."""
     result = run_script(os.path.join(root, "tests", "e2e", "mirrored_worker.py"))
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -50,3 +50,24 @@ class TestMirrored:
         assert report["replicas"] == 2 and report["steps"] == 3
         assert report["weight_max_rel_diff"] < 1e-3
         assert report["average_max_rel_diff"] < 1e-3
+
+    def test_mirrored_second_order_search_matches_single_device(self, reports):
+        # Each replica unrolls on its half: the training gradient and v must be
+        # summed over the replicas before w' and r, or A drifts from one
+        # device's (each half's gradient is half the global one). A moves by
+        # plain SGD, so its change is the gradient itself.
+        report = reports["cnn_darts2"]
+        assert report["replicas"] == 2 and report["steps"] == 3
+        for kind in ("normal", "reduce"):
+            assert report[f"abar_equal_{kind}"]
+            assert report[f"a_moved_{kind}"] > 1e-3
+            assert report[f"a_max_diff_{kind}"] < 1e-3 * report[f"a_moved_{kind}"]
+        assert report["weight_max_rel_diff"] < 1e-3
+
+    def test_mirrored_recurrent_second_order_search_matches_single_device(self, reports):
+        report = reports["rnn_darts2"]
+        assert report["replicas"] == 2 and report["steps"] == 3
+        assert report["a_moved"] > 1e-3
+        assert report["a_max_diff"] < 1e-3 * report["a_moved"]
+        assert report["weight_max_rel_diff"] < 1e-3
+        assert report["hidden_max_diff"] < 1e-4

@@ -25,7 +25,6 @@ TINY = ["--dataset=synthetic", "--epochs=1", "--steps_per_epoch=2", "--batch_siz
     (["--flagfile=/nonexistent/x.flags"], "x.flags"),
     (["stray"], "unexpected arguments"),
     (["--searcher=darts3"], "--searcher=darts3"),
-    (["--searcher=darts2", "--strategy=mirrored"], "runs on one device"),
 ])
 def test_bad_flags_exit_2_with_one_line(run_bin, one_line_error, args, message):
     assert message in one_line_error(run_bin("search.py", *args, check=False))
@@ -112,9 +111,11 @@ class TestTinySearch:
 
 
 # The binary's wiring of the baselines: darts2 for the unrolled second-order
-# step, pa_lazy (first order here: the unit tests check its second order) for
-# PA's own A step and step size.
-@pytest.mark.parametrize("searcher,extra", [("darts2", ()), ("pa_lazy", ("--pa_order=1",))])
+# step (on two replicas: test_mirrored.py checks it against one device),
+# pa_lazy (first order here: the unit tests check its second order) for PA's
+# own A step and step size.
+@pytest.mark.parametrize("searcher,extra", [
+    ("darts2", ("--strategy=mirrored", "--cpu_devices=2")), ("pa_lazy", ("--pa_order=1",))])
 def test_baseline_searchers_run_end_to_end(searcher, extra, tmp_path, run_bin):
     run_bin("search.py", *TINY, f"--searcher={searcher}", *extra, f"--output_dir={tmp_path}")
     genotype = genotype_lib.load_cnn_genotype(str(tmp_path / "genotype.json"))

@@ -73,7 +73,10 @@ def test_pa_lazy_first_order_step_is_a_minus_eps_grad_at_prox_c():
 
 
 def test_pa_lazy_second_order_step_matches_the_direct_computation(direct_second_order):
-    searcher = make(pa.LazyPASearcher, epsilon=3.0, order=2)
+    # With the complexity penalty on the normal cell (the default --penalize):
+    # its gradient 2 eta (p_k / sum p) Ā[:, k] joins the normal cell's step only.
+    eta = 0.5
+    searcher = make(pa.LazyPASearcher, epsilon=3.0, order=2, eta=eta)
     a = start(searcher, np.random.default_rng(1), on_c=False)
     train, val = batch(0), batch(1)
     abars = {k: prox_c(a[k])[0] for k in KINDS}
@@ -87,11 +90,15 @@ def test_pa_lazy_second_order_step_matches_the_direct_computation(direct_second_
     tf.function(searcher.update_arch)(train, val)
     for w, value in zip(weights, before):  # the unrolled step puts the weights back
         np.testing.assert_array_equal(w.numpy(), value)
+    costs = np.array(searcher.supernet.op_costs("normal"), np.float64)
+    penalty = {"normal": 2.0 * eta * costs / costs.sum() * abars["normal"].numpy(),
+               "reduce": 0.0}
+    assert np.abs(penalty["normal"]).max() > 1e-2
     for kind in KINDS:
         second = expected[kind] - first[kind]
         assert np.abs(second).max() > 1e-3 * np.abs(first[kind]).max()
         np.testing.assert_allclose(searcher.arch_vars[kind].numpy(),
-                                   a[kind] - 3.0 * expected[kind],
+                                   a[kind] - 3.0 * (expected[kind] + penalty[kind]),
                                    atol=3.0 * 1e-2 * np.abs(second).max() + 1e-6)
 
 
