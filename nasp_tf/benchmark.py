@@ -30,6 +30,7 @@ import types
 from absl import flags
 
 from nasp_tf import run_dir
+from nasp_tf.cli.flags_common import PRECISIONS
 from nasp_tf.search import registry
 
 PRESETS = {
@@ -78,6 +79,8 @@ def define_flags():
     f.DEFINE_list("space", ["darts7"], "Search spaces, comma-separated (darts7, nasp12).")
     f.DEFINE_list("searchers", ["nasp", "darts1", "darts2"], "Searchers, comma-separated: "
                   f"{', '.join(SEARCHERS)}; add `{XLA}` (e.g. nasp{XLA}) to compile with XLA.")
+    f.DEFINE_list("mixed_precision", ["float32"], "The step benchmark times every searcher "
+                  f"under each of these dtype policies ({', '.join(PRECISIONS)}).")
     f.DEFINE_integer("steps", 10, "Timed steps per searcher.", lower_bound=10)
     f.DEFINE_integer("warmup", 3, "Untimed steps first (the first one compiles).",
                      lower_bound=1)
@@ -124,6 +127,9 @@ def define_flags():
     flags.register_validator("searchers", lambda v: bool(v) and all(map(_known_searcher, v)),
                              f"--searchers takes a comma-separated subset of "
                              f"{', '.join(SEARCHERS)} (each optionally with {XLA})")
+    flags.register_validator("mixed_precision", lambda v: bool(v) and set(v) <= set(PRECISIONS),
+                             f"--mixed_precision takes a comma-separated subset of "
+                             f"{', '.join(PRECISIONS)}")
     flags.register_multi_flags_validator(
         ["task", "searchers"],
         lambda v: v["task"] == "images" or all(s in TEXT_SEARCHERS for s in v["searchers"]),
@@ -205,6 +211,12 @@ def _time_steps(searcher, jit_compile, train, val, spec):
             "final_losses": [arch_loss, weight_loss]}
 
 
+def _set_policy(spec):
+    from nasp_tf import precision
+
+    precision.set_policy(spec.get("policy", "float32"))
+
+
 def step_worker(spec):
     """Times one searcher on fixed synthetic batches (docs/benchmarks.md)."""
     import numpy as np
@@ -213,6 +225,7 @@ def step_worker(spec):
     from nasp_tf.pipelines import common, image_search
 
     common.seed_everything(spec["seed"], False)
+    _set_policy(spec)
     preset = PRESETS[spec["preset"]]
     name = spec["searcher"]
     xla = name.endswith(XLA)
@@ -231,7 +244,8 @@ def step_worker(spec):
     train, val = batch(), batch()
     timed = _time_steps(searcher, xla, train, val, spec)
     return {
-        "searcher": name, "space": spec["space"], "preset": spec["preset"], **timed,
+        "searcher": name, "space": spec["space"], "preset": spec["preset"],
+        "policy": spec.get("policy", "float32"), **timed,
         "build_s": build_s, "peak_rss_gb": peak_rss_gb(),
         "parameters": int(sum(np.prod(w.shape) for w in searcher.supernet.trainable_weights)),
         "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
@@ -263,6 +277,7 @@ def text_step_worker(spec):
     from nasp_tf.pipelines import common, text_search
 
     common.seed_everything(spec["seed"], False)
+    _set_policy(spec)
     preset = TEXT_PRESETS[spec["preset"]]
     config = text_search_config(searcher=spec["searcher"], rnn_units=preset["rnn_units"],
                                 batch_size=preset["batch_size"], bptt=preset["bptt"],
@@ -279,7 +294,8 @@ def text_step_worker(spec):
     train, search = chunk(), chunk()
     timed = _time_steps(searcher, False, train, search, spec)
     return {
-        "searcher": spec["searcher"], "space": "recurrent", "preset": spec["preset"], **timed,
+        "searcher": spec["searcher"], "space": "recurrent", "preset": spec["preset"],
+        "policy": spec.get("policy", "float32"), **timed,
         "build_s": build_s, "peak_rss_gb": peak_rss_gb(),
         "parameters": int(sum(np.prod(w.shape) for w in searcher.model.trainable_weights)),
         "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
@@ -419,13 +435,20 @@ def step_table(results):
     lines = ["| searcher | space | arch update (s) | weight update (s) | total (s/step) | "
              "first step (s) | peak RSS (GB) | time / NASP | memory / NASP |",
              "|---|---|---|---|---|---|---|---|---|"]
-    nasp = {r["space"]: r for r in results if r["searcher"] == "nasp"}
+    # The ratios are to NASP in float32 on the same space (else its first policy).
+    nasp = {}
+    for r in results:
+        if r["searcher"] == "nasp" and (r["space"] not in nasp
+                                        or r.get("policy", "float32") == "float32"):
+            nasp[r["space"]] = r
     for r in results:
         base = nasp.get(r["space"])
         ratio = f"{r['total_s'] / base['total_s']:.2f}x" if base else "-"
         memory = f"{r['peak_rss_gb'] / base['peak_rss_gb']:.2f}x" if base else "-"
         name = r["searcher"]
         label = LABELS[name.removesuffix(XLA)] + (" (XLA)" if name.endswith(XLA) else "")
+        if r.get("policy", "float32") != "float32":
+            label += f" ({r['policy']})"
         lines.append(f"| {label} | {r['space']} | {r['arch_s']:.3f} | {r['weight_s']:.3f} | "
                      f"{r['total_s']:.3f} | {r['first_step_s']:.1f} | "
                      f"{r['peak_rss_gb']:.2f} | {ratio} | {memory} |")
@@ -463,11 +486,13 @@ def run_steps(config):
     text = config.task == "text"
     for space in ["recurrent"] if text else config.space:
         for name in config.searchers:
-            spec = {"task": "text_step" if text else "step", "searcher": name, "space": space,
-                    "preset": config.preset, "steps": config.steps, "warmup": config.warmup,
-                    "seed": config.seed}
-            print(f"{name} on {space} ({config.preset}) ...", file=sys.stderr, flush=True)
-            results.append(in_subprocess(spec))
+            for policy in config.mixed_precision:
+                spec = {"task": "text_step" if text else "step", "searcher": name,
+                        "space": space, "preset": config.preset, "steps": config.steps,
+                        "warmup": config.warmup, "seed": config.seed, "policy": policy}
+                print(f"{name} on {space} ({config.preset}, {policy}) ...", file=sys.stderr,
+                      flush=True)
+                results.append(in_subprocess(spec))
     if text:
         sizes = TEXT_PRESETS[config.preset]
         shape = (f"{sizes['rnn_units']} units, batch {sizes['batch_size']}, BPTT "

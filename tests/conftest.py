@@ -118,7 +118,7 @@ def regression_run():
         config = types.SimpleNamespace(**{
             "output_dir": run_dir, "strategy": "default", "cpu_devices": 0, "seed": 0,
             "deterministic": False, "resume": True, "overwrite": False, "epochs": epochs,
-            "verbose": 0, "on_nan": "stop", **config})
+            "verbose": 0, "on_nan": "stop", "mixed_precision": "float32", **config})
         run = common.Run(config, flags_text)
         with run.strategy.scope():
             model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(

@@ -19,6 +19,7 @@ TEXT_DATASETS = ("ptb", "wt2", "ptb_sample", "synthetic_text")
 USER_DATA_PREFIXES = ("tfds", "folder", "npz")
 USER_DATA_FORMS = "tfds:NAME, folder:DIR or npz:FILE"
 STRATEGIES = ("default", "mirrored", "multi_worker")
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")  # as nasp_tf.precision
 FAMILIES = ("images", "text")
 
 # The flags of the recurrent-model path (define_text_flags).
@@ -243,6 +244,10 @@ def define_run_flags():
                         "same command to resume.")
     flags.register_validator("checkpoint_every", _valid_interval,
                              "--checkpoint_every takes N (steps), Ns, Nm or Nh (time), or 0")
+    flags.DEFINE_enum("mixed_precision", "float32", PRECISIONS, "Keras dtype policy: "
+                      "`mixed_float16` or `mixed_bfloat16` compute in 16 bits with float32 "
+                      "weights; A, prox, the penalty, losses and batch norm stay float32, "
+                      "and float16 scales its losses dynamically.")
 
 
 def _valid_interval(text):

@@ -124,7 +124,8 @@ class _AuxiliaryHead(keras.layers.Layer):
         self.bn2 = ops_lib.BatchNorm(True, name="bn2") if second_bn else None
         self.classifier = keras.layers.Dense(
             num_classes, kernel_initializer=ops_lib.torch_uniform(768),
-            bias_initializer=ops_lib.torch_uniform(768), name="classifier")
+            bias_initializer=ops_lib.torch_uniform(768), dtype=ops_lib.LOGITS_DTYPE,
+            name="classifier")
 
     def build(self, input_shape):
         self.kernel1 = self.add_weight(name="kernel1", shape=(1, 1, self.in_channels, 128),
@@ -246,7 +247,8 @@ class FinalNetwork(keras.Model):
                                                second_bn=stem == "cifar", name="aux_head")
         self.classifier = keras.layers.Dense(
             num_classes, kernel_initializer=ops_lib.torch_uniform(c_p),
-            bias_initializer=ops_lib.torch_uniform(c_p), name="classifier")
+            bias_initializer=ops_lib.torch_uniform(c_p), dtype=ops_lib.LOGITS_DTYPE,
+            name="classifier")
         self._build_all((None,) + self.image_shape)
 
     def _build_all(self, input_shape):

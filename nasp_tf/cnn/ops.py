@@ -23,6 +23,10 @@ import tensorflow as tf
 
 BN_MOMENTUM = 0.9
 BN_EPSILON = 1e-5
+# Under a mixed-precision policy the classifiers still compute in float32, so
+# the logits, losses and their gradients are float32 (Keras's advice for the
+# last layer).
+LOGITS_DTYPE = "float32"
 
 
 def torch_uniform(fan_in):
@@ -82,6 +86,11 @@ def batch_norm_apply(x, params, affine, training):
     """
     moving_mean, moving_variance = params[0], params[1]
     gamma, beta = (params[2], params[3]) if affine else (None, None)
+    if x.dtype != tf.float32:
+        # Mixed precision: statistics and normalisation in float32 (as Keras's
+        # BatchNormalization), the result back in the compute dtype.
+        return tf.cast(batch_norm_apply(tf.cast(x, tf.float32), params, affine, training),
+                       x.dtype)
     if not training:
         mean, variance = moving_mean, moving_variance
     else:
@@ -117,12 +126,15 @@ class BatchNorm(keras.layers.Layer):
         # updates its own statistics with no cross-replica sync inside the
         # step (which nested traced functions could not do); a read averages.
         for name, init in (("moving_mean", "zeros"), ("moving_variance", "ones")):
+            # Never cast to a mixed-precision compute dtype: they are assigned.
             setattr(self, name, keras.Variable(
                 init, shape=channels, trainable=False, aggregation="mean",
-                synchronization="on_read", name=name))
+                synchronization="on_read", autocast=False, name=name))
         if self.affine:
-            self.gamma = self.add_weight(name="gamma", shape=channels, initializer="ones")
-            self.beta = self.add_weight(name="beta", shape=channels, initializer="zeros")
+            self.gamma = self.add_weight(name="gamma", shape=channels, initializer="ones",
+                                         autocast=False)
+            self.beta = self.add_weight(name="beta", shape=channels, initializer="zeros",
+                                        autocast=False)
 
     def params(self):
         names = ("moving_mean", "moving_variance") + (("gamma", "beta") if self.affine else ())

@@ -100,7 +100,8 @@ class MixedOp(keras.layers.Layer):
             outs = self.edge_functions.all_ops(x, self.params(), self.specs, training)
             return tf.einsum("k,kbhwc->bhwc", weights, outs)
         # The coefficient of the selected op (0 for a pruned edge).
-        scale = tf.reduce_sum(weights * tf.one_hot(index, len(self.candidates)))
+        scale = tf.reduce_sum(weights * tf.one_hot(index, len(self.candidates),
+                                                   dtype=weights.dtype))
         if mode not in ("discrete", "arch"):
             raise ValueError(f"mode must be one of {MODES}. Received: mode={mode!r}")
         # In "arch" mode every op, the selected one included, has already updated
@@ -261,7 +262,8 @@ class SearchNetwork(keras.layers.Layer):
             c_pp, c_p = c_p, num_nodes * c_curr
         self.classifier = keras.layers.Dense(
             num_classes, kernel_initializer=ops_lib.torch_uniform(c_p),
-            bias_initializer=ops_lib.torch_uniform(c_p), name="classifier")
+            bias_initializer=ops_lib.torch_uniform(c_p), dtype=ops_lib.LOGITS_DTYPE,
+            name="classifier")
         self.build((None,) + self.image_shape)
 
     @property

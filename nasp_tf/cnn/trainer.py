@@ -5,9 +5,10 @@ import tensorflow as tf
 
 from nasp_tf import distribute
 from nasp_tf import optimizers as optimizers_lib
+from nasp_tf import precision
 
 
-class FinalTrainer(distribute.StrategyModel):
+class FinalTrainer(precision.LossScaling, distribute.StrategyModel):
     """Trains a `FinalNetwork` as the reference does.
 
     loss = CE(logits) + aux_weight * CE(aux_logits), both with label smoothing
@@ -57,9 +58,9 @@ class FinalTrainer(distribute.StrategyModel):
                 per_example += self.aux_weight * self._per_example(labels, aux_logits,
                                                                    self.label_smoothing)
             loss = tf.nn.compute_average_loss(per_example)
-        grads = optimizers_lib.global_gradients(tape.gradient(loss, weights), weights,
+        grads = optimizers_lib.global_gradients(self.gradients(tape, loss, weights), weights,
                                                 self.grad_clip)
-        self.optimizer.apply(grads, weights)
+        self.apply_if_finite(self.optimizer, grads, weights)
         self.loss_tracker.update_state(per_example)
         self.top1.update_state(labels, logits)
         self.top5.update_state(labels, logits)

@@ -23,6 +23,7 @@ from absl import logging
 from nasp_tf import callbacks as callbacks_lib
 from nasp_tf import checkpoints
 from nasp_tf import distribute
+from nasp_tf import precision
 from nasp_tf import optimizers
 from nasp_tf import run_dir
 from nasp_tf.errors import RunFailed, UserError
@@ -101,7 +102,7 @@ class Run:
 
     Args:
       config: the parsed flags (output_dir, strategy, cpu_devices, seed,
-        deterministic, resume, overwrite, on_nan, epochs, verbose are read
+        deterministic, mixed_precision, resume, overwrite, on_nan, epochs, verbose are read
         here).
       flags_text: the flags as a flagfile, written to `flags.txt`.
     """
@@ -124,6 +125,8 @@ class Run:
         if not self.is_chief:
             self.dir = tempfile.mkdtemp(prefix=f"nasp_tf_worker{self.worker}_")
             atexit.register(shutil.rmtree, self.dir, ignore_errors=True)
+        # Before any model is built: layers take the policy when they are made.
+        precision.set_policy(config.mixed_precision)
         self.strategy = distribute.get_strategy(config.strategy, config.cpu_devices)
         seed_everything(config.seed, config.deterministic)
         self.checkpoint = self.manager = None

@@ -85,12 +85,13 @@ class RecurrentCellBase(keras.layers.Layer):
         self.built = True
 
     def masks(self, batch, training):
+        dtype = self.compute_dtype
         if not training:
-            ones = tf.ones(tf.stack([batch, self.units]))
+            ones = tf.ones(tf.stack([batch, self.units]), dtype)
             return ones, ones
         shape = tf.stack([batch, self.units])
-        return (variational_mask(shape, self.dropoutx, self.seed_generator),
-                variational_mask(shape, self.dropouth, self.seed_generator))
+        return (variational_mask(shape, self.dropoutx, self.seed_generator, dtype),
+                variational_mask(shape, self.dropouth, self.seed_generator, dtype))
 
     def get_config(self):
         config = super().get_config()
@@ -192,7 +193,8 @@ class RNNModel(keras.layers.Layer):
     def embed(self, tokens, training):
         table = self.embedding
         if training and self.dropoute > 0:
-            rows = variational_mask([self.vocab_size, 1], self.dropoute, self.seed_generator)
+            rows = variational_mask([self.vocab_size, 1], self.dropoute, self.seed_generator,
+                                    self.compute_dtype)
             table = table * rows
         return tf.gather(table, tokens)
 
@@ -200,7 +202,7 @@ class RNNModel(keras.layers.Layer):
         if not training or rate <= 0:
             return x
         shape = tf.stack([tf.shape(x)[0], 1, self.units])
-        return x * variational_mask(shape, rate, self.seed_generator)
+        return x * variational_mask(shape, rate, self.seed_generator, x.dtype)
 
     def call(self, tokens, hidden, weights=None, index=None, mode="discrete", training=None):
         """tokens int [batch, time], hidden [batch, units] -> (logits [batch,
@@ -215,7 +217,9 @@ class RNNModel(keras.layers.Layer):
                                   training=training)
         dropped = self.locked_dropout(raw, self.dropout, training)
         logits = tf.einsum("btd,vd->btv", dropped, self.embedding) + self.decoder_bias
-        return logits, last, raw, dropped
+        # Under a mixed-precision policy everything after the cell is float32:
+        # the logits and losses, and the hidden state carried to the next chunk.
+        return tuple(tf.cast(t, tf.float32) for t in (logits, last, raw, dropped))
 
     def zero_state(self, batch):
         return tf.zeros([batch, self.cell.state_size])

@@ -81,12 +81,13 @@ class RNNSearchCell(model_lib.RecurrentCellBase):
                              f"Received: {op_names}")
         self.op_names = op_names
         # "mean": replicas update them in replica context (tf.distribute).
+        # Never cast to a mixed-precision compute dtype: they are assigned.
         self.moving_mean = self.add_weight(name="bn_moving_mean", shape=(units,),
                                            initializer="zeros", trainable=False,
-                                           aggregation="mean")
+                                           aggregation="mean", autocast=False)
         self.moving_variance = self.add_weight(name="bn_moving_variance", shape=(units,),
                                                initializer="ones", trainable=False,
-                                               aggregation="mean")
+                                               aggregation="mean", autocast=False)
         self.built = True
 
     @property
@@ -100,6 +101,10 @@ class RNNSearchCell(model_lib.RecurrentCellBase):
     def batch_norm(self, s, training):
         if self.batch_norm_kind is None:
             return s, tf.zeros([2, self.units])
+        if s.dtype != tf.float32:
+            # Mixed precision: statistics and normalisation in float32.
+            normalised, stats = self.batch_norm(tf.cast(s, tf.float32), training)
+            return tf.cast(normalised, s.dtype), stats
         if training or self.batch_norm_kind == "batch":
             mean, variance = tf.nn.moments(s, axes=[0])
         else:
@@ -192,7 +197,7 @@ class RNNSearchCell(model_lib.RecurrentCellBase):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}. Received: mode={mode!r}")
         training = bool(training)
-        weights = tf.convert_to_tensor(weights, tf.float32)
+        weights = tf.cast(tf.convert_to_tensor(weights), self.compute_dtype)
         index = (tf.zeros([self.num_rows], tf.int32) if index is None
                  else tf.convert_to_tensor(index, tf.int32))
         batch = tf.shape(inputs)[0]

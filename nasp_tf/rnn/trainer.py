@@ -6,11 +6,12 @@ import tensorflow as tf
 
 from nasp_tf import distribute
 from nasp_tf import optimizers as optimizers_lib
+from nasp_tf import precision
 from nasp_tf.rnn import losses as losses_lib
 from nasp_tf.rnn import model as model_lib
 
 
-class LMTrainer(distribute.StrategyModel):
+class LMTrainer(precision.LossScaling, distribute.StrategyModel):
     """Trains an `RNNModel` on BPTT chunks, carrying the hidden state.
 
     Each step: NLL + TAR (+ AR) on the chunk, the gradient clipped by global
@@ -103,11 +104,11 @@ class LMTrainer(distribute.StrategyModel):
             if self.tar_beta > 0:
                 loss += self.tar_beta * tf.reduce_mean(tf.square(raw[:, 1:] - raw[:, :-1]))
             loss = loss / replicas
-        grads = optimizers_lib.global_gradients(tape.gradient(loss, variables), variables,
-                                                self.grad_clip)
+        grads = optimizers_lib.global_gradients(self.gradients(tape, loss, variables),
+                                                variables, self.grad_clip)
         scale = tf.cast(tf.shape(inputs)[1], tf.float32) / self.bptt
         grads = [(g + self.weight_decay * v) * scale for g, v in zip(grads, variables)]
-        self.optimizer.apply(grads, variables)
+        self.apply_if_finite(self.optimizer, grads, variables)
         self.train_hidden.assign(tf.stop_gradient(last))
         # ASGD's running mean of the iterates, ax += (w - ax) / steps since the
         # switch; a no-op (rate 0) before it.

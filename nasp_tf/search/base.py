@@ -8,6 +8,7 @@ import tensorflow as tf
 from nasp_tf import distribute
 from nasp_tf import genotype as genotype_lib
 from nasp_tf import optimizers as optimizers_lib
+from nasp_tf import precision
 from nasp_tf import spaces
 
 CELL_KINDS = ("normal", "reduce")
@@ -18,7 +19,7 @@ def per_example_loss(labels, logits):
         labels=tf.cast(labels, tf.int32), logits=logits)
 
 
-class TwoOptimizerModel(distribute.StrategyModel):
+class TwoOptimizerModel(precision.LossScaling, distribute.StrategyModel):
     """What every searcher shares, CNN and recurrent alike.
 
     `compile` takes a weight and an architecture optimizer (keras-io's
@@ -115,7 +116,8 @@ class CNNSearcher(TwoOptimizerModel):
             self.arch_vars[kind] = self.add_weight(
                 name=f"arch_matrix_{kind}", shape=(supernet.num_edges, num_ops),
                 initializer=self.arch_initializer, trainable=False,
-                constraint=self.arch_constraint, aggregation="only_first_replica")
+                constraint=self.arch_constraint, aggregation="only_first_replica",
+                autocast=False)
         self.train_loss = keras.metrics.Mean(name="loss")
         self.train_accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
         self.arch_loss = keras.metrics.Mean(name="arch_loss")
@@ -161,9 +163,9 @@ class CNNSearcher(TwoOptimizerModel):
         with tf.GradientTape() as tape:
             logits = self.supernet(images, arch, mode=mode, training=True)
             loss = self.mean_loss(labels, logits)
-        grads = optimizers_lib.global_gradients(tape.gradient(loss, weights), weights,
+        grads = optimizers_lib.global_gradients(self.gradients(tape, loss, weights), weights,
                                                 self.grad_clip)
-        self.weight_optimizer.apply(grads, weights)
+        self.apply_if_finite(self.weight_optimizer, grads, weights)
         self.train_loss.update_state(per_example_loss(labels, logits))
         self.train_accuracy.update_state(labels, logits)
         return loss
@@ -205,7 +207,7 @@ class CNNSearcher(TwoOptimizerModel):
             loss, _ = loss_at(train, arch_inputs)
         saved_statistics = [tf.identity(s) for s in statistics]
         # The training gradient is not clipped here, as in the DARTS code.
-        grads = optimizers_lib.global_gradients(tape.gradient(loss, weights), weights)
+        grads = optimizers_lib.global_gradients(self.gradients(tape, loss, weights), weights)
         unrolled = []
         for w, g, value in zip(weights, grads, saved):
             momentum = optimizer.momentums[optimizer._get_variable_index(w)]
@@ -216,7 +218,7 @@ class CNNSearcher(TwoOptimizerModel):
             tape.watch([arch_inputs, unrolled])
             with weights_at(weights, unrolled):
                 loss, logits = loss_at(val, arch_inputs)
-        arch_grads, vector = tape.gradient(loss, (arch_inputs, unrolled))
+        arch_grads, vector = self.gradients(tape, loss, (arch_inputs, unrolled))
         vector = optimizers_lib.global_gradients(vector, weights)
         radius = 0.01 / tf.linalg.global_norm(vector)
 
@@ -226,7 +228,7 @@ class CNNSearcher(TwoOptimizerModel):
                 with weights_at(weights, [w + sign * radius * v
                                           for w, v in zip(saved, vector)]):
                     loss, _ = loss_at(train, arch_inputs)
-            return tape.gradient(loss, arch_inputs)
+            return self.gradients(tape, loss, arch_inputs)
 
         plus = train_arch_gradient(1.0)
         minus = train_arch_gradient(-1.0)

@@ -85,7 +85,7 @@ class DARTSSearcher(base.CNNSearcher):
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(list(matrices.values()))
             loss, logits = self.network_loss(images, labels, matrices)
-        return tape.gradient(loss, [matrices[k] for k in base.CELL_KINDS]), logits
+        return self.gradients(tape, loss, [matrices[k] for k in base.CELL_KINDS]), logits
 
     def second_order_gradient(self, train, val):
         """DARTS's unrolled gradient with respect to A (`unrolled_arch_gradient`
@@ -103,7 +103,8 @@ class DARTSSearcher(base.CNNSearcher):
         else:
             grads, logits = self.second_order_gradient(train, val)
         grads = optimizers_lib.all_reduce_sum(grads)
-        self.arch_optimizer.apply(grads, [self.arch_vars[k] for k in base.CELL_KINDS])
+        self.apply_if_finite(self.arch_optimizer, grads,
+                             [self.arch_vars[k] for k in base.CELL_KINDS])
         self.arch_loss.update_state(base.per_example_loss(val[1], logits))
         self.arch_accuracy.update_state(val[1], logits)
 

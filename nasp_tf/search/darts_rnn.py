@@ -73,7 +73,7 @@ class DARTSRNNSearcher(rnn_base.RNNSearcher):
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(alpha)
             loss, last, losses = self.mixture_loss(inputs, targets, self.search_hidden, alpha)
-        self.apply_arch_gradient(tape.gradient(loss, alpha), last, losses)
+        self.apply_arch_gradient(self.gradients(tape, loss, alpha), last, losses)
 
     def unrolled_gradient(self, train, search):
         """DARTS's second-order gradient of the search chunk's loss in α, as
@@ -104,7 +104,8 @@ class DARTSRNNSearcher(rnn_base.RNNSearcher):
 
         with tf.GradientTape() as tape:
             loss, _, _ = self.mixture_loss(inputs, targets, self.train_hidden, alpha)
-        grads, coefficient = _darts_clip(tape.gradient(loss, weights), weights, self.grad_clip)
+        grads, coefficient = _darts_clip(self.gradients(tape, loss, weights), weights,
+                                          self.grad_clip)
         unrolled = [w - eta * (g + self.weight_decay * w) for w, g in zip(saved, grads)]
 
         with tf.GradientTape(watch_accessed_variables=False) as tape:
@@ -112,7 +113,7 @@ class DARTSRNNSearcher(rnn_base.RNNSearcher):
             with base.weights_at(weights, unrolled):
                 loss, last, losses = self.mixture_loss(search_inputs, search_targets,
                                                     self.search_hidden, alpha)
-        first, vector = tape.gradient(loss, (alpha, unrolled))
+        first, vector = self.gradients(tape, loss, (alpha, unrolled))
         vector, _ = _darts_clip(vector, weights, self.grad_clip)
         radius = 0.01 / tf.linalg.global_norm(vector)
 
@@ -122,7 +123,7 @@ class DARTSRNNSearcher(rnn_base.RNNSearcher):
                 with base.weights_at(weights, [w + sign * radius * v
                                                for w, v in zip(saved, vector)]):
                     loss, _, _ = self.mixture_loss(inputs, targets, self.train_hidden, alpha)
-            return tape.gradient(loss, alpha)
+            return self.gradients(tape, loss, alpha)
 
         plus, minus = train_gradient(1.0), train_gradient(-1.0)
         return first - eta * coefficient * (plus - minus) / (2.0 * radius), last, losses

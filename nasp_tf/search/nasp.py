@@ -91,9 +91,10 @@ class NASPSearcher(base.CNNSearcher):
                 # R is the same on every replica: count it once in the sum.
                 replicas = tf.distribute.get_strategy().num_replicas_in_sync
                 loss += self.eta * self.complexity_penalty(abars) / replicas
-        grads = tape.gradient(loss, [abars[k] for k in base.CELL_KINDS])
+        grads = self.gradients(tape, loss, [abars[k] for k in base.CELL_KINDS])
         grads = optimizers_lib.all_reduce_sum(grads)
-        self.arch_optimizer.apply(grads, [self.arch_vars[k] for k in base.CELL_KINDS])
+        self.apply_if_finite(self.arch_optimizer, grads,
+                             [self.arch_vars[k] for k in base.CELL_KINDS])
         self.arch_loss.update_state(base.per_example_loss(labels, logits))
         self.arch_accuracy.update_state(labels, logits)
 

@@ -79,7 +79,7 @@ class NASPRNNSearcher(rnn_base.RNNSearcher):
                 # R is the same on every replica: count it once in the sum.
                 replicas = tf.distribute.get_strategy().num_replicas_in_sync
                 loss += self.eta * proximal.complexity_penalty(abar, self.op_costs) / replicas
-        self.apply_arch_gradient(tape.gradient(loss, abar), last, losses)
+        self.apply_arch_gradient(self.gradients(tape, loss, abar), last, losses)
 
     def update_arch(self, train, search):
         before = self.discrete_arch()["recurrent"]

@@ -76,7 +76,8 @@ class _ProximalAlgorithm(nasp.NASPSearcher):
             # None for a cell the penalty leaves out (--penalize=normal).
             grads = [g if p is None else g + p
                      for g, p in zip(grads, tape.gradient(penalty, abars))]
-        self.arch_optimizer.apply(grads, [self.arch_vars[k] for k in base.CELL_KINDS])
+        self.apply_if_finite(self.arch_optimizer, grads,
+                             [self.arch_vars[k] for k in base.CELL_KINDS])
         self.arch_loss.update_state(base.per_example_loss(val[1], logits))
         self.arch_accuracy.update_state(val[1], logits)
 

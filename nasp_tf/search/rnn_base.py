@@ -80,7 +80,8 @@ class RNNSearcher(base.TwoOptimizerModel):
         self.arch_vars = {"recurrent": self.add_weight(
             name="arch_matrix_recurrent", shape=(self.cell.num_rows, len(self.op_names)),
             initializer=self.arch_initializer, trainable=False,
-            constraint=self.arch_constraint, aggregation="only_first_replica")}
+            constraint=self.arch_constraint, aggregation="only_first_replica",
+            autocast=False)}
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         for name, batch in (("batch_size", batch_size), ("search_batch_size", search_batch_size),
                             ("eval_batch_size", eval_batch_size)):
@@ -149,7 +150,8 @@ class RNNSearcher(base.TwoOptimizerModel):
     def apply_arch_gradient(self, grad, last, losses):
         """Steps A with this replica's gradient (summed over replicas), carries
         the architecture batches' hidden state on, and logs their loss."""
-        self.arch_optimizer.apply(optimizers_lib.all_reduce_sum([grad]), [self.arch_var])
+        self.apply_if_finite(self.arch_optimizer, optimizers_lib.all_reduce_sum([grad]),
+                             [self.arch_var])
         self.search_hidden.assign(tf.stop_gradient(last))
         self.arch_loss.update_state(losses)
         self.arch_ppl.update_state(losses)
@@ -172,11 +174,11 @@ class RNNSearcher(base.TwoOptimizerModel):
                 loss += self.ar_alpha * self.replica_mean(tf.square(dropped))
             if self.tar_beta > 0:
                 loss += self.tar_beta * self.replica_mean(tf.square(raw[:, 1:] - raw[:, :-1]))
-        grads = optimizers_lib.global_gradients(tape.gradient(loss, variables), variables,
-                                                self.grad_clip)
+        grads = optimizers_lib.global_gradients(self.gradients(tape, loss, variables),
+                                                variables, self.grad_clip)
         scale = tf.cast(tf.shape(inputs)[1], tf.float32) / self.bptt
         grads = [(g + self.weight_decay * v) * scale for g, v in zip(grads, variables)]
-        self.weight_optimizer.apply(grads, variables)
+        self.apply_if_finite(self.weight_optimizer, grads, variables)
         self.train_hidden.assign(tf.stop_gradient(last))
         self.train_loss.update_state(losses)
         self.train_ppl.update_state(losses)

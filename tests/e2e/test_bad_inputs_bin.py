@@ -41,6 +41,8 @@ CASES = [
     ("penalize-on-text", "search.py", ["--dataset=ptb_sample", "--penalize=all"],
      "--penalize"),
     ("cpu-devices-alone", "search.py", ["--cpu_devices=2"], "--cpu_devices"),
+    ("unknown-precision", "train.py", ["--genotype=NASP", "--mixed_precision=float16"],
+     "--mixed_precision"),
     ("multi-worker-no-cluster", "search.py", ["--strategy=multi_worker"], "TF_CONFIG"),
     ("checkpoint-every-bad", "train.py", ["--genotype=NASP", "--checkpoint_every=5 min"],
      "--checkpoint_every"),

@@ -118,3 +118,15 @@ def test_train_exports_a_servable_model_re_exports_it_and_refuses_other_flags(
     line = one_line_error(result, prefix="train.py")
     assert "--epochs=1 there, --epochs=2 here" in line and "--overwrite" in line
     assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")} == before
+
+
+def test_a_float16_retraining_with_the_auxiliary_head_trains_and_exports(tmp_path, run_bin):
+    # Loss scaling on the summed main and auxiliary losses; the logits, the
+    # losses and the exported probabilities stay float32.
+    result = run_bin("train.py", *TINY, "--mixed_precision=mixed_float16",
+                     f"--output_dir={tmp_path}")
+    assert "test top-1:" in result.stdout
+    with open(tmp_path / "results.json", encoding="utf-8") as f:
+        results = json.load(f)
+    assert 0.0 < results["test_loss"] < 10.0 and 0.0 <= results["test_top1"] <= 1.0
+    assert (tmp_path / "saved_model").exists() and (tmp_path / "model.keras").exists()

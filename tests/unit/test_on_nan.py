@@ -100,7 +100,7 @@ def test_a_non_finite_architecture_matrix_stops_the_run_before_it_is_saved(tmp_p
     config = types.SimpleNamespace(
         output_dir=str(tmp_path / "run"), strategy="default", cpu_devices=0, seed=0,
         deterministic=False, resume=True, overwrite=False, epochs=EPOCHS, verbose=0,
-        on_nan="stop", checkpoint_every="1")
+        on_nan="stop", checkpoint_every="1", mixed_precision="float32")
     run = common.Run(config, "--epochs=6\n")
     model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, name="w")],
                              name="regression")
