@@ -56,18 +56,34 @@ def _die_with_parent():
         return
 
 
+# nasp_tf's binaries (scripts and console entry points): a launch runs them
+# with --strategy=multi_worker.
+BINARIES = ("search.py", "train.py", "nasp-search", "nasp-train")
+
+
 def command_for(args):
     """The worker command: a Python script (`bin/search.py ...`) runs with this
-    interpreter; anything else as it is."""
+    interpreter; anything else as it is. nasp_tf's search and train binaries
+    get --strategy=multi_worker unless the command already says so (a
+    different --strategy is refused: one process per worker is the point)."""
     if not args:
         raise LaunchError("give the command after --, e.g. -- bin/search.py "
                           "--flagfile=configs/quickstart.flags")
+    args = list(args)
+    if os.path.basename(args[0]) in BINARIES:
+        strategies = [a.split("=", 1)[1] for a in args[1:] if a.startswith("--strategy=")]
+        others = [s for s in strategies if s != "multi_worker"]
+        if others:
+            raise LaunchError(f"the workers of a launch run --strategy=multi_worker; drop "
+                              f"--strategy={others[0]}")
+        if not strategies:
+            args.append("--strategy=multi_worker")
     if args[0].endswith(".py"):
         if not os.path.isfile(args[0]):
             raise LaunchError(f"{args[0]} does not exist; give a script path such as "
                               "bin/search.py")
         return [sys.executable, *args]
-    return list(args)
+    return args
 
 
 class Launch:
@@ -183,9 +199,10 @@ def main(argv):
     for arg in own:
         if arg in ("-h", "--help"):
             print("usage: python bin/launch.py [--workers=N] -- bin/search.py "
-                  "--strategy=multi_worker [flags...]\n\nRuns N workers of the command on "
-                  "this machine, each with its TF_CONFIG (loopback ports), prefixes their "
-                  "output with [worker i], and stops them all when one fails.")
+                  "[flags...]\n\nRuns N workers of the command on this machine, each with "
+                  "its TF_CONFIG (loopback ports) and, for bin/search.py and bin/train.py, "
+                  "--strategy=multi_worker; prefixes their output with [worker i], and "
+                  "stops them all when one fails.")
             return 0
         if arg.startswith("--workers="):
             value = arg.split("=", 1)[1]

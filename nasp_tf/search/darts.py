@@ -1,6 +1,5 @@
 """DARTS, first and second order, over the same supernet (Liu et al., ICLR 2019)."""
 
-import keras
 import tensorflow as tf
 
 from nasp_tf import genotype as genotype_lib
@@ -37,7 +36,11 @@ class DARTSSearcher(base.CNNSearcher):
       Search", ICLR 2019.
     """
 
-    arch_initializer = keras.initializers.RandomNormal(stddev=1e-3)  # as DARTS
+    # 1e-3 * N(0, 1), as DARTS. A config, not an instance: each searcher gets a
+    # new initializer, whose seed comes from the run's --seed (an instance made
+    # at import draws its seed before the seed is set, so A differed between
+    # processes).
+    arch_initializer = {"class_name": "RandomNormal", "config": {"stddev": 1e-3}}
     arch_is_logits = True
     searches_none = True
 

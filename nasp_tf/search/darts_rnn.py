@@ -1,6 +1,5 @@
 """DARTS on the recurrent cell (first and second order), for comparison with NASP."""
 
-import keras
 import tensorflow as tf
 
 from nasp_tf import optimizers as optimizers_lib
@@ -31,7 +30,11 @@ class DARTSRNNSearcher(rnn_base.RNNSearcher):
       Search", ICLR 2019, rnn/model_search.py and rnn/architect.py.
     """
 
-    arch_initializer = keras.initializers.RandomNormal(stddev=1e-3)
+    # 1e-3 * N(0, 1), as DARTS. A config, not an instance: each searcher gets a
+    # new initializer, whose seed comes from the run's --seed (an instance made
+    # at import draws its seed before the seed is set, so A differed between
+    # processes).
+    arch_initializer = {"class_name": "RandomNormal", "config": {"stddev": 1e-3}}
     arch_is_logits = True
     op_names = spaces.RECURRENT_ACTIVATIONS_WITH_NONE
     # DARTS's shared batch norm: its softmax mixture keeps relative weights

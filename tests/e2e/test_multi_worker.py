@@ -30,3 +30,67 @@ def test_two_workers_match_one_process(tmp_path, root, run_script):
         apart = np.sqrt(sum(np.sum((first[k] - second[k]) ** 2) for k in keys))
         assert moved > 1e-3 and apart < 0.02 * moved, (part, apart, moved)
 
+
+
+TEXT = ["--dataset=synthetic_text", "--rnn_units=8", "--max_tokens=1000",
+        "--batch_size=8", "--eval_batch_size=4", "--verbose=0", "--strategy=multi_worker"]
+
+
+def test_a_recurrent_search_survives_a_killed_worker_and_its_cell_retrains_on_two_workers(
+        tmp_path, root, run_script):
+    """SIGKILL to worker 1 mid-search: the launcher stops worker 0 and fails
+    with 128 + 9; the same launch again resumes from the chief's checkpoint
+    and writes a valid genotype, which a retraining on two workers then
+    trains and evaluates."""
+    import glob
+    import json
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from nasp_tf import genotype as genotype_lib
+
+    out = str(tmp_path / "search")
+    search = ["bin/search.py", *TEXT, "--rnn_steps=2", "--epochs=4", "--steps_per_epoch=5",
+              "--checkpoint_every=1", f"--output_dir={out}"]
+    launch_py = os.path.join(root, "bin", "launch.py")
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    launch = subprocess.Popen([sys.executable, launch_py, "--workers=2", "--", *search],
+                              cwd=root, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while not any(int(p.split("-")[-1].split(".")[0]) >= 3
+                  for p in glob.glob(os.path.join(out, "checkpoints", "ckpt-*.index"))):
+        assert launch.poll() is None and time.time() < deadline
+        time.sleep(0.02)
+    pids = [int(line.split()[0]) for line in subprocess.run(
+        ["pgrep", "-af", "bin/search.py"], capture_output=True, text=True).stdout.splitlines()
+        if "multi_worker" in line and f"--output_dir={out}" in line]
+    # Worker 1 is the process whose TF_CONFIG says index 1.
+    victims = [pid for pid in pids if '"index": 1' in open(
+        f"/proc/{pid}/environ", "rb").read().decode(errors="replace")]
+    assert len(victims) == 1, pids
+    os.kill(victims[0], signal.SIGKILL)
+    _, stderr = launch.communicate(timeout=120)
+    assert launch.returncode == 128 + signal.SIGKILL, stderr[-2000:]
+    assert "worker 1 exited" in stderr
+    assert not os.path.exists(os.path.join(out, "genotype.json"))
+
+    result = run_script(launch_py, "--workers=2", "--", *search)
+    assert "resuming from" in result.stdout
+    with open(os.path.join(out, "flags_history.txt"), encoding="utf-8") as f:
+        kinds = [line.split("(")[1].split(")")[0] for line in f if line.startswith("#")]
+    assert kinds == ["new", "resume"]
+    genotype = genotype_lib.load_rnn_genotype(os.path.join(out, "genotype.json"))
+    assert len(genotype.recurrent) == 2
+    assert len(glob.glob(os.path.join(out, "arch", "epoch_*.npz"))) == 4
+
+    trained = str(tmp_path / "train")
+    run_script(launch_py, "--workers=2", "--", "bin/train.py", *TEXT, "--epochs=1",
+               "--steps_per_epoch=3", "--test_batch_size=4",
+               f"--genotype={out}/genotype.json", f"--output_dir={trained}")
+    with open(os.path.join(trained, "results.json"), encoding="utf-8") as f:
+        results = json.load(f)
+    assert 1.0 < results["valid_ppl"] < 100.0 and 1.0 < results["test_ppl"] < 100.0
+    assert (tmp_path / "train" / "saved_model").exists()

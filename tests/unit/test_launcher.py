@@ -79,6 +79,7 @@ def test_a_failing_worker_stops_the_others_and_sets_the_exit_code(tmp_path):
     (["--workers=2"], "give the command after --"),
     (["--", "no/such/script.py"], "does not exist"),
     (["--nodes=2", "--", "x.py"], "unknown flag"),
+    (["--", "bin/search.py", "--strategy=mirrored"], "drop --strategy=mirrored"),
 ])
 def test_bad_inputs_are_one_line(args, message):
     result = _launch(*args)
@@ -86,6 +87,18 @@ def test_bad_inputs_are_one_line(args, message):
     assert result.returncode == 2 and len(lines) == 1, result.stderr
     assert lines[0].startswith("launch.py: error: ") and message in lines[0]
     assert "Traceback" not in result.stderr
+
+
+def test_nasp_binaries_run_multi_worker_and_other_commands_as_given():
+    from nasp_tf import launcher
+
+    search = os.path.join(ROOT, "bin", "search.py")
+    assert launcher.command_for([search, "--flagfile=f"]) == [
+        sys.executable, search, "--flagfile=f", "--strategy=multi_worker"]
+    assert launcher.command_for(["nasp-train", "--strategy=multi_worker"]) == [
+        "nasp-train", "--strategy=multi_worker"]
+    worker = os.path.join(ROOT, "tests", "e2e", "multi_worker_worker.py")
+    assert launcher.command_for([worker, "out.npz"]) == [sys.executable, worker, "out.npz"]
 
 
 SLEEP = """

@@ -6,12 +6,17 @@ plain step and, for PA-standard, prox_C."""
 import numpy as np
 import tensorflow as tf
 
-from nasp_tf import optimizers, proximal
+from nasp_tf import optimizers, proximal, spaces
 from nasp_tf.cnn import search_model
 from nasp_tf.search import pa
 
 NODE_SIZES = [2, 3]
 KINDS = ("normal", "reduce")
+# A pool, the identity and two convolutions with batch norm (priced
+# differently by the penalty): every kind of op the second-order passes
+# treat differently, at about half darts7's cost.
+OPS = ("max_pool_3x3", "skip_connect", "sep_conv_3x3", "dil_conv_3x3")
+SPACE = spaces.CNNSpace("pa4", OPS, OPS)
 
 
 def batch(seed, size=4):
@@ -21,7 +26,7 @@ def batch(seed, size=4):
 
 
 def make(cls, epsilon, order, eta=0.0):
-    net = search_model.SearchNetwork("darts7", 5, 4, 3, 2, (8, 8, 3), name="supernet")
+    net = search_model.SearchNetwork(SPACE, 5, 4, 3, 2, (8, 8, 3), name="supernet")
     searcher = cls(net, order=order, eta=eta, name="searcher")
     searcher.compile(optimizers.TorchSGD(0.1, 0.9, 3e-4),
                      optimizers.TorchSGD(epsilon, momentum=0.0, l2=0.0))
@@ -51,7 +56,7 @@ def gradient_at(searcher, data, abars):
 
 def start(searcher, rng, on_c):
     for kind in KINDS:
-        a = rng.uniform(-0.3, 1.3, (5, 7)).astype(np.float32)
+        a = rng.uniform(-0.3, 1.3, (5, len(OPS))).astype(np.float32)
         searcher.arch_vars[kind].assign(prox_c(a)[0].numpy() if on_c else a)
     return {k: searcher.arch_vars[k].numpy().copy() for k in KINDS}
 
