@@ -222,23 +222,11 @@ class EpochExponentialDecay(keras.optimizers.schedules.LearningRateSchedule):
 
 
 def all_reduce_sum(grads):
-    """Sums gradients across replicas (identity outside a multi-replica run).
-
-    The tensors travel as one flat vector per dtype: a search network has
-    about a thousand weights, and one collective each made a step over
-    two workers several times slower than the step itself. Each element's
-    sum is the same either way.
-    """
-    grads = list(grads)
+    """Sums gradients across replicas (identity outside a multi-replica run)."""
     ctx = tf.distribute.get_replica_context()
     if ctx is None or ctx.num_replicas_in_sync == 1:
-        return grads
-    if len(grads) < 2 or len({g.dtype for g in grads}) > 1:
-        return ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
-    sizes = [g.shape.num_elements() for g in grads]
-    flat = ctx.all_reduce(tf.distribute.ReduceOp.SUM,
-                          tf.concat([tf.reshape(g, [-1]) for g in grads], axis=0))
-    return [tf.reshape(part, g.shape) for part, g in zip(tf.split(flat, sizes), grads)]
+        return list(grads)
+    return ctx.all_reduce(tf.distribute.ReduceOp.SUM, list(grads))
 
 
 def global_gradients(grads, variables, clip_norm=0.0):
