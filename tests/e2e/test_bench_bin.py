@@ -35,14 +35,17 @@ def test_step_benchmark_writes_every_number(tiny_bench):
 
 
 def test_text_step_benchmark_times_the_recurrent_searchers(tmp_path, run_bin, one_line_error):
-    # DARTS second order on the recurrent cell, tiny preset (the worker
-    # process and the table are the images benchmark's, tested above).
+    # DARTS second order on the recurrent cell, tiny preset, under bfloat16
+    # (the worker process and the table are the images benchmark's, tested
+    # above).
     path = tmp_path / "text.json"
     result = run_bin("bench.py", "--task=text", "--preset=tiny", "--searchers=darts2",
-                     "--warmup=1", f"--json={path}", timeout=900)
+                     "--mixed_precision=mixed_bfloat16", "--warmup=1", f"--json={path}",
+                     timeout=900)
     report = json.loads(path.read_text())
     assert report["task"] == "text" and report["preset_sizes"]["rnn_units"] == 8
-    assert [r["searcher"] for r in report["results"]] == ["darts2"]
+    assert [(r["searcher"], r["policy"]) for r in report["results"]] == [
+        ("darts2", "mixed_bfloat16")]
     for r in report["results"]:
         assert r["space"] == "recurrent" and len(r["arch_s_all"]) == 10
         assert r["total_s"] > 0 and r["arch_s"] > 0 and r["weight_s"] > 0
@@ -50,6 +53,8 @@ def test_text_step_benchmark_times_the_recurrent_searchers(tmp_path, run_bin, on
         assert all(x == x for x in r["final_losses"])
     # W0 (16 x 16), eight W_i (8 x 16), the tied embedding (50 x 8), the decoder bias.
     assert report["results"][0]["parameters"] == 16 * 16 + 8 * 8 * 16 + 50 * 8 + 50
-    assert "| DARTS-2nd | recurrent |" in result.stdout
+    assert "| DARTS-2nd (mixed_bfloat16) | recurrent |" in result.stdout
     refused = run_bin("bench.py", "--task=text", "--searchers=pa", check=False)
     assert "--task=text" in one_line_error(refused, prefix="bench.py")
+    refused = run_bin("bench.py", "--mixed_precision=float16", check=False)
+    assert "--mixed_precision" in one_line_error(refused, prefix="bench.py")
