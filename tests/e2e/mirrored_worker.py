@@ -179,6 +179,8 @@ def build_rnn_trainer():
 
 def copy_model(single, mirrored):
     mirrored.model.set_weights(single.model.get_weights())
+    if hasattr(single, "arch_var"):  # DARTS draws A at random: the same start for both
+        mirrored.arch_var.assign(single.arch_var.numpy())
 
 
 def rnn_search(kind="nasp"):
