@@ -76,15 +76,19 @@ class TorchSGD(_ScaledRate, _PreAggregated, keras.optimizers.Optimizer):
         self.assign(buf, self.momentum * buf + gradient)
         self.assign_sub(variable, tf.cast(learning_rate, variable.dtype) * buf)
 
+    @tf.autograph.experimental.do_not_convert
     def apply(self, grads, trainable_variables=None):
         """One fused kernel per variable instead of Keras's generic path.
 
         TF's ApplyMomentum is exactly PyTorch's buf = momentum*buf + g;
-        w -= lr*buf. A search network has about a thousand weights, and the
-        generic path (a distribution update and half a dozen ops per
-        variable) was a third of the weight step's graph and tracing time.
-        Gradients arrive summed across replicas, so each replica updates its
-        own copy of a mirrored weight with identical numbers.
+        w -= lr*buf. A search network has about a thousand weights, so the
+        ops per weight are what its step graph costs to trace and build:
+        the generic path (a distribution update and half a dozen ops per
+        variable) was a third of the weight step's graph; here each weight
+        costs a read, the decay (a multiply and an add) and the kernel, made
+        with raw ops (no dispatch, no autograph). Gradients arrive summed
+        across replicas, so each replica updates its own copy of a mirrored
+        weight with identical numbers.
         """
         if trainable_variables is None:
             trainable_variables = self._trainable_variables
@@ -92,14 +96,17 @@ class TorchSGD(_ScaledRate, _PreAggregated, keras.optimizers.Optimizer):
             self.build(trainable_variables)
         learning_rate = tf.cast(self.learning_rate, tf.float32)
         momentum = tf.constant(self.momentum, tf.float32)
+        l2 = tf.constant(self.l2, tf.float32) if self.l2 else None
         for grad, var in zip(grads, trainable_variables):
             if grad is None:
                 continue
-            if self.l2:
-                grad = grad + self.l2 * var
+            handle = _local_handle(var)
+            if l2 is not None:
+                value = tf.raw_ops.ReadVariableOp(resource=handle, dtype=var.dtype)
+                grad = tf.raw_ops.AddV2(x=grad, y=tf.raw_ops.Mul(x=l2, y=value))
             buf = self.momentums[self._get_variable_index(var)]
             tf.raw_ops.ResourceApplyMomentum(
-                var=_local_handle(var), accum=_local_handle(buf), lr=learning_rate,
+                var=handle, accum=_local_handle(buf), lr=learning_rate,
                 grad=grad, momentum=momentum, use_locking=False, use_nesterov=False)
         # Keras applies a variable's constraint after its update; so do we (the
         # PA searchers' A, projected onto C after a plain step).
@@ -229,6 +236,20 @@ def all_reduce_sum(grads):
     return ctx.all_reduce(tf.distribute.ReduceOp.SUM, list(grads))
 
 
+def clip_by_global_norm(grads, clip_norm):
+    """`tf.clip_by_global_norm(grads, clip_norm)[0]`, the same arithmetic
+    (so the same numbers) without its per-tensor colocation scope and
+    identity op: on a supernet's ~900 gradients those were a tenth of the
+    weight step's graph."""
+    half_squared = tf.reduce_sum(tf.stack([tf.raw_ops.L2Loss(t=g) for g in grads]))
+    norm = tf.sqrt(half_squared * 2.0)
+    clip_norm = tf.constant(clip_norm, tf.float32)
+    # As TF: an infinite or NaN norm makes every clipped gradient NaN.
+    scale = clip_norm * tf.minimum(1.0 / norm, 1.0 / clip_norm) + (norm - norm)
+    return [tf.raw_ops.Mul(x=g, y=tf.cast(scale, g.dtype)) for g in grads]
+
+
+@tf.autograph.experimental.do_not_convert
 def global_gradients(grads, variables, clip_norm=0.0):
     """Gradients summed over replicas, None replaced by zeros, then clipped by
     their global norm (the norm of the whole, summed gradient, as one device
@@ -236,5 +257,5 @@ def global_gradients(grads, variables, clip_norm=0.0):
     grads = [tf.zeros(v.shape) if g is None else g for g, v in zip(grads, variables)]
     grads = all_reduce_sum(grads)
     if clip_norm > 0:
-        grads, _ = tf.clip_by_global_norm(grads, clip_norm)
+        grads = clip_by_global_norm(grads, clip_norm)
     return grads

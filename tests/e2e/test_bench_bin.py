@@ -16,7 +16,7 @@ def tiny_bench(tmp_path_factory, run_bin):
     # process, one of them with DARTS's extra `none` column.
     path = tmp_path_factory.mktemp("bench") / "bench.json"
     result = run_bin("bench.py", "--preset=tiny", "--searchers=nasp,darts1", "--warmup=1",
-                     f"--json={path}", timeout=900)
+                     "--pipeline", f"--json={path}", timeout=900)
     return json.loads(path.read_text()), result.stdout
 
 
@@ -32,6 +32,12 @@ def test_step_benchmark_writes_every_number(tiny_bench):
     nasp, darts1 = report["results"]
     assert darts1["parameters"] == nasp["parameters"]  # DARTS's extra `none` has no weights
     assert "| NASP | darts7 |" in stdout and "| DARTS-1st | darts7 |" in stdout
+    # The input pipeline on its own, CIFAR-shaped at the preset's batch.
+    pipe = report["pipeline"]
+    assert pipe["batch_size"] == report["preset_sizes"]["batch_size"]
+    assert pipe["images"] == 50000 and pipe["cutout"] == 16 and pipe["seconds_per_pair"] > 0
+    assert (f"{pipe['seconds_per_pair']:.3f} s per (train, val) pair of batch "
+            f"{pipe['batch_size']} (NASP's step: {nasp['total_s']:.3f} s)") in stdout
 
 
 def test_text_step_benchmark_times_the_recurrent_searchers(tmp_path, run_bin, one_line_error):
@@ -56,5 +62,7 @@ def test_text_step_benchmark_times_the_recurrent_searchers(tmp_path, run_bin, on
     assert "| DARTS-2nd (mixed_bfloat16) | recurrent |" in result.stdout
     refused = run_bin("bench.py", "--task=text", "--searchers=pa", check=False)
     assert "--task=text" in one_line_error(refused, prefix="bench.py")
+    refused = run_bin("bench.py", "--task=text", "--pipeline", check=False)
+    assert "--pipeline" in one_line_error(refused, prefix="bench.py")
     refused = run_bin("bench.py", "--mixed_precision=float16", check=False)
     assert "--mixed_precision" in one_line_error(refused, prefix="bench.py")

@@ -60,3 +60,22 @@ def test_torch_sgd_keeps_pytorch_momentum_when_the_rate_changes():
         w = w - schedule.lr_at_epoch(epoch) * buf
     np.testing.assert_allclose(var.numpy(), w, rtol=1e-5)
     assert int(opt.iterations.numpy()) == 4
+
+
+@pytest.mark.parametrize("clip_norm", [0.5, 100.0])
+def test_clip_by_global_norm_is_tfs_and_the_formula(clip_norm):
+    # Our lean clip (no per-tensor identity ops) must give TF's numbers bit
+    # for bit, clipped (0.5) or not (100), and numpy's formula.
+    rng = np.random.default_rng(0)
+    grads = [rng.normal(size=s).astype(np.float32) for s in ((3, 3, 4, 1), (4,), (2, 5))]
+    ours = [g.numpy() for g in optimizers.clip_by_global_norm(
+        [tf.constant(g) for g in grads], clip_norm)]
+    theirs = [g.numpy() for g in tf.clip_by_global_norm(grads, clip_norm)[0]]
+    for a, b in zip(ours, theirs):
+        np.testing.assert_array_equal(a, b)
+    norm = np.sqrt(sum(float(np.sum(g.astype(np.float64) ** 2)) for g in grads))
+    for a, g in zip(ours, grads):
+        np.testing.assert_allclose(a, g * min(1.0, clip_norm / norm), rtol=1e-6)
+    # A non-finite norm makes every clipped gradient NaN, as TF's.
+    bad = optimizers.clip_by_global_norm([tf.constant([np.inf, 1.0]), tf.constant([2.0])], 1.0)
+    assert all(np.isnan(g.numpy()).all() for g in bad)
