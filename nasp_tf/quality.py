@@ -140,8 +140,10 @@ def _retrain(task, genotype, seed, run_dir, quick, core):
     spec = TASKS[task]
     if os.path.exists(os.path.join(run_dir, "results.json")):
         return _read_results(task, run_dir)
+    # Only results.json is read: no SavedModel export (seconds per retraining).
     args = spec["quick_train" if quick else "train"] + [
-        f"--genotype={genotype}", f"--seed={seed}", "--verbose=0", f"--output_dir={run_dir}"]
+        f"--genotype={genotype}", f"--seed={seed}", "--verbose=0", "--noexport",
+        f"--output_dir={run_dir}"]
     _run("train", args, core)
     return _read_results(task, run_dir)
 

@@ -21,7 +21,7 @@ from nasp_tf.errors import UserError
 FLAGS_FILE = "flags.txt"
 HISTORY_FILE = "flags_history.txt"
 # Flags that change how a run is shown or started, never what it computes.
-VOLATILE = ("verbose", "resume", "overwrite", "export_only", "dry_run", "on_nan",
+VOLATILE = ("verbose", "resume", "overwrite", "export_only", "export", "dry_run", "on_nan",
             "checkpoint_every")
 # Kernel file systems: writes there fail or do something else than storing a file.
 SPECIAL_ROOTS = ("/proc", "/sys", "/dev")

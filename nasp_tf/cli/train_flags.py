@@ -60,6 +60,9 @@ def define_flags():
     f.DEFINE_bool("resume", True, "Continue from the run directory's last checkpoint.")
     f.DEFINE_bool("dry_run", False, "Build the network, print `parameters: N` and exit.")
     f.DEFINE_bool("export_only", False, "Export the last checkpoint and exit.")
+    f.DEFINE_bool("export", True, "Write saved_model/ and model.keras at the end (--noexport: "
+                  "results.json and the checkpoints only, e.g. for sweeps; --export_only "
+                  "exports such a run later).")
     f.DEFINE_integer("verbose", 1, "Keras fit verbosity.", lower_bound=0, upper_bound=2)
 
     common.define_text_flags(search=False)
@@ -75,6 +78,9 @@ def define_flags():
     common.register_data_dir_validator()
     flags.register_validator("output_dir", run_dir.usable_path,
                              "--output_dir must be a directory on disk that we can write")
+    flags.register_multi_flags_validator(
+        ["export", "export_only"], lambda v: v["export"] or not v["export_only"],
+        "--export_only exports: it cannot be combined with --noexport")
     flags.register_validator("manual_dir", lambda d: d is None or os.path.isdir(d),
                              "--manual_dir must be an existing directory")
 

@@ -107,6 +107,8 @@ def run(config, flags_text=""):
     if source.class_names is not None:  # what the exported model's output i means
         summary["class_names"] = list(source.class_names)
     atomic.write_text(run.path("results.json"), json.dumps(summary, indent=1))
+    if not config.export:
+        return results
     if run.strategy.num_replicas_in_sync > 1:
         # A SavedModel cannot capture distributed variables (the on-read
         # batch-norm statistics): export a copy made outside the strategy.

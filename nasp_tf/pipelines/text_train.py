@@ -110,6 +110,8 @@ def run(config, flags_text=""):
     logging.info("valid ppl %.2f, test ppl %.2f", results["valid_ppl"], results["test_ppl"])
     print(f"{config.genotype}: parameters {parameters}, valid perplexity "
           f"{results['valid_ppl']:.2f}, test perplexity {results['test_ppl']:.2f}")
+    if not config.export:
+        return results
     export.export_language_model(model, run.path("saved_model"))
     export.save_keras(model, run.path("model.keras"))
     logging.info("exported %s and %s", run.path("saved_model"), run.path("model.keras"))

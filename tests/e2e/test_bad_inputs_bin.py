@@ -41,6 +41,8 @@ CASES = [
     ("penalize-on-text", "search.py", ["--dataset=ptb_sample", "--penalize=all"],
      "--penalize"),
     ("cpu-devices-alone", "search.py", ["--cpu_devices=2"], "--cpu_devices"),
+    ("export-only-noexport", "train.py", ["--genotype=NASP", "--export_only", "--noexport"],
+     "--export_only"),
     ("unknown-precision", "train.py", ["--genotype=NASP", "--mixed_precision=float16"],
      "--mixed_precision"),
     ("multi-worker-no-cluster", "search.py", ["--strategy=multi_worker"], "TF_CONFIG"),

@@ -55,6 +55,9 @@ def test_quick_quality_benchmark_writes_the_table_csv_and_plot(tmp_path):
     searched = [r for r in rows if r["group"] == "nasp" and r["task"] == "images"][0]
     assert json.loads(searched["genotype"])["kind"] == "cnn"
     assert (tmp_path / "quality.png").read_bytes()[:4] == b"\x89PNG"
+    # Only results.json is read from a retraining: nothing is exported.
+    assert len(list(tmp_path.rglob("results.json"))) == 4
+    assert not list(tmp_path.rglob("saved_model")) and not list(tmp_path.rglob("model.keras"))
     for task in ("images", "text"):
         assert any(line.startswith(f"{task}: ") for line in result.stdout.splitlines())
     assert result.stdout.count("| random | 1 |") == 2

@@ -25,11 +25,11 @@ SEARCH = ["--dataset=digits", "--max_examples=256", "--epochs=3", "--steps_per_e
 TRAIN_IMAGES = ["--dataset=digits", "--max_examples=256", "--genotype=DARTS_V2",
                 "--init_channels=4", "--layers=3", "--noauxiliary", "--batch_size=16",
                 "--epochs=2", "--steps_per_epoch=5", "--cutout=0", "--drop_path_prob=0.2",
-                "--verbose=0", "--seed=3", "--deterministic", "--checkpoint_every=1"]
+                "--verbose=0", "--seed=3", "--deterministic", "--checkpoint_every=1", "--noexport"]
 TRAIN_TEXT = ["--dataset=synthetic_text", "--genotype=DARTS_V2", "--rnn_units=8",
               "--batch_size=4", "--eval_batch_size=4", "--test_batch_size=4", "--epochs=2",
               "--steps_per_epoch=5", "--verbose=0", "--seed=3", "--deterministic",
-              "--checkpoint_every=1"]
+              "--checkpoint_every=1", "--noexport"]
 
 
 def _arrays(run):
@@ -139,6 +139,8 @@ def test_a_killed_retraining_ends_like_an_uninterrupted_one(tmp_path, root, run_
     with open(os.path.join(killed, "results.json"), encoding="utf-8") as f:
         found = json.load(f)
     assert sorted(found) == sorted(expected)
+    for run in (whole, killed):  # --noexport: results and checkpoints only
+        assert not {"saved_model", "model.keras"} & set(os.listdir(run))
     for key, value in expected.items():
         if isinstance(value, float):
             np.testing.assert_allclose(found[key], value, rtol=rtol, err_msg=key)
