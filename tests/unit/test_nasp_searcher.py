@@ -2,17 +2,23 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nasp_tf import optimizers, proximal
+from nasp_tf import optimizers, proximal, spaces
 from nasp_tf.search import nasp
 
-SEP5 = 4  # sep_conv_5x5's column in darts7
+# A pool, the identity and two convolutions priced differently by the
+# penalty: every kind of op a step treats differently, at about half
+# darts7's graph (the steps' equality with the reference is
+# test_search_model's and test_fidelity's, on darts7 and nasp12).
+SPACE = spaces.CNNSpace("nasp4", *(("max_pool_3x3", "skip_connect", "sep_conv_3x3",
+                                    "dil_conv_3x3"),) * 2)
+SEP3 = 2  # sep_conv_3x3's column
 
 
 @pytest.fixture
 def make_searcher(tiny_searcher):
-    def make(eta=0.0, weight_decay=3e-4, momentum=0.9, arch_lr=3e-4, **kwargs):
-        return tiny_searcher(nasp.NASPSearcher, weight_decay=weight_decay, momentum=momentum,
-                             arch_lr=arch_lr, eta=eta, **kwargs)
+    def make(eta=0.0, weight_decay=3e-4, momentum=0.9, arch_lr=3e-4, space=SPACE, **kwargs):
+        return tiny_searcher(nasp.NASPSearcher, space=space, weight_decay=weight_decay,
+                             momentum=momentum, arch_lr=arch_lr, eta=eta, **kwargs)
     return make
 
 
@@ -42,7 +48,7 @@ def applied_arch_gradient(searcher, train, val):
 
 
 def test_arch_matrices_start_at_one_half(make_searcher):
-    searcher = make_searcher()
+    searcher = make_searcher(space="darts7")
     for var in searcher.arch_vars.values():
         np.testing.assert_array_equal(var.numpy(), 0.5)
     assert searcher.arch_vars["normal"].shape == (5, 7)
@@ -52,8 +58,8 @@ def test_arch_matrices_start_at_one_half(make_searcher):
 
 def test_one_step_moves_a_inside_the_unit_box(make_searcher, one_step):
     searcher = make_searcher(arch_lr=0.3)
-    searcher.arch_vars["normal"].assign(np.full((5, 7), 0.999, np.float32))
-    searcher.arch_vars["reduce"].assign(np.full((5, 7), 0.001, np.float32))
+    searcher.arch_vars["normal"].assign(np.full((5, 4), 0.999, np.float32))
+    searcher.arch_vars["reduce"].assign(np.full((5, 4), 0.001, np.float32))
     logs = one_step(searcher)
     for kind in ("normal", "reduce"):
         a = searcher.arch_vars[kind].numpy()
@@ -71,8 +77,8 @@ def test_weight_step_trains_the_selected_ops_and_decays_every_weight(make_search
     # not; the gradient reaches the selected ops only. Without momentum an
     # op with no gradient is exactly w * (1 - lr * decay) after one step.
     searcher = make_searcher(weight_decay=0.1, momentum=0.0, arch_lr=0.0)
-    a = np.full((5, 7), 0.5, np.float32)
-    a[:, SEP5] = 0.9  # sep_conv_5x5 on the kept edges of every normal cell
+    a = np.full((5, 4), 0.5, np.float32)
+    a[:, SEP3] = 0.9  # sep_conv_3x3 on the kept edges of every normal cell
     searcher.arch_vars["normal"].assign(a)
     cell = searcher.supernet.cells[0]
     kept_edge, pruned_edge = cell.edges[0], cell.edges[4]  # node 1 keeps rows 2, 3
@@ -86,10 +92,10 @@ def test_weight_step_trains_the_selected_ops_and_decays_every_weight(make_search
         return all(np.allclose(w.numpy(), before[id(w)] * (1 - 0.05 * 0.1), rtol=1e-6, atol=0)
                    for w in op.trainable_weights)
 
-    selected = kept_edge.candidates[SEP5]
+    selected = kept_edge.candidates[SEP3]
     assert not decayed_only(selected)
     unselected = [op for op in ops if op is not selected]
-    assert len(unselected) == 7  # sep3, dil3, dil5 on the kept edge; all four on the pruned
+    assert len(unselected) == 3  # dil3 on the kept edge; both convolutions on the pruned
     assert all(decayed_only(op) for op in unselected)
 
 
@@ -102,8 +108,8 @@ def test_complexity_penalty_gradient_is_r_at_abar_on_the_normal_cell(make_search
     penalised = make_searcher(eta=eta, arch_lr=0.01)
     plain = nasp.NASPSearcher(penalised.supernet, eta=0.0, name="plain")  # the same weights
     plain.compile(optimizers.TorchSGD(0.05), optimizers.TorchAdam(0.01))
-    a = np.full((5, 7), 0.5, np.float32)
-    a[:, SEP5] = 0.6
+    a = np.full((5, 4), 0.5, np.float32)
+    a[:, SEP3] = 0.6
     grads = {}
     for name, searcher in (("penalised", penalised), ("plain", plain)):
         searcher.arch_vars["normal"].assign(a)
@@ -112,7 +118,7 @@ def test_complexity_penalty_gradient_is_r_at_abar_on_the_normal_cell(make_search
     abar = abar.numpy()
     costs = np.array(penalised.op_costs["normal"])
     expected = eta * 2 * (costs / costs.sum()) * abar
-    assert np.count_nonzero(expected) == 4  # sep_conv_5x5 on the 4 kept edges
+    assert np.count_nonzero(expected) == 4  # sep_conv_3x3 on the 4 kept edges
     difference = grads["penalised"]["normal"] - grads["plain"]["normal"]
     np.testing.assert_allclose(difference, expected, rtol=1e-5, atol=1e-4)
     np.testing.assert_allclose(grads["penalised"]["reduce"], grads["plain"]["reduce"],
@@ -122,11 +128,11 @@ def test_complexity_penalty_gradient_is_r_at_abar_on_the_normal_cell(make_search
     penalised.update_arch(image_batch(0), image_batch(1))
     after = penalised.arch_vars["normal"].numpy()
     assert np.all(after[abar > 0] < 0.6)
-    assert costs[2] == 0 and costs[SEP5] > costs[3] > 0  # skip free; sep5 > sep3
+    assert costs[1] == 0 and costs[SEP3] > costs[3] > 0  # skip free; sep3 > dil3
 
 
 def test_keep_value_projection_feeds_the_values(make_searcher):
-    searcher = make_searcher(keep_value=True)
+    searcher = make_searcher(keep_value=True, space="darts7")
     a = np.random.default_rng(0).uniform(0.2, 0.8, (5, 7)).astype(np.float32)
     searcher.arch_vars["normal"].assign(a)
     abar, index = searcher.discrete_arch()["normal"]
