@@ -34,10 +34,14 @@ from nasp_tf.cli.flags_common import PRECISIONS
 from nasp_tf.search import registry
 
 PRESETS = {
-    "small": {"init_channels": 8, "layers": 5, "batch_size": 16, "nodes": 4},
-    "paper": {"init_channels": 16, "layers": 8, "batch_size": 64, "nodes": 4},
+    # pipeline_images: the --pipeline check's training set (CIFAR-10's 50,000).
+    "small": {"init_channels": 8, "layers": 5, "batch_size": 16, "nodes": 4,
+              "pipeline_images": 50000},
+    "paper": {"init_channels": 16, "layers": 8, "batch_size": 64, "nodes": 4,
+              "pipeline_images": 50000},
     # For the tests of the benchmark itself.
-    "tiny": {"init_channels": 4, "layers": 3, "batch_size": 4, "nodes": 1},
+    "tiny": {"init_channels": 4, "layers": 3, "batch_size": 4, "nodes": 1,
+             "pipeline_images": 512},
 }
 # The recurrent search (--task=text): DARTS's PTB search (configs/ptb.flags) at
 # 300 units, batch 256, BPTT 35, PTB's 10,000 words ("paper"), smaller
@@ -384,9 +388,10 @@ def convergence_worker(spec):
             "genotype": searcher.genotype().to_json(), "peak_rss_gb": peak_rss_gb()}
 
 
-# The search pipeline check: CIFAR-10's search split (25,000 images per half)
-# with the real augmentation (4-pixel pad and crop, flip) and a cutout hole.
-PIPELINE_IMAGES, PIPELINE_CUTOUT = 50000, 16
+# The search pipeline check: CIFAR-10's search split (two halves of the
+# training set) with the real augmentation (4-pixel pad and crop, flip) and a
+# cutout hole.
+PIPELINE_CUTOUT = 16
 
 
 def pipeline_worker(spec):
@@ -395,7 +400,7 @@ def pipeline_worker(spec):
     needed: the cost depends on the shapes, not on the pixels)."""
     from nasp_tf.data import images
 
-    source = images.synthetic_source(num_train=PIPELINE_IMAGES, num_test=64)
+    source = images.synthetic_source(num_train=spec["images"], num_test=64)
     data = images.search_data(source, spec["batch_size"], spec["seed"],
                               cutout=PIPELINE_CUTOUT)
     pairs = iter(data.pairs)
@@ -405,7 +410,7 @@ def pipeline_worker(spec):
     for _ in range(100):
         next(pairs)
     return {"seconds_per_pair": (time.perf_counter() - start) / 100,
-            "batch_size": spec["batch_size"], "images": PIPELINE_IMAGES,
+            "batch_size": spec["batch_size"], "images": spec["images"],
             "cutout": PIPELINE_CUTOUT}
 
 
@@ -527,7 +532,8 @@ def run_steps(config):
               "preset": config.preset, "preset_sizes": sizes, "results": results}
     if config.pipeline:
         pipe = in_subprocess({"task": "pipeline", "seed": config.seed,
-                              "batch_size": sizes["batch_size"]})
+                              "batch_size": sizes["batch_size"],
+                              "images": sizes["pipeline_images"]})
         nasp = [r["total_s"] for r in results if r["searcher"] == "nasp"]
         versus = f" (NASP's step: {min(nasp):.3f} s)" if nasp else ""
         print(f"search input pipeline alone (CIFAR-shaped, pad-crop, flip, cutout "

@@ -35,7 +35,7 @@ def test_step_benchmark_writes_every_number(tiny_bench):
     # The input pipeline on its own, CIFAR-shaped at the preset's batch.
     pipe = report["pipeline"]
     assert pipe["batch_size"] == report["preset_sizes"]["batch_size"]
-    assert pipe["images"] == 50000 and pipe["cutout"] == 16 and pipe["seconds_per_pair"] > 0
+    assert pipe["images"] == 512 and pipe["cutout"] == 16 and pipe["seconds_per_pair"] > 0
     assert (f"{pipe['seconds_per_pair']:.3f} s per (train, val) pair of batch "
             f"{pipe['batch_size']} (NASP's step: {nasp['total_s']:.3f} s)") in stdout
 
