@@ -128,7 +128,9 @@ class DARTSRNNSearcher(rnn_base.RNNSearcher):
                     loss, _, _ = self.mixture_loss(inputs, targets, self.train_hidden, alpha)
             return self.gradients(tape, loss, alpha)
 
-        plus, minus = train_gradient(1.0), train_gradient(-1.0)
+        plus = train_gradient(1.0)
+        with tf.control_dependencies([plus]):  # one pass's activations alive at a time
+            minus = train_gradient(-1.0)
         return first - eta * coefficient * (plus - minus) / (2.0 * radius), last, losses
 
     def update_arch(self, train, search):
