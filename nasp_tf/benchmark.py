@@ -258,7 +258,7 @@ def step_worker(spec):
         "parameters": int(sum(np.prod(w.shape) for w in searcher.supernet.trainable_weights)),
         "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
         "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
-        "tensorflow": tf.__version__,
+        "tensorflow": tf.__version__, "tf_build": tf_build(),
     }
 
 
@@ -308,7 +308,7 @@ def text_step_worker(spec):
         "parameters": int(sum(np.prod(w.shape) for w in searcher.model.trainable_weights)),
         "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
         "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
-        "tensorflow": tf.__version__,
+        "tensorflow": tf.__version__, "tf_build": tf_build(),
     }
 
 
@@ -493,6 +493,26 @@ def cpu_info():
     return model, extensions
 
 
+def tf_build():
+    """What this process's TensorFlow was built with, as far as it says: the
+    version, compiler, CUDA build and whether oneDNN kernels are on (they
+    change CPU timings; TF_ENABLE_ONEDNN_OPTS=0 turns them off)."""
+    import tensorflow as tf
+
+    info = dict(tf.sysconfig.get_build_info())
+    build = {"version": tf.__version__, "cpu_compiler": info.get("cpu_compiler"),
+             "is_cuda_build": bool(info.get("is_cuda_build")),
+             "onednn_env": os.environ.get("TF_ENABLE_ONEDNN_OPTS")}
+    try:  # private, but the only switch TF exposes for it
+        from tensorflow.python.util import _pywrap_util_port
+
+        build["onednn"] = bool(_pywrap_util_port.IsMklEnabled()) and \
+            build["onednn_env"] not in ("0", "false", "False")
+    except (ImportError, AttributeError):
+        build["onednn"] = None
+    return build
+
+
 def machine():
     model, extensions = cpu_info()
     return {"python": platform.python_version(), "cpus": os.cpu_count(), "cpu_model": model,
@@ -526,7 +546,10 @@ def run_steps(config):
           f"intra={results[0]['intra_op_threads']} inter={results[0]['inter_op_threads']} "
           f"(0 = TF's default, all {os.cpu_count()} cores)")
     model, extensions = cpu_info()
-    print(f"machine: {model}, {os.cpu_count()} cores, {' '.join(extensions) or 'no avx2'}")
+    build = results[0]["tf_build"]
+    print(f"machine: {model}, {os.cpu_count()} cores, {' '.join(extensions) or 'no avx2'}; "
+          f"TensorFlow {build['version']} ({build['cpu_compiler']}, oneDNN "
+          f"{'on' if build['onednn'] else 'off' if build['onednn'] is False else 'unknown'})")
     print(step_table(results))
     report = {"kind": "step", "task": config.task, "machine": machine(),
               "preset": config.preset, "preset_sizes": sizes, "results": results}

@@ -30,6 +30,14 @@ def test_step_benchmark_writes_every_number(tiny_bench):
         assert 0.2 < r["peak_rss_gb"] < 20
         assert all(x == x for x in r["final_losses"])  # not NaN
     nasp, darts1 = report["results"]
+    # The TensorFlow build each worker ran, beside the machine record.
+    import tensorflow as tf
+
+    assert nasp["tf_build"]["version"] == tf.__version__
+    assert nasp["tf_build"]["cpu_compiler"] == tf.sysconfig.get_build_info().get("cpu_compiler")
+    assert nasp["tf_build"]["onednn"] in (True, False, None)
+    assert f"TensorFlow {tf.__version__} (" in stdout
+    assert report["machine"]["cpus"] > 0 and "command" in report["machine"]
     assert darts1["parameters"] == nasp["parameters"]  # DARTS's extra `none` has no weights
     assert "| NASP | darts7 |" in stdout and "| DARTS-1st | darts7 |" in stdout
     # The input pipeline on its own, CIFAR-shaped at the preset's batch.
