@@ -243,9 +243,9 @@ def clip_by_global_norm(grads, clip_norm):
     weight step's graph."""
     half_squared = tf.reduce_sum(tf.stack([tf.raw_ops.L2Loss(t=g) for g in grads]))
     norm = tf.sqrt(half_squared * 2.0)
-    clip_norm = tf.constant(clip_norm, tf.float32)
+    limit = tf.constant(clip_norm, tf.float32)
     # As TF: an infinite or NaN norm makes every clipped gradient NaN.
-    scale = clip_norm * tf.minimum(1.0 / norm, 1.0 / clip_norm) + (norm - norm)
+    scale = limit * tf.minimum(1.0 / norm, 1.0 / limit) + (norm - norm)
     return [tf.raw_ops.Mul(x=g, y=tf.cast(scale, g.dtype)) for g in grads]
 
 

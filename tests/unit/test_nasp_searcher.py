@@ -2,16 +2,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nasp_tf import optimizers, proximal, spaces
+from small_spaces import SMALL4 as SPACE
+
+from nasp_tf import optimizers, proximal
 from nasp_tf.search import nasp
 
-# A pool, the identity and two convolutions priced differently by the
-# penalty: every kind of op a step treats differently, at about half
-# darts7's graph (the steps' equality with the reference is
-# test_search_model's and test_fidelity's, on darts7 and nasp12).
-SPACE = spaces.CNNSpace("nasp4", *(("max_pool_3x3", "skip_connect", "sep_conv_3x3",
-                                    "dil_conv_3x3"),) * 2)
-SEP3 = 2  # sep_conv_3x3's column
+SEP3 = 2  # sep_conv_3x3's column in SMALL4
 
 
 @pytest.fixture

@@ -6,17 +6,14 @@ plain step and, for PA-standard, prox_C."""
 import numpy as np
 import tensorflow as tf
 
-from nasp_tf import optimizers, proximal, spaces
+from small_spaces import OPS4 as OPS, SMALL4 as SPACE
+
+from nasp_tf import optimizers, proximal
 from nasp_tf.cnn import search_model
 from nasp_tf.search import pa
 
 NODE_SIZES = [2, 3]
 KINDS = ("normal", "reduce")
-# A pool, the identity and two convolutions with batch norm (priced
-# differently by the penalty): every kind of op the second-order passes
-# treat differently, at about half darts7's cost.
-OPS = ("max_pool_3x3", "skip_connect", "sep_conv_3x3", "dil_conv_3x3")
-SPACE = spaces.CNNSpace("pa4", OPS, OPS)
 
 
 def batch(seed, size=4):

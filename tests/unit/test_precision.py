@@ -9,15 +9,14 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from small_spaces import SMALL3
 
-from nasp_tf import optimizers, precision, spaces
+from nasp_tf import optimizers, precision
 from nasp_tf.cnn import search_model
 from nasp_tf.search import nasp
 
 KINDS = ("normal", "reduce")
-# A pool, the identity and a convolution with batch norm, one node per cell.
-SPACE = spaces.CNNSpace("precision3", ("max_pool_3x3", "skip_connect", "sep_conv_3x3"),
-                        ("max_pool_3x3", "skip_connect", "sep_conv_3x3"))
+SPACE = SMALL3  # one node per cell below
 
 
 @contextlib.contextmanager
