@@ -6,13 +6,15 @@ symmetric explicit padding for strided convs and pools, max-pool padding with
 -inf, average pools that do not count padding, BN momentum 0.9 and epsilon
 1e-5, no conv biases.
 
-Each op is split in two: a Keras layer that owns the weights (created in
-`build`), and a pure function `apply_op(spec, x, params, training)` of a
-hashable static `spec` and the weights passed explicitly. The split lets the
-supernet trace one function per (op set, shape, stride) and call it on every
-edge with that edge's weights, instead of tracing every edge anew: a search
-graph of ~100 edges then compiles in seconds instead of minutes.
-`build_op(name, channels, stride, affine)` is the registry.
+Each op is split in two: a Keras layer that holds the weights (created in
+`build`, or for the kernels of the search network's ops, rows of variables
+stacked over a cell's edges: `bind_kernel`), and a pure function
+`apply_op(spec, x, params, training)` of a hashable static `spec` and the
+weights passed explicitly. The split lets the supernet trace one function per
+(op set, shape, stride) and call it on every edge with that edge's weights,
+instead of tracing every edge anew: a search graph of ~100 edges then
+compiles in seconds instead of minutes. `build_op(name, channels, stride,
+affine)` is the registry.
 """
 
 import math
@@ -268,11 +270,26 @@ class Op(keras.layers.Layer):
         self.stride = int(stride)
         self.affine = bool(affine)
 
+    # The names of the op's convolution kernels, in the order `params` takes them.
+    kernel_names = ()
+
     @property
     def spec(self):
         raise NotImplementedError
 
-    def params(self):
+    def kernel_specs(self):
+        """(name, shape, fan_in) of each kernel, in `kernel_names` order. Shapes
+        follow from the constructor's arguments alone, so a supernet can
+        create its kernels for many ops at once (`bind_kernel`)."""
+        return ()
+
+    def kernels(self):
+        """The kernels' current values, in `kernel_names` order."""
+        return ()
+
+    def params(self, kernels=None):
+        """Everything `apply_op` takes besides the input: `kernels` (default
+        `self.kernels()`) and the batch-norm variables."""
         return ()
 
     def compute_output_shape(self, input_shape):
@@ -292,30 +309,54 @@ class Op(keras.layers.Layer):
 
 
 class _ConvOp(Op):
-    """An op made of convolution kernels and batch norms."""
+    """An op made of convolution kernels and batch norms.
 
-    kernel_names = ()
+    A kernel is the op's own variable, or (`bind_kernel`, before `build`) a
+    row of a stacked variable that another layer owns: the search network
+    keeps one variable per (cell, op, kernel) for all the cell's edges.
+    """
+
     bn_names = ("bn",)
 
     def __init__(self, channels, stride=1, affine=True, **kwargs):
         super().__init__(channels, stride, affine, **kwargs)
         for name in self.bn_names:
             setattr(self, name, BatchNorm(affine, name=name))
+        self.kernel_rows = {}
 
-    def _add_kernel(self, name, shape, fan_in):
-        setattr(self, name, self.add_weight(name=name, shape=shape,
-                                            initializer=torch_uniform(fan_in)))
+    def bind_kernel(self, name, stacked, row):
+        """Kernel `name` becomes `stacked[row]`: `stacked` is a variable
+        [rows, *shape] created by another layer. The op lists `stacked` among
+        its weights (so gradients and counts reach it) but does not own it."""
+        if self.built:
+            raise ValueError(f"bind_kernel must come before build. Received: {self.name} "
+                             "already built")
+        if name not in self.kernel_names:
+            raise ValueError(f"Unknown kernel. Received: name={name!r}; "
+                             f"kernels: {self.kernel_names}")
+        setattr(self, name, stacked)
+        self.kernel_rows[name] = int(row)
 
     def build(self, input_shape):
-        self._build_kernels()
+        for name, shape, fan_in in self.kernel_specs():
+            if name not in self.kernel_rows:
+                setattr(self, name, self.add_weight(name=name, shape=shape,
+                                                    initializer=torch_uniform(fan_in)))
         out_shape = self.compute_output_shape(input_shape)
         for name in self.bn_names:
             getattr(self, name).build(out_shape)
 
-    def params(self):
-        kernels = tuple(getattr(self, n).value for n in self.kernel_names)
-        bns = sum((getattr(self, n).params() for n in self.bn_names), ())
-        return kernels + bns
+    def kernels(self):
+        values = []
+        for name in self.kernel_names:
+            value = getattr(self, name).value
+            row = self.kernel_rows.get(name)
+            values.append(value if row is None else value[row])
+        return tuple(values)
+
+    def params(self, kernels=None):
+        kernels = self.kernels() if kernels is None else tuple(kernels)
+        return kernels + sum((getattr(self, n).params() for n in self.bn_names), ())
 
 
 class ReLUConvBN(_ConvOp):
@@ -340,9 +381,9 @@ class ReLUConvBN(_ConvOp):
         self.kernel_size = int(kernel_size)
         self.in_channels = int(in_channels or channels)
 
-    def _build_kernels(self):
+    def kernel_specs(self):
         k, cin = self.kernel_size, self.in_channels
-        self._add_kernel("kernel", (k, k, cin, self.channels), cin * k * k)
+        return (("kernel", (k, k, cin, self.channels), cin * k * k),)
 
     @property
     def spec(self):
@@ -374,10 +415,9 @@ class FactorizedConvBN(_ConvOp):
         super().__init__(channels, stride, affine, **kwargs)
         self.kernel_size = int(kernel_size)
 
-    def _build_kernels(self):
+    def kernel_specs(self):
         k, c = self.kernel_size, self.channels
-        self._add_kernel("kernel_1xk", (1, k, c, c), c * k)
-        self._add_kernel("kernel_kx1", (k, 1, c, c), c * k)
+        return (("kernel_1xk", (1, k, c, c), c * k), ("kernel_kx1", (k, 1, c, c), c * k))
 
     @property
     def spec(self):
@@ -410,10 +450,9 @@ class DilConv(_ConvOp):
         self.kernel_size = int(kernel_size)
         self.dilation = int(dilation)
 
-    def _build_kernels(self):
+    def kernel_specs(self):
         k, c = self.kernel_size, self.channels
-        self._add_kernel("depthwise", (k, k, c, 1), k * k)
-        self._add_kernel("pointwise", (1, 1, c, c), c)
+        return (("depthwise", (k, k, c, 1), k * k), ("pointwise", (1, 1, c, c), c))
 
     @property
     def spec(self):
@@ -438,23 +477,22 @@ class SepConv(_ConvOp):
       affine: learnable batch-norm scale and shift.
     """
 
+    kernel_names = ("depthwise1", "pointwise1", "depthwise2", "pointwise2")
     bn_names = ("bn1", "bn2")
 
     def __init__(self, channels, kernel_size=3, stride=1, affine=True, **kwargs):
         super().__init__(channels, stride, affine, **kwargs)
         self.kernel_size = int(kernel_size)
 
-    def _build_kernels(self):
+    def kernel_specs(self):
         k, c = self.kernel_size, self.channels
-        self._add_kernel("depthwise1", (k, k, c, 1), k * k)
-        self._add_kernel("pointwise1", (1, 1, c, c), c)
-        self._add_kernel("depthwise2", (k, k, c, 1), k * k)
-        self._add_kernel("pointwise2", (1, 1, c, c), c)
+        return (("depthwise1", (k, k, c, 1), k * k), ("pointwise1", (1, 1, c, c), c),
+                ("depthwise2", (k, k, c, 1), k * k), ("pointwise2", (1, 1, c, c), c))
 
-    def params(self):
+    def params(self, kernels=None):
         # (dw1, pw1, bn1..., dw2, pw2, bn2...), the order `_sep_conv` reads.
-        return ((self.depthwise1.value, self.pointwise1.value) + self.bn1.params()
-                + (self.depthwise2.value, self.pointwise2.value) + self.bn2.params())
+        dw1, pw1, dw2, pw2 = self.kernels() if kernels is None else kernels
+        return (dw1, pw1) + self.bn1.params() + (dw2, pw2) + self.bn2.params()
 
     @property
     def spec(self):
@@ -490,10 +528,9 @@ class FactorizedReduce(_ConvOp):
                              f"Received: channels={channels}")
         self.in_channels = int(in_channels or channels)
 
-    def _build_kernels(self):
+    def kernel_specs(self):
         half, cin = self.channels // 2, self.in_channels
-        self._add_kernel("kernel_a", (1, 1, cin, half), cin)
-        self._add_kernel("kernel_b", (1, 1, cin, half), cin)
+        return (("kernel_a", (1, 1, cin, half), cin), ("kernel_b", (1, 1, cin, half), cin))
 
     @property
     def spec(self):
@@ -560,7 +597,7 @@ class Pool(Op):
         if self.bn is not None:
             self.bn.build(self.compute_output_shape(input_shape))
 
-    def params(self):
+    def params(self, kernels=None):
         return self.bn.params() if self.bn is not None else ()
 
     @property

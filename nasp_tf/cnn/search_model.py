@@ -58,6 +58,71 @@ class EdgeFunctions:
         self.all_ops = tf.function(_all_ops, **options)
 
 
+class EdgeParams:
+    """One edge's weights for `MixedOp.call`, per op as `apply_op` takes them.
+
+    A plain object, so that Keras's `Layer.__call__` hands it over untouched:
+    it would read the statistics' variables into tensors (which cannot be
+    assigned) and cast everything to a mixed-precision compute dtype.
+    """
+
+    def __init__(self, values):
+        self.values = values
+
+
+class StackedWeights:
+    """The kernels of a cell's candidate ops, stacked over its edges.
+
+    One variable [rows, *shape] per (op column, kernel) holds that kernel for
+    every edge whose op has it (a stride-2 `skip_connect` has kernels, a
+    stride-1 one has none); each op's layer reads its own row
+    (`bind_kernel`). The weight step then clips, decays and updates a few
+    dozen tensors per network instead of one per (cell, edge, op, kernel),
+    about 900 in the small supernet: the per-weight ops were most of its
+    graph, which is what tracing and building a step cost. The arithmetic is
+    the same: an edge's gradient lands in its own row, zero where its op was
+    not selected; decay and momentum act row by row. (Stacking the batch-norm
+    statistics as well removed 1,100 captured variables per step graph but
+    did not make the first step faster: measured, README "Benchmarks".)
+
+    Args:
+      owner: the layer that creates and owns the variables (in its `build`).
+      edges: the `MixedOp`s whose candidates share them, not yet built.
+    """
+
+    def __init__(self, owner, edges):
+        groups = {}
+        for e, edge in enumerate(edges):
+            for k, op in enumerate(edge.candidates):
+                for name, shape, fan_in in op.kernel_specs():
+                    key = f"{ops_lib.layer_name(edge.op_names[k])}_{name}"
+                    groups.setdefault(key, []).append((e, k, name, tuple(shape), fan_in))
+        self.kernels = {}
+        # For each edge, for each op: its kernels' (variable name, row).
+        self.layout = [[[] for _ in edge.candidates] for edge in edges]
+        for key, group in groups.items():
+            shapes = {m[3] for m in group}
+            if len(shapes) != 1:
+                raise ValueError(f"The edges' {key} kernels differ in shape and cannot be "
+                                 f"stacked. Received: shapes={sorted(shapes)}")
+            self.kernels[key] = owner.add_weight(
+                name=key, shape=(len(group),) + group[0][3],
+                initializer=ops_lib.torch_uniform(group[0][4]))
+            for row, (e, k, name, _, _) in enumerate(group):
+                edges[e].candidates[k].bind_kernel(name, self.kernels[key], row)
+                self.layout[e][k].append((key, row))
+        self.edges = list(edges)
+
+    def edge_params(self):
+        """Each edge's `EdgeParams`. Every kernel variable is read and split
+        once, so backpropagation stacks its gradient in one op."""
+        split = {key: tf.unstack(var.value) for key, var in self.kernels.items()}
+        return [EdgeParams(ops_lib.local_variables(tuple(
+                    op.params(tuple(split[key][row] for key, row in kernel_rows))
+                    for op, kernel_rows in zip(edge.candidates, layout))))
+                for edge, layout in zip(self.edges, self.layout)]
+
+
 class MixedOp(keras.layers.Layer):
     """One edge of a search cell: every candidate op of the space, mixed.
 
@@ -80,11 +145,17 @@ class MixedOp(keras.layers.Layer):
         self.candidates = [
             ops_lib.build_op(name, channels, stride, affine, search=True)
             for name in self.op_names]
+        # A cell stacks its edges' weights and tells each edge (`in_cell`).
+        self.in_cell = False
+        self.stacked = None
         self.specs = tuple(op.spec for op in self.candidates)
 
     def build(self, input_shape):
         # Every op's weights exist before any traced step: a switch_case branch
         # must never create variables.
+        if self.stacked is None and not self.in_cell:
+            # On its own (not in a cell) the edge owns its stacked weights, one row.
+            self.stacked = StackedWeights(self, [self])
         for op in self.candidates:
             op.build(input_shape)
 
@@ -92,12 +163,18 @@ class MixedOp(keras.layers.Layer):
         return self.candidates[0].compute_output_shape(input_shape)
 
     def params(self):
+        """Each op's `apply_op` weights, read by the ops themselves."""
+        if self.stacked is not None:
+            return self.stacked.edge_params()[0].values
         return ops_lib.local_variables(tuple(op.params() for op in self.candidates))
 
-    def call(self, x, weights, index, mode="discrete", training=None):
+    def call(self, x, weights, index, mode="discrete", training=None, params=None):
+        """The edge's output; `params` is this edge's `EdgeParams` from its
+        cell's `StackedWeights.edge_params()` (default: read here)."""
         training = bool(training)
+        params = self.params() if params is None else params.values
         if mode == "dense":
-            outs = self.edge_functions.all_ops(x, self.params(), self.specs, training)
+            outs = self.edge_functions.all_ops(x, params, self.specs, training)
             return tf.einsum("k,kbhwc->bhwc", weights, outs)
         # The coefficient of the selected op (0 for a pruned edge).
         scale = tf.reduce_sum(weights * tf.one_hot(index, len(self.candidates),
@@ -108,14 +185,14 @@ class MixedOp(keras.layers.Layer):
         # its batch-norm statistics in the stack below: one update per step.
         selected_training = ops_lib.FROZEN_STATISTICS if mode == "arch" and training \
             else training
-        selected = self.edge_functions.selected_op(x, index, self.params(), self.specs,
+        selected = self.edge_functions.selected_op(x, index, params, self.specs,
                                                    self.stride, selected_training)
         if mode == "discrete":
             return scale * selected
         # d/dw_k = <dL/dout, op_k(x)> comes from the stopped stack; dL/dx comes
         # through the selected op alone, the only one with a non-zero w_k.
         outs = tf.stop_gradient(
-            self.edge_functions.all_ops(x, self.params(), self.specs, training))
+            self.edge_functions.all_ops(x, params, self.specs, training))
         mixed = tf.einsum("k,kbhwc->bhwc", weights, outs)
         return mixed + tf.stop_gradient(scale) * (selected - tf.stop_gradient(selected))
 
@@ -131,7 +208,9 @@ class SearchCell(keras.layers.Layer):
 
     Node i sums one MixedOp edge from each of the 2 + i earlier states; the
     output concatenates the nodes. Rows of the architecture matrix follow the
-    edges node by node (docs/reference.md §2).
+    edges node by node (docs/reference.md §2). The cell owns its edges' op
+    kernels, stacked (`StackedWeights`); each edge's ops keep their own batch
+    norms.
 
     Args:
       op_names: candidate ops of this cell kind.
@@ -174,6 +253,9 @@ class SearchCell(keras.layers.Layer):
         self.preprocess1.build(s1_shape)
         state_shape = self.preprocess1.compute_output_shape(s1_shape)
         reduced_shape = self.edges[0].compute_output_shape(state_shape)
+        for edge in self.edges:
+            edge.in_cell = True
+        self.stacked = StackedWeights(self, self.edges)
         edge = 0
         for node in range(self.num_nodes):
             for pred in range(2 + node):
@@ -188,12 +270,13 @@ class SearchCell(keras.layers.Layer):
     def call(self, s0, s1, weights, index, mode="discrete", training=None):
         states = [self.preprocess0(s0, training=training),
                   self.preprocess1(s1, training=training)]
+        params = self.stacked.edge_params()
         edge = 0
         for _ in range(self.num_nodes):
             terms = []
             for state in states:
-                terms.append(self.edges[edge](state, weights[edge], index[edge],
-                                              mode=mode, training=training))
+                terms.append(self.edges[edge](state, weights[edge], index[edge], mode=mode,
+                                              training=training, params=params[edge]))
                 edge += 1
             states.append(tf.add_n(terms))
         return tf.concat(states[2:], axis=-1)

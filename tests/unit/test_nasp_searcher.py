@@ -78,15 +78,16 @@ def test_weight_step_trains_the_selected_ops_and_decays_every_weight(make_search
     searcher.arch_vars["normal"].assign(a)
     cell = searcher.supernet.cells[0]
     kept_edge, pruned_edge = cell.edges[0], cell.edges[4]  # node 1 keeps rows 2, 3
-    ops = [op for e in (kept_edge, pruned_edge) for op in e.candidates if op.trainable_weights]
-    before = {id(w): w.numpy().copy() for op in ops for w in op.trainable_weights}
+    ops = [op for e in (kept_edge, pruned_edge) for op in e.candidates if op.kernel_names]
+    # An op's kernels are its rows of the cell's stacked variables.
+    before = {id(op): [k.numpy().copy() for k in op.kernels()] for op in ops}
     # Eagerly: test_one_step_moves_a_inside_the_unit_box and bin/search.py's
     # tests run the compiled step.
     searcher.train_step((image_batch(0), image_batch(1)))
 
     def decayed_only(op):
-        return all(np.allclose(w.numpy(), before[id(w)] * (1 - 0.05 * 0.1), rtol=1e-6, atol=0)
-                   for w in op.trainable_weights)
+        return all(np.allclose(k.numpy(), old * (1 - 0.05 * 0.1), rtol=1e-6, atol=0)
+                   for k, old in zip(op.kernels(), before[id(op)]))
 
     selected = kept_edge.candidates[SEP3]
     assert not decayed_only(selected)

@@ -191,3 +191,82 @@ def test_shared_traces_use_each_edges_own_weights(tiny_supernet):
                 for w in edge.candidates[k].trainable_weights:
                     g = grad_of[id(w)]
                     assert g is not None and np.any(g.numpy()), (cell.name, edge.name, w.name)
+
+
+def test_stacked_kernels_one_variable_per_cell_op_and_kernel(tiny_supernet):
+    # darts7's ops with kernels: sep_conv_3x3/5x5 (4 each), dil_conv_3x3/5x5
+    # (2 each), and in a reduction cell the stride-2 skip_connect (2, on the
+    # 2 + 2 input edges of the 2-node cell). Per cell also its two
+    # preprocessing ops: a 1x1 conv (1 kernel) or, after a reduction, a
+    # factorized reduce (2). Plus the stem kernel, its BN's gamma and beta,
+    # the classifier's kernel and bias.
+    net = tiny_supernet("darts7")
+    per_cell = {False: 12, True: 14}
+    preprocess = [2, 2, 3]  # cell 2 follows a reduction cell
+    want = 5 + sum(per_cell[c.reduction] + p for c, p in zip(net.cells, preprocess))
+    assert len(net.trainable_weights) == want
+    for cell in net.cells:
+        for k, name in enumerate(cell.op_names):
+            owners = [e for e in cell.edges if e.candidates[k].kernel_names]
+            if not owners:
+                continue
+            for kernel in owners[0].candidates[k].kernel_names:
+                stacked = {id(getattr(e.candidates[k], kernel)) for e in owners}
+                assert len(stacked) == 1  # one variable for the cell's edges
+                var = getattr(owners[0].candidates[k], kernel)
+                assert var.shape[0] == len(owners)
+                rows = sorted(e.candidates[k].kernel_rows[kernel] for e in owners)
+                assert rows == list(range(len(owners)))
+    skip = net.cells[1].op_names.index("skip_connect")
+    reduce_skip = [e for e in net.cells[1].edges if e.candidates[skip].kernel_names]
+    assert len(reduce_skip) == 4 and all(e.stride == 2 for e in reduce_skip)
+
+
+def test_stacked_kernel_gradients_row_by_row_equal_the_eager_reference(tiny_supernet):
+    # Each edge's gradient lands in its own rows of the stacked kernels: equal
+    # to the gradient of the network composed eagerly from the op layers (which
+    # slice their rows themselves), and exactly zero in the rows of every op
+    # an edge did not select (pruned edges: all their rows).
+    net = tiny_supernet("nasp12")
+    arch = random_arch(net, 5, keep_value=False)
+    images = tf.random.normal((4, 8, 8, 3), seed=3)
+    labels = tf.constant([0, 1, 2, 3])
+    weights = net.trainable_weights
+
+    def loss_of(logits):
+        return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
+
+    statistics = [s.numpy() for s in net.non_trainable_weights]
+
+    @tf.function
+    def compiled():
+        with tf.GradientTape() as tape:
+            loss = loss_of(net(images, arch, mode="discrete", training=True))
+        return tape.gradient(loss, weights)
+
+    got = compiled()
+    for s, value in zip(net.non_trainable_weights, statistics):
+        s.assign(value)  # the reference sees the same batch-norm state
+    with tf.GradientTape() as tape:
+        loss = loss_of(reference_forward(net, images, {k: (a.numpy(), i.numpy())
+                                                       for k, (a, i) in arch.items()}))
+    want = tape.gradient(loss, weights)
+    grad_of = {id(w): (g, h) for w, g, h in zip(weights, got, want)}
+    checked = 0
+    for cell in net.cells:
+        index = arch["reduce" if cell.reduction else "normal"][1].numpy()
+        for e, edge in enumerate(cell.edges):
+            for k, op in enumerate(edge.candidates):
+                for kernel in op.kernel_names:
+                    g, h = grad_of[id(getattr(op, kernel))]
+                    row = op.kernel_rows[kernel]
+                    g_row = g.numpy()[row]
+                    h_row = np.zeros_like(g_row) if h is None else tf.convert_to_tensor(
+                        h).numpy()[row]
+                    if k == index[e]:
+                        assert np.any(g_row), (cell.name, edge.name, op.name, kernel)
+                        checked += 1
+                    else:
+                        assert not np.any(g_row), (cell.name, edge.name, op.name, kernel)
+                    np.testing.assert_allclose(g_row, h_row, rtol=1e-4, atol=1e-6)
+    assert checked > 10
