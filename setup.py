@@ -2,7 +2,7 @@ from setuptools import find_packages, setup
 
 setup(
     name="nasp_tf",
-    version="0.1.0",  # also nasp_tf.__version__
+    version="0.2.0",  # also nasp_tf.__version__
     description="NASP (Efficient Neural Architecture Search via Proximal Iterations, "
                 "AAAI 2020) in TensorFlow/Keras",
     # configs/ (one copy, at the top of the repository) is installed as

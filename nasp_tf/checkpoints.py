@@ -98,6 +98,13 @@ def restore_latest(checkpoint, run_dir):
     candidates = _numbered(_directory(run_dir))
     failures = []
     for _, prefix in candidates:
+        # Weights of another network are refused before restoring: a failed
+        # restore leaves TF's restore machinery behind, which at exit logs a
+        # line per unmatched value (thousands for a supernet).
+        mismatch = _mismatch(checkpoint, prefix)
+        if mismatch:
+            failures.append((prefix, mismatch))
+            continue
         try:
             _restore(checkpoint, prefix)
         except Exception as e:  # noqa: BLE001 - any failure to read is a damaged file
@@ -111,9 +118,32 @@ def restore_latest(checkpoint, run_dir):
         prefix, reason = failures[0]
         raise CheckpointError(
             f"cannot resume: no checkpoint in {_directory(run_dir)} can be restored ({prefix}: "
-            f"{reason}); if the flags changed, rerun with --flagfile=<run>/flags.txt, else "
-            "add --overwrite to start again (the old run is moved aside, not deleted)")
+            f"{reason}); if the flags changed, rerun with --flagfile=<run>/flags.txt; if an "
+            "older nasp_tf wrote the run, resume it with that version; else add --overwrite "
+            "to start again (the old run is moved aside, not deleted)")
     return 0, 0, None
+
+
+def _mismatch(checkpoint, prefix):
+    """Why a readable checkpoint's weights are not `checkpoint`'s (another
+    architecture, or a layout of another nasp_tf version), or None."""
+    try:
+        names = [name for name, _ in tf.train.list_variables(prefix)]
+    except Exception:  # noqa: BLE001 - an unreadable file is the damage itself
+        return None
+    # TF escapes "." as ".." and "/" as ".S" in checkpoint keys.
+    saved = {re.sub(r"\.([.S])", lambda m: "." if m.group(1) == "." else "/", n.split("/")[1])
+             for n in names if n.startswith("weights/")}
+    wanted = set(getattr(checkpoint, "weights", {}) or {})
+    only_saved, only_wanted = sorted(saved - wanted), sorted(wanted - saved)
+    if not only_saved and not only_wanted:
+        return None
+    parts = []
+    if only_saved:
+        parts.append(f"{len(only_saved)} only in the checkpoint, e.g. {only_saved[0]}")
+    if only_wanted:
+        parts.append(f"{len(only_wanted)} only in this network, e.g. {only_wanted[0]}")
+    return "its weights are not this network's: " + "; ".join(parts)
 
 
 def _reason(error):

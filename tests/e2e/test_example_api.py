@@ -17,7 +17,7 @@ def test_import_is_light_and_names_the_api():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=ROOT, timeout=60)
     version, loaded, _ = out.stdout.split(" ", 2)
-    assert version == "0.1.0" and loaded == "False", out.stdout + out.stderr
+    assert version == "0.2.0" and loaded == "False", out.stdout + out.stderr
     assert "build_searcher" in out.stdout or "CNNGenotype" in out.stdout
 
 

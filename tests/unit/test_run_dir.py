@@ -178,3 +178,23 @@ def test_no_intact_checkpoint_is_one_line(tmp_path):
     with pytest.raises(CheckpointError) as e:
         checkpoints.restore_latest(checkpoint, str(tmp_path))
     assert "no checkpoint" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_checkpoint_of_other_weights_names_them_in_one_line(tmp_path):
+    # A run written by another architecture, or by a nasp_tf whose networks
+    # lay out their weights otherwise (before 0.2.0 the search network kept a
+    # variable per edge): the one-line error names a weight on each side.
+    import keras
+
+    from nasp_tf import checkpoints
+
+    _two_checkpoints(str(tmp_path))
+    other = keras.layers.Dense(64, name="stacked")
+    other.build((None, 64))
+    with pytest.raises(CheckpointError) as e:
+        checkpoints.restore_latest(checkpoints.make_checkpoint(other), str(tmp_path))
+    message = str(e.value)
+    assert "\n" not in message
+    assert "2 only in the checkpoint, e.g. dense.bias" in message
+    assert "2 only in this network, e.g. stacked.bias" in message
+    assert "older nasp_tf" in message and "--overwrite" in message
