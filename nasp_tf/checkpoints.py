@@ -92,8 +92,11 @@ def restore_latest(checkpoint, run_dir):
     (0, 0, None) when there is none.
 
     A damaged newest checkpoint (truncated, corrupt, its index missing) is
-    skipped with one warning line naming it and the one used instead. If none
-    can be restored: a one-line CheckpointError.
+    skipped with one warning line naming it and the one used instead. One
+    whose weights are not the network's (other flags, or another nasp_tf
+    version's layout) is not restored at all. If none can be restored: a
+    one-line CheckpointError, naming a mismatched weight on each side when
+    that is the reason.
     """
     candidates = _numbered(_directory(run_dir))
     failures = []
