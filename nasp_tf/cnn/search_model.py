@@ -145,17 +145,14 @@ class MixedOp(keras.layers.Layer):
         self.candidates = [
             ops_lib.build_op(name, channels, stride, affine, search=True)
             for name in self.op_names]
-        # A cell stacks its edges' weights and tells each edge (`in_cell`).
-        self.in_cell = False
-        self.stacked = None
         self.specs = tuple(op.spec for op in self.candidates)
 
     def build(self, input_shape):
         # Every op's weights exist before any traced step: a switch_case branch
         # must never create variables.
-        if self.stacked is None and not self.in_cell:
-            # On its own (not in a cell) the edge owns its stacked weights, one row.
-            self.stacked = StackedWeights(self, [self])
+        if not any(getattr(op, "kernel_rows", None) for op in self.candidates):
+            # Not bound by a cell: the edge owns its stacked kernels, one row each.
+            StackedWeights(self, [self])
         for op in self.candidates:
             op.build(input_shape)
 
@@ -163,9 +160,8 @@ class MixedOp(keras.layers.Layer):
         return self.candidates[0].compute_output_shape(input_shape)
 
     def params(self):
-        """Each op's `apply_op` weights, read by the ops themselves."""
-        if self.stacked is not None:
-            return self.stacked.edge_params()[0].values
+        """Each op's `apply_op` weights, read by the ops themselves (each
+        slicing its own kernel rows)."""
         return ops_lib.local_variables(tuple(op.params() for op in self.candidates))
 
     def call(self, x, weights, index, mode="discrete", training=None, params=None):
@@ -253,8 +249,6 @@ class SearchCell(keras.layers.Layer):
         self.preprocess1.build(s1_shape)
         state_shape = self.preprocess1.compute_output_shape(s1_shape)
         reduced_shape = self.edges[0].compute_output_shape(state_shape)
-        for edge in self.edges:
-            edge.in_cell = True
         self.stacked = StackedWeights(self, self.edges)
         edge = 0
         for node in range(self.num_nodes):
