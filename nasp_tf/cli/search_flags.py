@@ -9,9 +9,10 @@ from absl import flags
 
 from nasp_tf import run_dir
 from nasp_tf.cli import flags_common as common
+from nasp_tf.data import DIGITS_PROTOCOL
 from nasp_tf.search import registry
 
-DATASETS = ("cifar10", "digits", "synthetic") + common.TEXT_DATASETS
+DATASETS = ("cifar10", "digits", "synthetic") + DIGITS_PROTOCOL + common.TEXT_DATASETS
 SPACES = ("darts7", "nasp12")
 
 
@@ -21,11 +22,14 @@ def define_flags():
                                + ", or your own images: tfds:NAME (a prepared tensorflow-"
                                "datasets dataset), folder:DIR (a subfolder of images per "
                                "class) or npz:FILE (x_train, y_train[, x_test, y_test]). "
-                               "`digits` (scikit-learn's bundled 8x8 digits) and `synthetic` "
-                               "need no download. `ptb`, `wt2` (a corpus directory in "
-                               "--data_dir), `ptb_sample` (the PTB validation and test text "
-                               "shipped with nasp_tf) and `synthetic_text` search a recurrent "
-                               "cell.")
+                               "`digits` (scikit-learn's bundled 8x8 digits; digits_search and "
+                               "digits_foldK are the cell-quality benchmark's splits of it) "
+                               "and `synthetic` need no download. `ptb`, `wt2` (a corpus directory in "
+                               "--data_dir: weights on train.txt, architecture on valid.txt), "
+                               "`ptb_sample` (shipped with nasp_tf: weights on the first half "
+                               "of the PTB validation text, architecture on its second half; "
+                               "the PTB test text is never read) and `synthetic_text` search "
+                               "a recurrent cell.")
     f.DEFINE_string("data_dir", None, "Images: the tensorflow-datasets directory (default "
                     "~/tensorflow_datasets); text (ptb, wt2): the corpus directory.")
     f.DEFINE_bool("download", True, "Download CIFAR-10 with tfds when it is not prepared.")
@@ -57,8 +61,10 @@ def define_flags():
                   "so that the discrete architecture settles by the end.")
     f.DEFINE_float("arch_weight_decay", 1e-3, "Coupled L2 of A (the reference's Adam).",
                    lower_bound=0.0)
-    f.DEFINE_float("pa_learning_rate", 0.1, "PA-standard and PA-lazy: the step size eps of "
-                   "the plain step A - eps * grad (eqs. 10, 11).", lower_bound=0.0)
+    f.DEFINE_float("pa_learning_rate", None, "PA-standard and PA-lazy: the step size eps of "
+                   "the plain step A - eps * grad (eqs. 10, 11); default 3 for pa, 0.1 for "
+                   "pa_lazy, the steps at which A keeps moving through a search "
+                   "(docs/fidelity.md).", lower_bound=0.0)
     f.DEFINE_enum("pa_order", "2", ("1", "2"), "PA-standard and PA-lazy: 2, the gradient of "
                   "eq. 6 with DARTS's second-order approximation (the paper); 1, NASP's "
                   "first-order gradient at Ā.")

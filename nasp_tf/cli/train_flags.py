@@ -7,8 +7,10 @@ from absl import flags
 
 from nasp_tf import run_dir
 from nasp_tf.cli import flags_common as common
+from nasp_tf.data import DIGITS_PROTOCOL
 
-DATASETS = ("cifar10", "imagenet2012", "digits", "synthetic") + common.TEXT_DATASETS
+DATASETS = (("cifar10", "imagenet2012", "digits", "synthetic") + DIGITS_PROTOCOL
+            + common.TEXT_DATASETS)
 
 
 def define_flags():
@@ -17,9 +19,11 @@ def define_flags():
                     " or a published name: NASP, DARTS_V1, DARTS_V2 (text datasets: "
                     "DARTS_V1, DARTS_V2, ENAS, or LSTM for a keras.layers.LSTM baseline).")
     common.define_dataset_flag(DATASETS, "Data to train on: images (cifar10, imagenet2012, "
-                               "digits, synthetic, or your own: tfds:NAME, folder:DIR, "
+                               "digits, digits_foldK, synthetic, or your own: tfds:NAME, folder:DIR, "
                                "npz:FILE) or text (ptb, wt2: a corpus directory in --data_dir; "
-                               "ptb_sample, shipped; synthetic_text).")
+                               "ptb_sample, shipped: trains on the PTB validation text, validates on the first "
+                               "half of the PTB test text's lines and reports test perplexity "
+                               "on the second half; synthetic_text).")
     f.DEFINE_string("data_dir", None, "Images: the tensorflow-datasets directory; text "
                     "(ptb, wt2): the corpus directory.")
     f.DEFINE_string("manual_dir", None, "ImageNet: directory holding the downloaded "

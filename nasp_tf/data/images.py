@@ -17,24 +17,21 @@ import socket
 import numpy as np
 import tensorflow as tf
 
+from nasp_tf.data import DIGITS_FOLDS, DIGITS_PROTOCOL, DIGITS_SEARCH_POOL
 from nasp_tf.data.image_source import ImageSource, from_arrays
 from nasp_tf.errors import DataError
 
 AUTOTUNE = tf.data.AUTOTUNE
-DATASETS = ("cifar10", "digits", "synthetic")
+DATASETS = ("cifar10", "digits", "synthetic")  # and the digits protocol's splits, below
 
 CIFAR_MEAN = (0.49139968, 0.48215827, 0.44653124)
 CIFAR_STD = (0.24703233, 0.24348505, 0.26158768)
 CIFAR_HOST = ("www.cs.toronto.edu", 443)
 
 
-def digits_source():
-    """scikit-learn's bundled 8x8 handwritten digits: 1,797 real images, offline.
-
-    A fixed permutation (independent of any seed) puts 1,500 images in the
-    training set and 297 in the test set. Grey levels 0..16 are scaled to
-    0..255 and repeated on 3 channels. No flips: digits are not symmetric.
-    """
+def _digits_arrays():
+    """scikit-learn's digits as uint8 RGB images and labels, in a fixed
+    permutation (seed 0, whatever --seed says)."""
     try:
         from sklearn.datasets import load_digits
     except ImportError:
@@ -44,9 +41,36 @@ def digits_source():
     images = np.round(digits.images * (255.0 / 16.0)).astype(np.uint8)
     images = np.repeat(images[..., None], 3, axis=-1)
     order = np.random.RandomState(0).permutation(len(images))
-    images, labels = images[order], digits.target[order]
-    return from_arrays("digits", images[:1500], labels[:1500], images[1500:],
-                        labels[1500:], 10, crop_padding=1, flip=False)
+    return images[order], digits.target[order]
+
+
+def digits_source(split="digits"):
+    """scikit-learn's bundled 8x8 handwritten digits: 1,797 real images, offline.
+
+    Grey levels 0..16 are scaled to 0..255 and repeated on 3 channels; no
+    flips (digits are not symmetric). A fixed permutation orders the images;
+    `split` names what is train and test:
+      digits: the first 1,500 train, the other 297 test.
+      digits_search: the first 797 (the search pool) train; no test images.
+      digits_foldK: the search pool and the other folds train, fold K (500
+        images of the last 1,000) tests.
+    """
+    images, labels = _digits_arrays()
+    pool = DIGITS_SEARCH_POOL
+    if split == "digits":
+        train, test = np.arange(1500), np.arange(1500, len(images))
+    elif split == "digits_search":
+        train, test = np.arange(pool), np.arange(0)
+    elif split in DIGITS_PROTOCOL:
+        folds = np.array_split(np.arange(pool, len(images)), DIGITS_FOLDS)
+        k = int(split[len("digits_fold"):])
+        train = np.concatenate([np.arange(pool)] + [f for i, f in enumerate(folds) if i != k])
+        test = folds[k]
+    else:
+        raise ValueError(f"Unknown digits split. Received: {split!r}; choose digits or one of "
+                         f"{DIGITS_PROTOCOL}")
+    return from_arrays(split, images[train], labels[train], images[test], labels[test], 10,
+                       crop_padding=1, flip=False)
 
 
 def synthetic_source(num_train=256, num_test=64, image_size=32, num_classes=10, seed=0):
@@ -138,11 +162,12 @@ def get_source(name, data_dir=None, download=True, synthetic_size=256, manual_di
         return imagenet_source(data_dir, manual_dir)
     if name == "cifar10":
         return tfds_source("cifar10", data_dir, download)
-    if name == "digits":
-        return digits_source()
+    if name == "digits" or name in DIGITS_PROTOCOL:
+        return digits_source(name)
     if name == "synthetic":
         return synthetic_source(num_train=synthetic_size)
-    raise ValueError(f"Unknown dataset. Received: {name!r}; choose one of {DATASETS}")
+    raise ValueError(f"Unknown dataset. Received: {name!r}; choose one of "
+                     f"{DATASETS + DIGITS_PROTOCOL}")
 
 
 def cutout_mask(height, width, length, seed):

@@ -58,16 +58,40 @@ def split_path(directory, split, file_name=None):
     return os.path.join(directory, f"{split}.txt")
 
 
-def _tokens(path):
+def _lines(path):
+    """The lines of a text file; DataError when it cannot be read."""
     try:
         with open(path, encoding="utf-8") as f:
-            for line in f:
-                yield from line.split()
-                yield EOS
+            return f.read().splitlines()
     except UnicodeDecodeError as e:
         raise DataError(f"{path} is not UTF-8 text ({e.reason} at byte {e.start})") from None
     except OSError as e:
         raise DataError(f"cannot read {path}: {e.strerror}") from None
+
+
+def _tokens(lines):
+    for line in lines:
+        yield from line.split()
+        yield EOS
+
+
+def corpus_of_lines(name, pieces):
+    """A `Corpus` of {split: (lines, the file they came from)}: one vocabulary
+    grown while reading train, then valid, then test. A split whose file is
+    None is deliberately empty (an empty array that nothing reads)."""
+    index, words, ids_of = {}, [], {}
+    for split in SPLITS:
+        lines, origin = pieces[split]
+        ids = []
+        for token in _tokens(lines):
+            if token not in index:
+                index[token] = len(words)
+                words.append(token)
+            ids.append(index[token])
+        if origin is not None and (len(ids) < 2 or all(t == index[EOS] for t in ids)):
+            raise DataError(f"corpus file {origin} ({split} split) has no words")
+        ids_of[split] = np.asarray(ids, np.int32)
+    return Corpus(name, words, ids_of["train"], ids_of["valid"], ids_of["test"])
 
 
 def read_corpus(directory, files=None):
@@ -75,9 +99,8 @@ def read_corpus(directory, files=None):
 
     Args:
       directory: the corpus directory.
-      files: optional {split: file name in the directory}; e.g. the quick
-        start trains on `ptb.valid.txt` and validates on `ptb.test.txt`. A file
-        used by two splits is read (and adds to the vocabulary) once.
+      files: optional {split: file name in the directory}, replacing the
+        default names of those splits.
     Raises:
       DataError: a missing directory or file, unreadable or empty text.
     """
@@ -94,21 +117,8 @@ def read_corpus(directory, files=None):
             raise DataError(f"corpus file {path} ({split} split) does not exist; a corpus "
                             "directory needs train.txt, valid.txt and test.txt (or "
                             "ptb.train.txt-style names)")
-    index, words, ids_of = {}, [], {}
-    for split in SPLITS:
-        path = paths[split]
-        key = os.path.realpath(path)
-        if key not in ids_of:
-            ids = []
-            for token in _tokens(path):
-                if token not in index:
-                    index[token] = len(words)
-                    words.append(token)
-                ids.append(index[token])
-            if len(ids) < 2 or all(t == index[EOS] for t in ids):
-                raise DataError(f"corpus file {path} ({split} split) has no words")
-            ids_of[key] = np.asarray(ids, np.int32)
-    return Corpus(directory, words, *(ids_of[os.path.realpath(paths[s])] for s in SPLITS))
+    return corpus_of_lines(directory, {split: (_lines(path), path)
+                                       for split, path in paths.items()})
 
 
 def synthetic_corpus(vocab_size=50, tokens=(20000, 4000, 4000), seed=0):
@@ -207,21 +217,54 @@ def chunk_dataset(stream, starts, lengths):
 
 # Where `--dataset=ptb|wt2` looks without --data_dir (the awd-lstm-lm layout).
 DEFAULT_DIRS = {"ptb": "data/penn", "wt2": "data/wikitext-2"}
-# The PTB validation and test text shipped with nasp_tf (the offline quick start):
-# it trains on the validation text and validates and tests on the test text.
+# The PTB validation and test text shipped with nasp_tf (the offline quick start).
 PTB_SAMPLE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ptb_sample")
-PTB_SAMPLE_FILES = {"train": "ptb.valid.txt", "valid": "ptb.test.txt", "test": "ptb.test.txt"}
+PTB_SAMPLE_VALID, PTB_SAMPLE_TEST = "ptb.valid.txt", "ptb.test.txt"
+# What reads what: nothing a search, a checkpoint selection or a schedule looks
+# at is in the text a test perplexity is reported on.
+PURPOSES = ("search", "train")
+
+
+def ptb_sample_corpus(purpose, directory=None):
+    """The shipped PTB sample, split by lines for `purpose`.
+
+    search: the weights train on the first half of ptb.valid.txt's lines, the
+      architecture steps and the validation run on the second half; the test
+      text is not read (its split is empty).
+    train: retraining trains on the whole of ptb.valid.txt, validates (the
+      best checkpoint, the switch to averaged SGD) on the first half of
+      ptb.test.txt's lines and reports test perplexity on the second half.
+    """
+    if purpose not in PURPOSES:
+        raise ValueError(f"purpose must be one of {PURPOSES}. Received: {purpose!r}")
+    directory = directory or PTB_SAMPLE_DIR
+    valid_path = os.path.join(directory, PTB_SAMPLE_VALID)
+    valid = _lines(valid_path)
+    if purpose == "search":
+        half = len(valid) // 2
+        pieces = {"train": (valid[:half], valid_path), "valid": (valid[half:], valid_path),
+                  "test": ([], None)}
+    else:
+        test_path = os.path.join(directory, PTB_SAMPLE_TEST)
+        test = _lines(test_path)
+        half = len(test) // 2
+        pieces = {"train": (valid, valid_path), "valid": (test[:half], test_path),
+                  "test": (test[half:], test_path)}
+    return corpus_of_lines(f"ptb_sample ({purpose} split)", pieces)
 
 
 def load_corpus(dataset, data_dir=None, train_file="", valid_file="", test_file="",
-                max_tokens=0, seed=0):
+                max_tokens=0, seed=0, purpose="train"):
     """The corpus of a text dataset: a directory (`ptb`, `wt2`; file names that
-    are given replace the default names of their split), or `synthetic_text`;
-    each split cut to `max_tokens` when that is > 0."""
+    are given replace the default names of their split), the shipped
+    `ptb_sample` (split for `purpose`, see `ptb_sample_corpus`), or
+    `synthetic_text`; each split cut to `max_tokens` when that is > 0. A
+    search weighs on the train split and steps the architecture on the
+    valid split; it never reads the test split."""
     if dataset == "synthetic_text":
         corpus = synthetic_corpus(seed=seed)
     elif dataset == "ptb_sample":
-        corpus = read_corpus(PTB_SAMPLE_DIR, PTB_SAMPLE_FILES)
+        corpus = ptb_sample_corpus(purpose)
     else:
         names = {"train": train_file, "valid": valid_file, "test": test_file}
         corpus = read_corpus(data_dir or DEFAULT_DIRS[dataset],

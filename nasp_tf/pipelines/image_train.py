@@ -17,14 +17,15 @@ from nasp_tf import genotype as genotype_lib
 from nasp_tf import optimizers
 from nasp_tf.cnn import model as model_lib
 from nasp_tf.cnn import trainer as trainer_lib
-from nasp_tf.data import images
+from nasp_tf.data import DIGITS_PROTOCOL, images
 from nasp_tf.errors import UserError
 from nasp_tf.pipelines import common
 
 # Image size and classes of the built-in datasets when the data is not loaded
 # (--dry_run); the user's own data is read for them.
 SHAPES = {"cifar10": ((32, 32, 3), 10), "imagenet2012": ((224, 224, 3), 1000),
-          "digits": ((8, 8, 3), 10), "synthetic": ((32, 32, 3), 10)}
+          "digits": ((8, 8, 3), 10), "synthetic": ((32, 32, 3), 10),
+          **{name: ((8, 8, 3), 10) for name in DIGITS_PROTOCOL}}
 
 
 def build_network(config, genotype, image_shape, num_classes):
@@ -103,6 +104,7 @@ def run(config, flags_text=""):
     print(f"test top-1: {results['top1']:.4f}")
     summary = {"genotype": config.genotype, "genotype_json": genotype.to_json(),
                "parameters": network.count_params_without_auxiliary(),
+               "test_examples": source.num_test,
                **{f"test_{k}": float(v) for k, v in results.items()}}
     if source.class_names is not None:  # what the exported model's output i means
         summary["class_names"] = list(source.class_names)

@@ -1,7 +1,8 @@
 """Text search: a recurrent cell searched on a corpus (bin/search.py with a
 text dataset).
 
-Writes the run directory: flags.txt, genotype.json, genotypes/epoch_NNN.json,
+Writes the run directory: flags.txt, genotype.json, initial_genotype.json (the
+genotype of the architecture it started from), genotypes/epoch_NNN.json,
 arch/epoch_NNN.npz, cell_recurrent.{png,dot}, checkpoints/, tensorboard/.
 """
 
@@ -38,21 +39,25 @@ def build_searcher(config, vocab_size, steps_per_epoch):
 def run(config, flags_text=""):
     corpus = text.load_corpus(config.dataset, config.data_dir, config.train_file,
                               config.valid_file, config.test_file, config.max_tokens,
-                              config.seed)
+                              config.seed, purpose="search")
     train_stream = text.batchify(corpus.train, config.batch_size)
     search_stream = text.batchify(corpus.valid, config.batch_size)
     valid_stream = text.batchify(corpus.valid, config.eval_batch_size)
     steps = config.steps_per_epoch or text.steps_per_epoch(train_stream, config.bptt)
     run = common.Run(config, flags_text)
-    logging.info("%s: vocabulary %d, %d/%d/%d tokens, %d steps per epoch, batch %d, "
-                 "%d replica(s)", corpus.name, corpus.vocab_size, len(corpus.train),
-                 len(corpus.valid), len(corpus.test), steps, config.batch_size,
-                 run.strategy.num_replicas_in_sync)
+    # The test split is never read here: weights train on `train`, the
+    # architecture steps and the validation run on `valid`.
+    logging.info("%s: vocabulary %d, %d tokens train the weights, %d the architecture; "
+                 "%d steps per epoch, batch %d, %d replica(s)", corpus.name,
+                 corpus.vocab_size, len(corpus.train), len(corpus.valid), steps,
+                 config.batch_size, run.strategy.num_replicas_in_sync)
     with run.strategy.scope():
         searcher = build_searcher(config, corpus.vocab_size, steps)
         run.make_checkpoint(searcher, weight_optimizer=searcher.weight_optimizer,
                             arch_optimizer=searcher.arch_optimizer)
+    initial_genotype = searcher.genotype()  # A as initialised, before any restore
     initial_epoch = run.initial_epoch()
+    run.keep_initial_genotype(initial_genotype)
     logging.info("search model: %d parameters, searcher %s",
                  counting.parameter_count(searcher.model), config.searcher)
     if initial_epoch < config.epochs:

@@ -12,6 +12,7 @@ log-probabilities and the new state) and model.keras.
 import json
 import os
 
+import keras
 import tensorflow as tf
 from absl import logging
 
@@ -29,6 +30,29 @@ from nasp_tf.rnn import model as model_lib
 from nasp_tf.rnn import trainer as trainer_lib
 
 BASELINE = "LSTM"
+
+
+class ChunkLosses(keras.callbacks.Callback):
+    """The mean token loss of every chunk of an evaluation, recovered from the
+    running mean `evaluate` reports after each chunk and the chunks' token
+    counts.
+
+    Args:
+      stream: the batchified evaluation stream, [batch, tokens].
+      bptt: the evaluation's chunk length.
+    """
+
+    def __init__(self, stream, bptt):
+        super().__init__()
+        _, lengths = text.fixed_chunks(stream, bptt)
+        self.tokens = [int(n) * stream.shape[0] for n in lengths]
+        self.losses, self._seen, self._total = [], 0, 0.0
+
+    def on_test_batch_end(self, batch, logs=None):
+        self._seen += self.tokens[batch]
+        total = float(logs["loss"]) * self._seen
+        self.losses.append((total - self._total) / self.tokens[batch])
+        self._total = total
 
 
 def build_model(config, vocab_size, genotype):
@@ -102,10 +126,13 @@ def run(config, flags_text=""):
         tester.compile(optimizers.TorchSGD(0.0, 0.0, 0.0), build_optimizer=False)
     for split, stream in (("valid", valid_stream), ("test", test_stream)):
         evaluator = trainer if split == "valid" else tester
+        chunks = ChunkLosses(stream, config.bptt)
         logs = evaluator.evaluate(text.eval_chunks(stream, config.bptt), verbose=0,
-                                  return_dict=True)
+                                  return_dict=True, callbacks=[chunks])
         results[f"{split}_loss"] = float(logs["loss"])
         results[f"{split}_ppl"] = losses.perplexity(logs["loss"])
+        # The test perplexity's sampling error over the text follows from these.
+        results[f"{split}_chunk_losses"] = chunks.losses
     atomic.write_text(run.path("results.json"), json.dumps(results, indent=1))
     logging.info("valid ppl %.2f, test ppl %.2f", results["valid_ppl"], results["test_ppl"])
     print(f"{config.genotype}: parameters {parameters}, valid perplexity "

@@ -63,3 +63,35 @@ def test_imagenet_preprocessing_shapes():
 def test_unknown_dataset():
     with pytest.raises(ValueError, match="Unknown dataset"):
         images.get_source("mnist")
+
+
+def _positions(dataset):
+    """The positions encoded in the first two pixels of `with_positions` images."""
+    return {int(x[0, 0, 0]) + 256 * int(x[0, 1, 0]) for x, _ in dataset.as_numpy_iterator()}
+
+
+def test_digits_protocol_search_pool_and_folds_are_disjoint_and_cover_the_digits(monkeypatch):
+    real = images._digits_arrays
+
+    def with_positions():  # each image carries its position in the fixed order
+        x, y = (a.copy() for a in real())
+        n = np.arange(len(x))
+        x[:, 0, 0, :], x[:, 0, 1, :] = (n % 256)[:, None], (n // 256)[:, None]
+        return x, y
+
+    monkeypatch.setattr(images, "_digits_arrays", with_positions)
+    search = images.digits_source("digits_search")
+    assert (search.num_train, search.num_test) == (797, 0)
+    pool = _positions(search.train)
+    assert pool == set(range(797))
+    tests = []
+    for k in range(2):
+        fold = images.digits_source(f"digits_fold{k}")
+        assert (fold.num_train, fold.num_test) == (1297, 500)
+        tests.append(_positions(fold.test))
+        assert not tests[k] & pool and not tests[k] & _positions(fold.train)
+        assert _positions(fold.train) >= pool
+    assert not tests[0] & tests[1] and tests[0] | tests[1] == set(range(797, 1797))
+    # `digits` itself is unchanged: 1,500 train, 297 test.
+    plain = images.digits_source()
+    assert _positions(plain.test) == set(range(1500, 1797))

@@ -119,3 +119,30 @@ def test_real_ptb_valid_and_test(shared_data):
     assert len(corpus.train) == 73760
     assert corpus.vocab_size < 10000
     assert corpus.words[corpus.train[-1]] == "<eos>"
+
+
+def _lines_as_ids(corpus, ids):
+    """The text of token ids, one line per <eos>."""
+    words = [corpus.words[i] for i in ids]
+    return " ".join(words).split(" <eos>")[:-1]
+
+
+def test_ptb_sample_search_never_holds_the_test_text_and_retraining_splits_it():
+    valid = open(os.path.join(text.PTB_SAMPLE_DIR, "ptb.valid.txt")).read().splitlines()
+    test = open(os.path.join(text.PTB_SAMPLE_DIR, "ptb.test.txt")).read().splitlines()
+    norm = [" ".join(line.split()) for line in valid]
+    search = text.load_corpus("ptb_sample", purpose="search")
+    assert len(search.test) == 0
+    half = len(valid) // 2
+    assert [" ".join(line.split()) for line in _lines_as_ids(search, search.train)] == \
+        [line.strip() for line in norm[:half]]
+    assert [" ".join(line.split()) for line in _lines_as_ids(search, search.valid)] == \
+        [line.strip() for line in norm[half:]]
+    retrain = text.load_corpus("ptb_sample", purpose="train")
+    half = len(test) // 2
+    assert len(retrain.train) == sum(len(line.split()) + 1 for line in valid)
+    assert len(retrain.valid) == sum(len(line.split()) + 1 for line in test[:half])
+    assert len(retrain.test) == sum(len(line.split()) + 1 for line in test[half:])
+    assert _lines_as_ids(retrain, retrain.test)[0].split() == test[half].split()
+    with pytest.raises(ValueError, match="purpose"):
+        text.load_corpus("ptb_sample", purpose="test")
