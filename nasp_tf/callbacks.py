@@ -62,6 +62,9 @@ class SearchHistory(keras.callbacks.Callback):
 
     Per epoch: `genotypes/epoch_NNN.json`, `arch/epoch_NNN.npz` (A and Ā of
     every cell kind: normal and reduce, or recurrent; NNN counts from 1),
+    the epoch's metrics in `history.json` (a list, one entry per epoch:
+    losses, `abar_changes`, ...; an epoch run again after a resume replaces
+    its entry),
     TensorBoard heat maps of A and Ā (rows the edges "j←i" numbered as in the
     genotype JSON, columns the ops), the genotype as text (and the
     perplexities of a language model), a checkpoint (weights, A, both
@@ -110,10 +113,20 @@ class SearchHistory(keras.callbacks.Callback):
             tf.summary.text("genotype", json.dumps(genotype.to_json()))
             self.write_summaries(logs)
         self.writer.flush()
+        self.write_history(number, logs)
         self.save(number)
         metrics = " ".join(f"{k}={float(v):.4f}" for k, v in sorted(logs.items()))
         logging.info("epoch %d/%d %.1fs %s | %s", number, self.epochs,
                      time.time() - self._start, metrics, self.describe(genotype))
+
+    def write_history(self, number, logs):
+        path = os.path.join(self.run_dir, "history.json")
+        history = []
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as f:
+                history = [e for e in json.load(f) if e["epoch"] < number]
+        history.append({"epoch": number, **{k: float(v) for k, v in sorted(logs.items())}})
+        atomic.write_text(path, json.dumps(history, indent=1))
 
     def arch_matrices(self):
         """{cell kind: (A, Ā)} as numpy arrays."""

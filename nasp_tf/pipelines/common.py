@@ -23,6 +23,7 @@ from absl import logging
 from nasp_tf import callbacks as callbacks_lib
 from nasp_tf import checkpoints
 from nasp_tf import distribute
+from nasp_tf import genotype as genotype_lib
 from nasp_tf import precision
 from nasp_tf import optimizers
 from nasp_tf import run_dir
@@ -188,6 +189,17 @@ class Run:
             logging.info("resuming from %s at epoch %d of %d%s", restored, epoch + 1,
                          self.config.epochs, f", step {step + 1}" if step else "")
         return epoch
+
+    def keep_initial_genotype(self, genotype):
+        """Writes `initial_genotype.json`, the genotype of the architecture a
+        search starts from (take it from the searcher before `initial_epoch`
+        restores a checkpoint; call this after), unless a first invocation of
+        this run already wrote it: a search that returns its start is visible
+        next to `genotype.json`."""
+        path = self.path("initial_genotype.json")
+        if not os.path.exists(path):
+            genotype_lib.write_json(genotype, path)
+        logging.info("initial genotype: %s", genotype.to_json())
 
     def save(self, epoch, step=0):
         """Checkpoints the run at `step` steps into epoch `epoch` (0: its

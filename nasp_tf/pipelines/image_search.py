@@ -1,6 +1,7 @@
 """Image search: a CNN cell searched on an image dataset (bin/search.py).
 
-Writes the run directory: flags.txt, genotype.json, genotypes/epoch_NNN.json,
+Writes the run directory: flags.txt, genotype.json, initial_genotype.json (the
+genotype of the architecture it started from), genotypes/epoch_NNN.json,
 arch/epoch_NNN.npz, cell_normal.{png,dot}, cell_reduce.{png,dot},
 checkpoints/, tensorboard/.
 """
@@ -53,7 +54,9 @@ def run(config, flags_text=""):
                                             steps)
         run.make_checkpoint(searcher, weight_optimizer=searcher.weight_optimizer,
                             arch_optimizer=searcher.arch_optimizer)
+    initial_genotype = searcher.genotype()  # A as initialised, before any restore
     initial_epoch = run.initial_epoch()
+    run.keep_initial_genotype(initial_genotype)
 
     def pairs_from(epoch, step):  # the stream from where a checkpoint left it
         return images.search_data(source, config.batch_size, config.seed, config.train_portion,

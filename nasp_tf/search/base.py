@@ -27,7 +27,11 @@ class TwoOptimizerModel(precision.LossScaling, distribute.StrategyModel):
     Subclasses keep their architecture variables in `arch_vars` ({cell kind:
     A}) and define `network_weights()` and `discrete_arch()`: {cell kind:
     (Ā, selected index)}, the discrete architecture the network runs at
-    validation and the genotype describes.
+    validation and the genotype describes, and `update_arch(train batch,
+    search batch)` and `update_weights(*train batch)`, which `train_step`
+    runs in that order. `train_step` also counts the entries of Ā's pattern
+    each architecture step changes (the `abar_changes` metric: it falls
+    towards 0 as a search settles).
     """
 
     # A matrix whose rows are logits (DARTS) is shown through a softmax.
@@ -46,6 +50,30 @@ class TwoOptimizerModel(precision.LossScaling, distribute.StrategyModel):
 
     def arch_matrices(self):
         return list(self.arch_vars.values())
+
+    def selected_indices(self):
+        """{cell kind: the selected op of every row of Ā} (the op count for a
+        pruned row)."""
+        return {kind: index for kind, (_, index) in self.discrete_arch().items()}
+
+    def record_changes(self, before, after):
+        """Adds to `abar_changes` how many entries of Ā's pattern (one-hot rows
+        of the selected ops, pruned rows zero) differ between two
+        `selected_indices()`."""
+        changed = []
+        for kind, var in self.arch_vars.items():
+            ops = var.shape[1]
+            changed.append(tf.reduce_sum(tf.cast(tf.not_equal(
+                tf.one_hot(before[kind], ops), tf.one_hot(after[kind], ops)), tf.float32)))
+        self.abar_changes.update_state(tf.add_n(changed))
+
+    def train_step(self, data):
+        train, search = data
+        before = self.selected_indices()
+        self.update_arch(train, search)
+        self.record_changes(before, self.selected_indices())
+        self.update_weights(*train)
+        return {m.name: m.result() for m in self.metrics}
 
     def arch_numpy(self):
         """{cell kind: (A, Ā)} as numpy arrays."""
@@ -122,6 +150,7 @@ class CNNSearcher(TwoOptimizerModel):
         self.train_accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
         self.arch_loss = keras.metrics.Mean(name="arch_loss")
         self.arch_accuracy = keras.metrics.SparseCategoricalAccuracy(name="arch_accuracy")
+        self.abar_changes = keras.metrics.Mean(name="abar_changes")
         # The supernet builds itself from its image shape; nothing is left to
         # build from data.
         self.built = True
@@ -142,16 +171,11 @@ class CNNSearcher(TwoOptimizerModel):
 
     @property
     def metrics(self):
-        return [self.train_loss, self.train_accuracy, self.arch_loss, self.arch_accuracy]
+        return [self.train_loss, self.train_accuracy, self.arch_loss, self.arch_accuracy,
+                self.abar_changes]
 
     def call(self, images, training=False):
         return self.supernet(images, self.discrete_arch(), mode="discrete", training=training)
-
-    def train_step(self, data):
-        train, val = data
-        self.update_arch(train, val)
-        self.update_weights(*train)
-        return {m.name: m.result() for m in self.metrics}
 
     def mean_loss(self, labels, logits):
         # Divided by the global batch: the per-replica gradients sum to the mean.

@@ -134,12 +134,10 @@ class DARTSRNNSearcher(rnn_base.RNNSearcher):
         return first - eta * coefficient * (plus - minus) / (2.0 * radius), last, losses
 
     def update_arch(self, train, search):
-        before = self.discrete_arch()["recurrent"][1]
         if self.order == 2:
             self.apply_arch_gradient(*self.unrolled_gradient(train, search))
         else:
             self.arch_step(*search)
-        self.record_changes(before, self.discrete_arch()["recurrent"][1])
 
     def update_weights(self, inputs, targets):
         index = tf.zeros([self.cell.num_rows], tf.int32)

@@ -1,6 +1,5 @@
 """NASP on the recurrent cell: proximal iterations over DARTS's RNN search space."""
 
-import keras
 import tensorflow as tf
 
 from nasp_tf import proximal
@@ -12,7 +11,9 @@ class NASPRNNSearcher(rnn_base.RNNSearcher):
     """NASP's alternating proximal search over a recurrent search cell.
 
     The mapping of docs/reference.md §6.7: A is 36 x 4 (tanh, relu, sigmoid,
-    identity; no `none`), starts at 0.5 and stays in [0, 1] (prox_c2);
+    identity; no `none`), starts at 0.5 plus uniform noise of 1e-3 drawn from
+    the seed (no reference code fixes it; the noise breaks the ties) and
+    stays in [0, 1] (prox_c2);
     prox_c1 keeps one activation per row and one incoming row per node. One
     `train_step` on a (train chunk, search chunk) pair:
       1. Ā = prox_c1(A); the gradient of the search chunk's NLL + eta * R(Ā)
@@ -43,7 +44,15 @@ class NASPRNNSearcher(rnn_base.RNNSearcher):
       Proximal Iterations", AAAI 2020.
     """
 
-    arch_initializer = keras.initializers.Constant(0.5)
+    # 0.5 plus seeded noise: at A = 0.5 exactly every row ties and prox_c1
+    # returns the first predecessor and activation of every node, a fixed
+    # cell that a search could hand back unchanged. The noise (1e-3, a third
+    # of one Adam step at the default rate) only breaks the ties: the initial
+    # cell is random from --seed, and the gradient decides from the first
+    # step on. A config, not an instance, so the seed is the run's (DARTS's
+    # initializer, `search/darts.py`).
+    arch_initializer = {"class_name": "RandomUniform",
+                        "config": {"minval": 0.5 - 1e-3, "maxval": 0.5 + 1e-3}}
     arch_constraint = staticmethod(proximal.prox_c2)
 
     def __init__(self, model, keep_value=False, eta=0.0, **kwargs):
@@ -82,9 +91,7 @@ class NASPRNNSearcher(rnn_base.RNNSearcher):
         self.apply_arch_gradient(self.gradients(tape, loss, abar), last, losses)
 
     def update_arch(self, train, search):
-        before = self.discrete_arch()["recurrent"]
-        self.arch_step(*search, before)
-        self.record_changes(before[1], self.discrete_arch()["recurrent"][1])
+        self.arch_step(*search)
 
     def update_weights(self, inputs, targets):
         abar, index = self.discrete_arch()["recurrent"]  # refined by the architecture step

@@ -20,7 +20,7 @@ class RNNSearcher(base.TwoOptimizerModel):
     `discrete_arch()` ({"recurrent": (Ā, index)}, the discrete cell validated
     and written as the genotype, one row per node), `update_arch(train
     chunk, search chunk)` and `update_weights(inputs, targets)`, which
-    `train_step` runs in that order.
+    `train_step` (`base.TwoOptimizerModel`'s) runs in that order.
 
     `train_step` takes ((train inputs, train targets), (search inputs, search
     targets)) chunks, [batch, time] each. Three hidden states are carried from
@@ -133,13 +133,6 @@ class RNNSearcher(base.TwoOptimizerModel):
                                      training=training)
         return logits
 
-    def record_changes(self, before_index, after_index):
-        """Logs how many entries of Ā's pattern an architecture step changed
-        (one-hot rows of the selected ops, pruned rows zero)."""
-        ops = len(self.op_names)
-        changed = tf.not_equal(tf.one_hot(before_index, ops), tf.one_hot(after_index, ops))
-        self.abar_changes.update_state(tf.reduce_sum(tf.cast(changed, tf.float32)))
-
     @staticmethod
     def replica_mean(values):
         # A mean over this replica's tokens, divided by the replica count: the
@@ -155,12 +148,6 @@ class RNNSearcher(base.TwoOptimizerModel):
         self.search_hidden.assign(tf.stop_gradient(last))
         self.arch_loss.update_state(losses)
         self.arch_ppl.update_state(losses)
-
-    def train_step(self, data):
-        train, search = data
-        self.update_arch(train, search)
-        self.update_weights(*train)
-        return {m.name: m.result() for m in self.metrics}
 
     def weight_step(self, inputs, targets, weights, index, mode):
         """One SGD step on the network weights under the architecture."""

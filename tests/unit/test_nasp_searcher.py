@@ -56,6 +56,7 @@ def test_one_step_moves_a_inside_the_unit_box(make_searcher, one_step):
     searcher = make_searcher(arch_lr=0.3)
     searcher.arch_vars["normal"].assign(np.full((5, 4), 0.999, np.float32))
     searcher.arch_vars["reduce"].assign(np.full((5, 4), 0.001, np.float32))
+    before = {k: i.numpy() for k, i in searcher.selected_indices().items()}
     logs = one_step(searcher)
     for kind in ("normal", "reduce"):
         a = searcher.arch_vars[kind].numpy()
@@ -63,8 +64,16 @@ def test_one_step_moves_a_inside_the_unit_box(make_searcher, one_step):
         assert not np.allclose(a, 0.999 if kind == "normal" else 0.001)
     assert int(searcher.arch_optimizer.iterations.numpy()) == 1
     assert int(searcher.weight_optimizer.iterations.numpy()) == 1
-    assert set(logs) == {"loss", "accuracy", "arch_loss", "arch_accuracy"}
+    assert set(logs) == {"loss", "accuracy", "arch_loss", "arch_accuracy", "abar_changes"}
     assert np.isfinite(float(logs["loss"]))
+    # abar_changes: the entries of Ā's 0/1 pattern the architecture step changed.
+    after = {k: i.numpy() for k, i in searcher.selected_indices().items()}
+
+    def pattern(index):  # one-hot rows, a pruned row (index = ops) all zero
+        return np.eye(5, 4)[index]
+
+    expected = sum(int((pattern(before[k]) != pattern(after[k])).sum()) for k in before)
+    assert float(logs["abar_changes"]) == expected
 
 
 def test_weight_step_trains_the_selected_ops_and_decays_every_weight(make_searcher,
