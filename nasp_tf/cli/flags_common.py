@@ -11,6 +11,7 @@ import sys
 from absl import flags
 
 from nasp_tf import run_dir
+from nasp_tf import shipped
 
 # Text corpora send bin/search.py and bin/train.py down the recurrent-cell path.
 TEXT_DATASETS = ("ptb", "wt2", "ptb_sample", "synthetic_text")
@@ -293,14 +294,6 @@ def cluster_problem(text=None):
     return None
 
 
-def config_dirs():
-    """Where the shipped flagfiles are: nasp_tf/configs in an installed package
-    (setup.py installs the repository's configs/ there), configs/ next to the
-    package in a checkout."""
-    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    return [os.path.join(package, "configs"), os.path.join(os.path.dirname(package), "configs")]
-
-
 def resolve_flagfile(path):
     """The file a --flagfile value names: the path itself when it exists
     (relative to the current directory), else the shipped config of that name
@@ -308,7 +301,7 @@ def resolve_flagfile(path):
     `configs/quickstart.flags`), else the path as given (absl reports it)."""
     if os.path.exists(path) or os.path.dirname(os.path.normpath(path)) not in ("", "configs"):
         return path
-    for directory in config_dirs():
+    for directory in shipped.config_dirs():
         candidate = os.path.join(directory, os.path.basename(path))
         if os.path.isfile(candidate):
             return candidate

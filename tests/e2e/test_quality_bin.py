@@ -1,79 +1,103 @@
-"""bin/bench.py --quality --quick: the table, the CSV and the plot (not the numbers)."""
+"""bin/bench.py --quality --quick: the tables, the CSV and the plot (not the
+numbers), the reuse of finished runs, and the job scheduler."""
 
 import csv
 import json
 import os
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
 import pytest
 
 from nasp_tf import genotype as genotype_lib
-from nasp_tf import quality
+from nasp_tf.bench import jobs, quality
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def test_random_genotypes_are_valid_and_cover_the_space():
-    rng = np.random.default_rng(0)
-    cnn = [genotype_lib.cnn_genotype_from_json(quality.random_cnn_genotype(rng))
-           for _ in range(40)]
-    ops = {op for g in cnn for op, _ in g.normal + g.reduce}
-    assert len(ops) == 7  # every darts7 op appears
-
+def test_random_genotypes_are_valid_distinct_and_cover_the_space():
+    cnn = [genotype_lib.cnn_genotype_from_json(g)
+           for g in quality.random_genotypes("images", 40, seed=0)]
+    assert len({json.dumps(g.to_json(), sort_keys=True) for g in cnn}) == 40
+    assert len({op for g in cnn for op, _ in g.normal + g.reduce}) == 7  # every darts7 op
     for g in cnn:
         for node in range(4):  # two distinct inputs per node
             a, b = g.normal[2 * node][1], g.normal[2 * node + 1][1]
             assert a != b and max(a, b) <= node + 1
-    rnn = [genotype_lib.rnn_genotype_from_json(quality.random_rnn_genotype(rng))
-           for _ in range(40)]
+    rnn = [genotype_lib.rnn_genotype_from_json(g)
+           for g in quality.random_genotypes("text", 40, seed=0)]
     assert {act for g in rnn for act, _ in g.recurrent} == {"tanh", "relu", "sigmoid",
                                                             "identity"}
     assert any(g.recurrent[7][1] == 7 for g in rnn) and any(g.recurrent[7][1] == 0 for g in rnn)
 
 
-def test_quick_quality_benchmark_writes_the_table_csv_and_plot(tmp_path):
+def run_quick(out, *extra):
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-    result = subprocess.run(
+    return subprocess.run(
         [sys.executable, os.path.join(ROOT, "bin", "bench.py"), "--quality", "--quick",
-         "--quality_jobs=1", f"--output_dir={tmp_path}", f"--json={tmp_path / 'q.json'}"],
+         "--quality_jobs=1", f"--output_dir={out}", *extra],
         capture_output=True, text=True, cwd=ROOT, env=env, timeout=900)
+
+
+def test_quick_quality_benchmark_writes_the_tables_csv_and_plot_and_reuses_its_runs(tmp_path):
+    result = run_quick(tmp_path, f"--json={tmp_path / 'q.json'}")
     assert result.returncode == 0, result.stderr[-3000:]
     with open(tmp_path / "quality.csv", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0]) == list(quality.COLUMNS)
     groups = {(r["task"], r["group"]) for r in rows}
-    # --quick: the searched cell and one random cell per task (retraining a
-    # published cell by name is the same path as a random cell's JSON).
-    assert groups == {("images", "nasp"), ("images", "random"), ("text", "nasp"),
-                      ("text", "random")}
+    # --quick: one NASP search, the cell it started from and two random cells per task.
+    assert groups == {(t, g) for t in ("images", "text") for g in ("nasp", "initial", "random")}
     for r in rows:
         assert float(r["metric"]) > 0 and int(r["parameters"]) > 0
-        assert (float(r["search_seconds"]) > 0) == (r["group"] == "nasp")
-    searched = [r for r in rows if r["group"] == "nasp" and r["task"] == "images"][0]
-    assert json.loads(searched["genotype"])["kind"] == "cnn"
+        assert r["version"] and r["commit"]
+        searched = r["group"] == "nasp"
+        assert (r["search_seconds"] != "") == searched
+        assert (r["initial_genotype"] != "") == searched
+        if searched:
+            assert float(r["abar_changes_last_epoch"]) >= 0
+    images = [r for r in rows if r["task"] == "images"]
+    # Both folds of the digits protocol for every cell.
+    assert {r["fold"] for r in images} == {"0", "1"}
+    initial = [r for r in images if r["group"] == "initial"][0]
+    nasp = [r for r in images if r["group"] == "nasp"][0]
+    assert json.loads(initial["genotype"]) == json.loads(nasp["initial_genotype"])
     assert (tmp_path / "quality.png").read_bytes()[:4] == b"\x89PNG"
     # Only results.json is read from a retraining: nothing is exported.
-    assert len(list(tmp_path.rglob("results.json"))) == 4
+    assert len(list(tmp_path.rglob("results.json"))) == len(rows)
     assert not list(tmp_path.rglob("saved_model")) and not list(tmp_path.rglob("model.keras"))
+    table = (tmp_path / "quality.md").read_text()
     for task in ("images", "text"):
-        assert any(line.startswith(f"{task}: ") for line in result.stdout.splitlines())
-    assert result.stdout.count("| random | 1 |") == 2
+        assert f"### {task}: " in table
+    assert "P(beats random)" in table and "sampling error" in table
     report = json.loads((tmp_path / "q.json").read_text())
     assert report["kind"] == "quality" and len(report["rows"]) == len(rows)
     assert report["machine"]["cpu_model"]
-    assert report["jobs"] == 1 and report["wall_seconds"] > 0
+
+    # Run again: every run is reused (nothing is searched or trained again).
+    stamps = {p: p.stat().st_mtime for p in tmp_path.rglob("results.json")}
+    again = run_quick(tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert {p: p.stat().st_mtime for p in tmp_path.rglob("results.json")} == stamps
+    # A run of other flags (here: of another version) is run again, the old one kept aside.
+    run_dir = tmp_path / "images" / "train" / "random_0" / "fold0_seed0"
+    record = json.loads(open(jobs.record_path(str(run_dir))).read())
+    record["key"]["version"] = "0.0.1"
+    open(jobs.record_path(str(run_dir)), "w").write(json.dumps(record))
+    again = run_quick(tmp_path, "--quality_tasks=images")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert (tmp_path / "images" / "train" / "random_0" / "fold0_seed0.old-1").is_dir()
+    assert (run_dir / "results.json").stat().st_mtime > stamps[run_dir / "results.json"]
 
 
-def test_jobs_run_costliest_first_each_on_its_own_core_rows_in_plan_order():
-    import threading
-
+def test_jobs_run_costliest_first_each_on_its_own_core():
     cores = sorted(os.sched_getaffinity(0))
     if len(cores) < 2:
         pytest.skip("needs 2 CPU cores")
-    started, running, most = [], [], [0]
+    started, running, most, seen = [], [], [0], []
     lock = threading.Lock()
 
     def job(name, seconds):
@@ -83,21 +107,32 @@ def test_jobs_run_costliest_first_each_on_its_own_core_rows_in_plan_order():
                 running.append(core)
                 most[0] = max(most[0], len(running))
                 assert running.count(core) == 1  # no core serves two jobs at once
+                seen.append(core)
             time.sleep(seconds)
             with lock:
                 running.remove(core)
-            return {"task": "images", "group": name, "seed": 0, "metric": 0.5,
-                    "parameters": 1, "search_seconds": 0.0, "core": core}
         return run
 
-    jobs = [(1, job("short", 0.05)), (5, job("long", 0.3)), (3, job("middle", 0.1)),
-            (1, job("short2", 0.05))]
-    lines, saved = [], []
-    rows = quality.run_jobs(jobs, 2, lines.append, done=lambda r: saved.append(len(r)))
-    assert [r["group"] for r in rows] == ["short", "long", "middle", "short2"]
+    def failing(core):
+        raise RuntimeError("search --output_dir=x failed: boom")
+
+    planned = [(1, job("short", 0.05)), (5, job("long", 0.3)), (3, job("middle", 0.1)),
+               (1, job("short2", 0.05)), (0, failing)]
+    lines = []
+    assert quality.run_jobs(planned, 2, lines.append) == 1
     assert set(started[:2]) == {"long", "middle"} and most[0] == 2
-    assert {r["core"] for r in rows} == set(cores[:2]) and saved[-1] == 4
-    assert len(lines) == 4
-    # One at a time: no pinning, all cores.
-    rows = quality.run_jobs(jobs, 1, lines.append)
-    assert {r["core"] for r in rows} == {None}
+    assert set(seen) == set(cores[:2]) and lines == ["failed: search --output_dir=x failed: boom"]
+    seen.clear()
+    assert quality.run_jobs(planned[:4], 1, lines.append) == 0  # no pinning, all cores
+    assert set(seen) == {None}
+
+
+def test_a_run_is_reused_only_with_the_same_flags_and_version(tmp_path):
+    flagfile = tmp_path / "a.flags"
+    flagfile.write_text("--epochs=1\n")
+    key = jobs.job_key("search", [f"--flagfile={flagfile}", "--seed=1",
+                                  f"--output_dir={tmp_path}/x"])
+    assert key["flags"][0].startswith("--flagfile=a.flags#") and len(key["flags"]) == 2
+    flagfile.write_text("--epochs=2\n")  # the config's content is part of the key
+    assert jobs.job_key("search", [f"--flagfile={flagfile}", "--seed=1"]) != key
+    assert np.isfinite(len(jobs.commit()))
