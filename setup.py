@@ -1,8 +1,16 @@
+import os
+import re
+
 from setuptools import find_packages, setup
+
+# The one version source is nasp_tf.__version__ (CITATION.cff repeats it; a test checks).
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "nasp_tf", "__init__.py"),
+          encoding="utf-8") as f:
+    VERSION = re.search(r'^__version__ = "([^"]+)"', f.read(), re.M).group(1)
 
 setup(
     name="nasp_tf",
-    version="0.2.0",  # also nasp_tf.__version__
+    version=VERSION,
     description="NASP (Efficient Neural Architecture Search via Proximal Iterations, "
                 "AAAI 2020) in TensorFlow/Keras",
     # configs/ (one copy, at the top of the repository) is installed as

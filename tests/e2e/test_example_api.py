@@ -17,7 +17,13 @@ def test_import_is_light_and_names_the_api():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=ROOT, timeout=60)
     version, loaded, _ = out.stdout.split(" ", 2)
-    assert version == "0.2.0" and loaded == "False", out.stdout + out.stderr
+    assert loaded == "False", out.stdout + out.stderr
+    # One version: the package's, which setup.py reads and CITATION.cff repeats.
+    citation = open(os.path.join(ROOT, "CITATION.cff"), encoding="utf-8").read()
+    assert f"\nversion: {version}\n" in citation
+    metadata = subprocess.run([sys.executable, os.path.join(ROOT, "setup.py"), "--version"],
+                              capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert metadata.stdout.strip().splitlines()[-1] == version, metadata.stderr
     assert "build_searcher" in out.stdout or "CNNGenotype" in out.stdout
 
 
