@@ -7,7 +7,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from nasp_tf.cli import entry_points  # noqa: E402
+from nasp_tf.cli import main  # noqa: E402
 
 if __name__ == "__main__":
-    entry_points.launch()
+    main.launch()

@@ -13,6 +13,8 @@ differentiate the loss times a scale S and divide the gradients by S (Keras's
 clip and all-reduce gradients themselves, so the scaling is done in the steps).
 """
 
+import contextlib
+
 import keras
 import tensorflow as tf
 
@@ -44,6 +46,13 @@ class LossScaling:
     are weights of the model, so checkpoints carry them and a resumed run
     scales as an uninterrupted one.
 
+    A search step applies two optimizers (A's, then the weights'): inside
+    `one_scaled_step()` they count as one step. Once an update of the step
+    overflows, it and every later update of the step are skipped (an
+    overflow of the architecture gradient skips the weight update too; one
+    of the weight gradient comes after A was updated, as the reference
+    orders the two), and S is updated once, at the end of the step.
+
     Mix in before `keras.Model` (it creates S in `__init__`).
     """
 
@@ -73,15 +82,37 @@ class LossScaling:
         return tf.nest.map_structure(lambda g: None if g is None else g / scale, grads,
                                      check_types=False)
 
+    @contextlib.contextmanager
+    def one_scaled_step(self):
+        """The updates applied inside count as one step of the loss scale."""
+        if self.loss_scale is None:
+            yield
+            return
+        self._step_finite = []
+        try:
+            yield
+            finite = tf.reduce_all(self._step_finite) if self._step_finite else None
+        finally:
+            self._step_finite = None
+        if finite is not None:
+            tf.distribute.get_replica_context().merge_call(
+                lambda strategy, finite: self._update_scale(
+                    strategy.experimental_local_results(finite)[0]), args=(finite,))
+
     def apply_if_finite(self, optimizer, grads, variables):
         """optimizer.apply(grads, variables); under float16 only if every
         gradient (already summed over the replicas, so every replica agrees)
-        is finite, and S is updated."""
+        is finite, and inside `one_scaled_step` only if the step's earlier
+        updates were too; S is updated here, or at the end of the step."""
         if self.loss_scale is None:
             optimizer.apply(grads, variables)
             return
         finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g))
                                 for g in grads if g is not None])
+        in_step = getattr(self, "_step_finite", None) is not None
+        if in_step:
+            finite = tf.reduce_all([*self._step_finite, finite])
+            self._step_finite.append(finite)
 
         def cross_replica(strategy, grads, finite):
             # The branch runs the optimizer on every replica: a cond inside the
@@ -94,7 +125,8 @@ class LossScaling:
                 return tf.constant(True)
 
             tf.cond(finite, step, lambda: tf.constant(False))
-            self._update_scale(finite)
+            if not in_step:
+                self._update_scale(finite)
 
         tf.distribute.get_replica_context().merge_call(cross_replica, args=(grads, finite))
 

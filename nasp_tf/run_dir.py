@@ -21,7 +21,7 @@ from nasp_tf.errors import UserError
 FLAGS_FILE = "flags.txt"
 HISTORY_FILE = "flags_history.txt"
 # Flags that change how a run is shown or started, never what it computes.
-VOLATILE = ("verbose", "resume", "overwrite", "export_only", "export", "dry_run", "on_nan",
+VOLATILE = ("verbose", "resume", "overwrite", "export_only", "export", "dry_run", "json", "on_nan",
             "checkpoint_every")
 # Kernel file systems: writes there fail or do something else than storing a file.
 SPECIAL_ROOTS = ("/proc", "/sys", "/dev")
@@ -106,10 +106,10 @@ def usable_path(path, what="--output_dir"):
     return True
 
 
-def resumes(config):
+def resumes(resume, export_only=False):
     """Whether a command continues the run in its --output_dir: --resume, or
     retraining's --export_only (which exports the run's last checkpoint)."""
-    return config.resume or getattr(config, "export_only", False)
+    return resume or export_only
 
 
 def plan(output_dir, flags_text, resume=True, overwrite=False):

@@ -1,7 +1,12 @@
-"""The child runs of a benchmark: nasp_tf's programs started as `python -m
-nasp_tf.cli PROGRAM` (so a benchmark works from an installed package, from
-any directory), each optionally pinned to one CPU core, and the record that
-says whether a finished run may be reused."""
+"""The child processes of a benchmark.
+
+- `run`: nasp_tf's programs started as `python -m nasp_tf.cli PROGRAM` (so a
+  benchmark works from an installed package, from any directory), each
+  optionally pinned to one CPU core, with the record that says whether a
+  finished run may be reused;
+- `in_subprocess`: one measurement (`nasp_tf.bench.worker`) in a fresh
+  process, so that its peak memory is its own.
+"""
 
 import hashlib
 import json
@@ -84,15 +89,39 @@ def run(program, args, run_dir, core=None, done=None):
     os.makedirs(os.path.dirname(run_dir), exist_ok=True)
     with open(record_path(run_dir), "w", encoding="utf-8") as f:
         json.dump({"key": key, "commit": commit()}, f, indent=1)
+    return run_program(program, [*args, f"--output_dir={run_dir}", *extra], core,
+                       cwd=os.path.dirname(run_dir))
+
+
+def run_program(program, args, core=None, cwd=None):
+    """Runs nasp_tf's `program` with `args` (pinned to CPU `core` if given);
+    its stdout, or RuntimeError with its last error line."""
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     pin = (None if core is None or not hasattr(os, "sched_setaffinity")
            else lambda: os.sched_setaffinity(0, {core}))
-    command = [sys.executable, "-m", "nasp_tf.cli", program, *args,
-               f"--output_dir={run_dir}", *extra]
-    result = subprocess.run(command, capture_output=True, text=True, env=env, check=False,
-                            preexec_fn=pin, cwd=os.path.dirname(run_dir))
+    result = subprocess.run([sys.executable, "-m", "nasp_tf.cli", program, *args],
+                            capture_output=True, text=True, env=env, check=False,
+                            preexec_fn=pin, cwd=cwd)
     if result.returncode != 0:
         tail = [line for line in result.stderr.splitlines() if line.strip()][-1:]
-        raise RuntimeError(f"{program} --output_dir={run_dir} failed: "
-                           f"{tail[0] if tail else result.returncode}")
+        where = next((a for a in args if a.startswith("--output_dir=")), " ".join(args[-2:]))
+        raise RuntimeError(f"{program} {where} failed: {tail[0] if tail else result.returncode}")
     return result.stdout
+
+
+RESULT = "BENCH-RESULT "
+
+
+def in_subprocess(spec):
+    """Runs one measurement (`nasp_tf.bench.worker`, the JSON `spec`) in a fresh
+    Python process; its result, or RuntimeError with its last error line."""
+    env = dict(os.environ)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    result = subprocess.run([sys.executable, "-m", "nasp_tf.bench.worker", json.dumps(spec)],
+                            capture_output=True, text=True, env=env, check=False)
+    for line in result.stdout.splitlines():
+        if line.startswith(RESULT):
+            return json.loads(line[len(RESULT):])
+    tail = [line for line in result.stderr.splitlines() if line.strip()][-1:]
+    raise RuntimeError(f"{spec['task']} worker for {spec.get('searcher', '')} failed "
+                       f"(exit {result.returncode}): {tail[0] if tail else 'no output'}")

@@ -39,6 +39,7 @@ import numpy as np
 import nasp_tf
 from nasp_tf import spaces
 from nasp_tf.bench import jobs
+from nasp_tf.bench import machine as machine_lib
 from nasp_tf.bench import quality_report
 
 
@@ -101,7 +102,7 @@ TASKS = {
 }
 COLUMNS = ("task", "group", "cell", "search_seed", "retrain_seed", "fold", "metric",
            "parameters", "abar_changes_last_epoch", "search_seconds", "genotype",
-           "initial_genotype", "commit", "version")
+           "initial_genotype", "notes", "commit", "version")
 # Relative durations of one search (one retraining = 1), to start long jobs first.
 SEARCH_COST = {"nasp": 4, "darts1": 6, "darts2": 14, "pa": 14, "pa_lazy": 14}
 
@@ -192,7 +193,7 @@ class Plan:
                 run_dir = os.path.join(self.out, task, "train", cell, f"fold{fold}_seed{seed}")
                 args = base + list(split) + [f"--genotype={genotype}", f"--seed={seed}",
                                              "--deterministic", "--noexport", "--verbose=0"]
-                jobs.run("train", args, run_dir, core, done="results.json")
+                notes = _run_or_restore("train", args, run_dir, core, "results.json")
                 results = _read_json(os.path.join(run_dir, "results.json"))
                 row = {"task": task, "group": group, "cell": cell, "retrain_seed": seed,
                        "fold": fold, "metric": results[spec.results_key],
@@ -200,9 +201,12 @@ class Plan:
                        "commit": jobs.recorded(run_dir)["commit"],
                        "version": nasp_tf.__version__, "search_seed": "",
                        "abar_changes_last_epoch": "", "search_seconds": "",
-                       "initial_genotype": "", "test_examples": results.get("test_examples"),
+                       "initial_genotype": "", "notes": notes,
+                       "test_examples": results.get("test_examples"),
                        "chunk_losses": results.get("test_chunk_losses")}
-                row.update(search or {})
+                row.update({k: v for k, v in (search or {}).items() if k != "notes"})
+                if search and search.get("notes"):
+                    row["notes"] = "; ".join(n for n in (search["notes"], notes) if n)
                 with self.lock:
                     self.rows.append(row)
 
@@ -213,11 +217,10 @@ class Plan:
         args = _flags(spec.search) + (list(spec.quick_search) if self.quick else []) + [
             f"--searcher={searcher}", f"--seed={seed}", "--deterministic", "--verbose=0"]
         start = time.perf_counter()
-        if jobs.run("search", args, run_dir, core, done="genotype.json") is not None:
-            _write_seconds(run_dir, time.perf_counter() - start)
+        notes = _run_or_restore("search", args, run_dir, core, "genotype.json", start)
         history = _read_json(os.path.join(run_dir, "history.json"))
         initial = os.path.join(run_dir, "initial_genotype.json")
-        found = {"search_seed": seed, "search_seconds": _read_seconds(run_dir),
+        found = {"search_seed": seed, "search_seconds": _read_seconds(run_dir), "notes": notes,
                  "abar_changes_last_epoch": history[-1]["abar_changes"],
                  "initial_genotype": compact(_read_json(initial))}
         self.retrain(task, searcher, f"{searcher}_seed{seed}",
@@ -258,6 +261,26 @@ class Plan:
         return planned
 
 
+def _run_or_restore(program, args, run_dir, core, done, start=None):
+    """Runs (or reuses) a search or retraining; one whose loss diverges is run
+    again from the start with --on_nan=restore, as its error says (the
+    diverged run is kept aside). Returns the row's note: "" or what happened.
+    With `start`, a search's own seconds are recorded."""
+    restore = [*args, "--on_nan=restore"]
+    if jobs.recorded(run_dir) and jobs.recorded(run_dir)["key"] == jobs.job_key(program,
+                                                                                 restore):
+        args = restore  # an earlier invocation already ran it so
+    try:
+        ran = jobs.run(program, args, run_dir, core, done=done)
+    except RuntimeError as e:
+        if "NaN/inf" not in str(e) or args is restore:
+            raise
+        args, ran = restore, jobs.run(program, restore, run_dir, core, done=done)
+    if ran is not None and start is not None:
+        _write_seconds(run_dir, time.perf_counter() - start)
+    return "diverged; rerun with --on_nan=restore" if args is restore else ""
+
+
 def _write_seconds(run_dir, seconds):
     with open(os.path.join(run_dir, "search_seconds.json"), "w", encoding="utf-8") as f:
         json.dump({"search_seconds": seconds}, f)
@@ -270,18 +293,21 @@ def _read_seconds(run_dir):
 
 def run_jobs(planned, parallel, log):
     """Runs `planned` ([(cost, job(core))]) `parallel` at a time, the costliest
-    first, each on its own core when `parallel` > 1 (on all cores when 1).
-    Returns the number of jobs that failed (each logged in one line)."""
+    first, each on its own core when `parallel` > 1 (on all cores when 1),
+    logging one line as each ends. Returns the number of jobs that failed."""
     cores = queue.Queue()
     for core in (sorted(os.sched_getaffinity(0))[:parallel]
                  if parallel > 1 and hasattr(os, "sched_getaffinity") else [None]):
         cores.put(core)
-    failed = []
+    failed, done, start = [], [], time.perf_counter()
 
     def work(index):
         core = cores.get()
         try:
             planned[index][1](core)
+            done.append(index)
+            log(f"{len(done) + len(failed)}/{len(planned)} jobs done "
+                f"({(time.perf_counter() - start) / 60:.0f} min)")
         except RuntimeError as e:
             failed.append(index)
             log(f"failed: {e}")
@@ -299,6 +325,7 @@ def run_quality(config, machine):
     """Runs the benchmark, writes quality.csv, quality.md and quality.png into
     --output_dir and prints the tables; returns the report."""
     plan = Plan(config)
+    parallel = config.quality_jobs or machine_lib.cores()
     os.makedirs(plan.out, exist_ok=True)
     start = time.perf_counter()
     planned = plan.jobs()
@@ -306,9 +333,9 @@ def run_quality(config, machine):
     def log(line):
         print(line, file=sys.stderr, flush=True)
 
-    log(f"{len(planned)} jobs, {config.quality_jobs} at a time; finished runs in "
+    log(f"{len(planned)} jobs, {parallel} at a time; finished runs in "
         f"{plan.out} are reused")
-    failed = run_jobs(planned, config.quality_jobs, log)
+    failed = run_jobs(planned, parallel, log)
     def order(r):
         spec = TASKS[r["task"]]
         groups = [*spec.searchers, *spec.published, "initial", "random"]
@@ -321,9 +348,9 @@ def run_quality(config, machine):
     print(open(paths["md"], encoding="utf-8").read())
     seconds = time.perf_counter() - start
     print(f"wrote {', '.join(paths.values())} ({seconds / 60:.1f} min, "
-          f"{config.quality_jobs} job(s) at a time)")
+          f"{parallel} job(s) at a time)")
     if failed:
         raise RuntimeError(f"{failed} of {len(planned)} jobs failed (see above); run the "
                            "same command again to retry them")
     return {"kind": "quality", "machine": machine, "rows": rows, "wall_seconds": seconds,
-            "jobs": config.quality_jobs}
+            "jobs": parallel}

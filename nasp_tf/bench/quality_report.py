@@ -130,6 +130,11 @@ def task_lines(rows, task, spec):
                      f"{statistics.mean(scores):.{digits}f} | "
                      f"[{low:.{digits}f}, {high:.{digits}f}] | {spread} | {beats} | {words} | "
                      f"{changes} | {params:,.0f} | {seconds} |")
+    lines += paired_with_start(groups, spec.higher_is_better, digits)
+    noted = sorted({(r["cell"], r["notes"]) for cells in groups.values()
+                    for runs in cells.values() for r in runs if r.get("notes")})
+    if noted:
+        lines += [""] + [f"- {cell}: {note}" for cell, note in noted]
     spread = statistics.stdev(random_scores) if len(random_scores) > 1 else float("nan")
     noise = retraining_noise(groups)
     error = sampling_error(groups, task)
@@ -141,6 +146,31 @@ def task_lines(rows, task, spec):
               if spread == spread and spread > 0 else
               f"- the sampling error of one cell's score: {error:.{digits + 1}f}", ""]
     return lines
+
+
+def paired_with_start(groups, higher_is_better, digits):
+    """A line comparing each NASP cell with the cell its own search started
+    from (the `initial` group), paired by search: the wins and a one-sided
+    sign test."""
+    if "nasp" not in groups or "initial" not in groups:
+        return []
+    start_score = {runs[0]["genotype"]: statistics.mean(r["metric"] for r in runs)
+                   for runs in groups["initial"].values()}
+    sign = 1.0 if higher_is_better else -1.0
+    differences = []
+    for runs in groups["nasp"].values():
+        start = start_score.get(runs[0]["initial_genotype"])
+        if start is not None:
+            differences.append(sign * (statistics.mean(r["metric"] for r in runs) - start))
+    if not differences:
+        return []
+    wins = sum(d > 0 for d in differences)
+    n = len(differences)
+    p = sum(math.comb(n, k) for k in range(wins, n + 1)) / 2 ** n
+    return ["", f"NASP's cells against the cells their searches started from (paired by "
+                f"search): better in {wins} of {n}, mean change "
+                f"{sign * statistics.mean(differences):+.{digits}f}; one-sided sign test "
+                f"p = {p:.3g}"]
 
 
 def write_csv(rows, path, columns):

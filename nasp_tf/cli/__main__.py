@@ -4,14 +4,13 @@ benchmarks' child runs from an installed package."""
 
 import sys
 
-from nasp_tf.cli import entry_points
+from nasp_tf.cli import main as programs
 
-PROGRAMS = {"search": entry_points.search, "train": entry_points.train,
-            "bench": entry_points.bench, "compare": entry_points.compare,
-            "launch": entry_points.launch}
+PROGRAMS = {"search": programs.search, "train": programs.train, "bench": programs.bench,
+            "compare": programs.compare, "launch": programs.launch}
 
 
-def main():
+def run():
     if len(sys.argv) < 2 or sys.argv[1] not in PROGRAMS:
         print(f"usage: python -m nasp_tf.cli {{{','.join(PROGRAMS)}}} [flags]",
               file=sys.stderr)
@@ -23,4 +22,4 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

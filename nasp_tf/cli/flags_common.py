@@ -5,7 +5,9 @@ No TensorFlow here: a bad flag is reported in a fraction of a second, in one
 line, with exit code 2.
 """
 
+import dataclasses
 import os
+import re
 import sys
 
 from absl import flags
@@ -75,7 +77,7 @@ def dataset_problem(dataset, names):
     return None
 
 
-def define_dataset_flag(names, help_text):
+def define_dataset_flag(names, help_text, default):
     """Defines --dataset: one of `names`, or the user's own images (tfds:NAME,
     folder:DIR, npz:FILE), validated when parsed."""
 
@@ -85,7 +87,7 @@ def define_dataset_flag(names, help_text):
             raise flags.ValidationError(problem)
         return True
 
-    flags.DEFINE_string("dataset", "cifar10", help_text)
+    flags.DEFINE_string("dataset", default, help_text)
     flags.register_validator("dataset", check)
 
 
@@ -104,37 +106,57 @@ def register_data_dir_validator():
         "--dataset); remove --data_dir")
 
 
-def define_text_flags(search):
+def define_text_flags(defaults):
     """Flags of the recurrent-cell path (--dataset=ptb, wt2, synthetic_text), shared
-    by search and retraining; the defaults are DARTS's rnn/train_search.py
-    (search) or rnn/train.py (retraining) values."""
-    f = flags
-    f.DEFINE_string("train_file", "", "Text: the training file inside --data_dir "
+    by search and retraining; `defaults` is the binary's config class (DARTS's
+    rnn/train_search.py or rnn/train.py values)."""
+    f, d = flags, defaults
+    f.DEFINE_string("train_file", d.train_file, "Text: the training file inside --data_dir "
                     "(default train.txt or ptb.train.txt).")
-    f.DEFINE_string("valid_file", "", "Text: the validation file inside --data_dir.")
-    f.DEFINE_string("test_file", "", "Text: the test file inside --data_dir.")
-    f.DEFINE_integer("rnn_units", 300 if search else 850, "Text: embedding size = hidden "
-                     "size of the recurrent cell.", lower_bound=1)
-    f.DEFINE_integer("rnn_steps", 8, "Text: intermediate nodes of the recurrent cell.",
-                     lower_bound=1)
-    f.DEFINE_integer("bptt", 35, "Text: base BPTT length.", lower_bound=2)
-    f.DEFINE_integer("eval_batch_size", 10, "Text: batch of validation and test.",
-                     lower_bound=1)
-    f.DEFINE_float("dropout", 0.75, "Text: locked dropout on the cell outputs.",
+    f.DEFINE_string("valid_file", d.valid_file, "Text: the validation file inside --data_dir.")
+    f.DEFINE_string("test_file", d.test_file, "Text: the test file inside --data_dir.")
+    f.DEFINE_integer("rnn_units", d.rnn_units, "Text: embedding size = hidden size of the "
+                     "recurrent cell.", lower_bound=1)
+    f.DEFINE_integer("rnn_steps", d.rnn_steps, "Text: intermediate nodes of the recurrent "
+                     "cell.", lower_bound=1)
+    f.DEFINE_integer("bptt", d.bptt, "Text: base BPTT length.", lower_bound=2)
+    f.DEFINE_integer("eval_batch_size", d.eval_batch_size, "Text: batch of validation and "
+                     "test.", lower_bound=1)
+    f.DEFINE_float("dropout", d.dropout, "Text: locked dropout on the cell outputs.",
                    lower_bound=0.0, upper_bound=0.99)
-    f.DEFINE_float("dropouth", 0.25, "Text: variational dropout of the hidden state.",
+    f.DEFINE_float("dropouth", d.dropouth, "Text: variational dropout of the hidden state.",
                    lower_bound=0.0, upper_bound=0.99)
-    f.DEFINE_float("dropoutx", 0.75, "Text: variational dropout of the cell input.",
+    f.DEFINE_float("dropoutx", d.dropoutx, "Text: variational dropout of the cell input.",
                    lower_bound=0.0, upper_bound=0.99)
-    f.DEFINE_float("dropouti", 0.2, "Text: locked dropout on the embeddings.",
+    f.DEFINE_float("dropouti", d.dropouti, "Text: locked dropout on the embeddings.",
                    lower_bound=0.0, upper_bound=0.99)
-    f.DEFINE_float("dropoute", 0.0 if search else 0.1, "Text: embedding (word) dropout.",
+    f.DEFINE_float("dropoute", d.dropoute, "Text: embedding (word) dropout.",
                    lower_bound=0.0, upper_bound=0.99)
-    f.DEFINE_float("tar_beta", 1e-3, "Text: temporal activation regularisation beta.",
+    f.DEFINE_float("tar_beta", d.tar_beta, "Text: temporal activation regularisation beta.",
                    lower_bound=0.0)
-    f.DEFINE_float("ar_alpha", 0.0, "Text: activation regularisation alpha.", lower_bound=0.0)
-    f.DEFINE_integer("max_tokens", 0, "Text: use only the first N tokens of each split "
-                     "(0: all).", lower_bound=0)
+    f.DEFINE_float("ar_alpha", d.ar_alpha, "Text: activation regularisation alpha.",
+                   lower_bound=0.0)
+    f.DEFINE_integer("max_tokens", d.max_tokens, "Text: use only the first N tokens of each "
+                     "split (0: all).", lower_bound=0)
+
+
+def define_from_setting(config_class, name):
+    """Defines flag `name` from the field of `config_class` that holds its
+    default, help, choices and bounds (`nasp_tf.config.setting`)."""
+    field = next(f for f in dataclasses.fields(config_class) if f.name == name)
+    meta, default = field.metadata, field.default
+    if meta.get("choices"):
+        flags.DEFINE_enum(name, default, list(meta["choices"]), meta["help"])
+    elif field.type in (float, "float"):
+        flags.DEFINE_float(name, default, meta["help"], lower_bound=meta.get("lower"),
+                           upper_bound=meta.get("upper"))
+    elif field.type in (int, "int"):
+        flags.DEFINE_integer(name, default, meta["help"], lower_bound=meta.get("lower"),
+                             upper_bound=meta.get("upper"))
+    elif field.type in (bool, "bool"):
+        flags.DEFINE_bool(name, default, meta["help"])
+    else:
+        flags.DEFINE_string(name, default, meta["help"])
 
 
 class FlagSet:
@@ -160,6 +182,8 @@ class FlagSet:
 
     def applies(self, name, values):
         """Whether flag `name` does anything for the parsed `values`."""
+        if not self.family_only:
+            return True
         fam = family(values.dataset)
         for other, names in self.family_only.items():
             if other != fam and name in names:
@@ -170,6 +194,8 @@ class FlagSet:
 
     def not_applicable(self, values):
         """The first given flag that does nothing here, as a one-line message, or None."""
+        if not self.family_only:
+            return None
         fam = family(values.dataset)
         for name in self.names():
             if not values[name].present or self.applies(name, values):
@@ -230,22 +256,24 @@ class FlagSet:
 SEED_MAX = 2 ** 32 - 1  # numpy's legacy seeding takes 0..2**32-1
 
 
-def define_run_flags():
-    """The flags of a run directory's safety, shared by search and retraining."""
-    flags.DEFINE_bool("overwrite", False, "Start again in an --output_dir that holds another "
+def define_run_flags(defaults):
+    """The flags of a run directory's safety, shared by search and retraining
+    (`defaults`: the binary's config class)."""
+    d = defaults
+    flags.DEFINE_bool("overwrite", d.overwrite, "Start again in an --output_dir that holds another "
                       "run (other flags, or --noresume): the old run is moved to "
                       "DIR.old-N, not deleted.")
-    flags.DEFINE_enum("on_nan", "stop", ("stop", "restore"), "When a loss turns NaN/inf: "
+    flags.DEFINE_enum("on_nan", d.on_nan, ("stop", "restore"), "When a loss turns NaN/inf: "
                       "`stop` with one line (exit 1; the last good epoch's checkpoint and "
                       "outputs kept), or `restore` that checkpoint and go on at half the "
                       "learning rates (at most 3 times).")
-    flags.DEFINE_string("checkpoint_every", "5m", "Checkpoint inside epochs too, every N "
+    flags.DEFINE_string("checkpoint_every", d.checkpoint_every, "Checkpoint inside epochs too, every N "
                         "steps (`200`) or every so much time (`90s`, `5m`, `1h`); `0`: at "
                         "epoch ends only. A killed run loses at most this much; rerun the "
                         "same command to resume.")
     flags.register_validator("checkpoint_every", _valid_interval,
                              "--checkpoint_every takes N (steps), Ns, Nm or Nh (time), or 0")
-    flags.DEFINE_enum("mixed_precision", "float32", PRECISIONS, "Keras dtype policy: "
+    flags.DEFINE_enum("mixed_precision", d.mixed_precision, PRECISIONS, "Keras dtype policy: "
                       "`mixed_float16` or `mixed_bfloat16` compute in 16 bits with float32 "
                       "weights; A, prox, the penalty, losses and batch norm stay float32, "
                       "and float16 scales its losses dynamically.")
@@ -271,7 +299,7 @@ def register_strategy_validators():
         "strategy", lambda v: v != "multi_worker" or cluster_problem() is None,
         "--strategy=multi_worker reads its cluster from TF_CONFIG: start the workers with "
         "python bin/launch.py --workers=N -- bin/search.py ... (one machine), or set "
-        "TF_CONFIG on each machine (README, Running on a cluster)")
+        "TF_CONFIG on each machine (docs/scaling.md)")
 
 
 def cluster_problem(text=None):
@@ -332,5 +360,22 @@ def parse_or_exit(argv, program):
     try:
         return flags.FLAGS(resolve_flagfiles(argv))
     except flags.Error as e:
-        print(f"{program}: error: {e}", file=sys.stderr)
+        print(f"{program}: error: {_plain(str(e))}", file=sys.stderr)
         sys.exit(2)
+
+
+def _plain(message):
+    """absl's parse errors in the words of the programs' other errors."""
+    number = re.match(r"flag --(\w+)=(.*?): (invalid literal for int\(\)|could not convert "
+                      r"string to float)", message)
+    if number:
+        kind = "a whole number" if "int()" in number.group(3) else "a number"
+        return f"--{number.group(1)} takes {kind}. Received: {number.group(2)!r}"
+    missing = re.search(r"Unable to open flagfile: .*?No such file or directory: '(.*)'",
+                        message)
+    if missing:
+        shipped_names = sorted(name for d in shipped.config_dirs() if os.path.isdir(d)
+                               for name in os.listdir(d) if name.endswith(".flags"))
+        return (f"the flagfile {missing.group(1)} does not exist; the shipped configs are "
+                f"{', '.join(shipped_names)} (--flagfile=configs/NAME.flags)")
+    return message.replace("ERROR:: ", "")

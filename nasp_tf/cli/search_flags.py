@@ -7,6 +7,7 @@ searcher are refused, not ignored.
 
 from absl import flags
 
+from nasp_tf import config
 from nasp_tf import run_dir
 from nasp_tf.cli import flags_common as common
 from nasp_tf.data import DIGITS_PROTOCOL
@@ -17,7 +18,7 @@ SPACES = ("darts7", "nasp12")
 
 
 def define_flags():
-    f = flags
+    f, d = flags, config.SearchConfig
     common.define_dataset_flag(DATASETS, "Data to search on: one of " + ", ".join(DATASETS)
                                + ", or your own images: tfds:NAME (a prepared tensorflow-"
                                "datasets dataset), folder:DIR (a subfolder of images per "
@@ -29,81 +30,78 @@ def define_flags():
                                "`ptb_sample` (shipped with nasp_tf: weights on the first half "
                                "of the PTB validation text, architecture on its second half; "
                                "the PTB test text is never read) and `synthetic_text` search "
-                               "a recurrent cell.")
-    f.DEFINE_string("data_dir", None, "Images: the tensorflow-datasets directory (default "
+                               "a recurrent cell.", d.dataset)
+    f.DEFINE_string("data_dir", d.data_dir, "Images: the tensorflow-datasets directory (default "
                     "~/tensorflow_datasets); text (ptb, wt2): the corpus directory.")
-    f.DEFINE_bool("download", True, "Download CIFAR-10 with tfds when it is not prepared.")
-    f.DEFINE_enum("space", "darts7", SPACES, "Search space: `darts7` (DARTS's 7 ops, both "
+    f.DEFINE_bool("download", d.download, "Download CIFAR-10 with tfds when it is not prepared.")
+    f.DEFINE_enum("space", d.space, SPACES, "Search space: `darts7` (DARTS's 7 ops, both "
                   "cells) or `nasp12` (8 normal ops, 5 reduction ops).")
-    f.DEFINE_enum("searcher", "nasp", list(registry.SEARCHERS), "Search algorithm: "
+    f.DEFINE_enum("searcher", d.searcher, list(registry.SEARCHERS), "Search algorithm: "
                   + "; ".join(f"`{e.name}`, {e.summary}" for e in registry.SEARCHERS.values()))
-    f.DEFINE_integer("epochs", 50, "Search epochs.", lower_bound=1)
-    f.DEFINE_integer("batch_size", 64, "Global batch of both the weight and the "
+    f.DEFINE_integer("epochs", d.epochs, "Search epochs.", lower_bound=1)
+    f.DEFINE_integer("batch_size", d.batch_size, "Global batch of both the weight and the "
                      "architecture half.", lower_bound=1)
-    f.DEFINE_integer("steps_per_epoch", 0, "Steps per epoch; 0 is one pass over the "
+    f.DEFINE_integer("steps_per_epoch", d.steps_per_epoch, "Steps per epoch; 0 is one pass over the "
                      "weight half.", lower_bound=0)
-    f.DEFINE_integer("init_channels", 16, "Initial channels C.", lower_bound=2)
-    f.DEFINE_integer("layers", 8, "Cells in the search network (reductions at 1/3, 2/3).",
+    f.DEFINE_integer("init_channels", d.init_channels, "Initial channels C.", lower_bound=2)
+    f.DEFINE_integer("layers", d.layers, "Cells in the search network (reductions at 1/3, 2/3).",
                      lower_bound=3)
-    f.DEFINE_integer("nodes", 4, "Intermediate nodes per cell.", lower_bound=1)
-    f.DEFINE_float("learning_rate", 0.025, "Initial weight learning rate (SGD).",
+    f.DEFINE_integer("nodes", d.nodes, "Intermediate nodes per cell.", lower_bound=1)
+    f.DEFINE_float("learning_rate", d.learning_rate, "Initial weight learning rate (SGD).",
                    lower_bound=0.0)
-    f.DEFINE_float("learning_rate_min", 0.001, "Final weight learning rate (cosine).",
+    f.DEFINE_float("learning_rate_min", d.learning_rate_min, "Final weight learning rate (cosine).",
                    lower_bound=0.0)
-    f.DEFINE_float("momentum", 0.9, "SGD momentum.", lower_bound=0.0)
-    f.DEFINE_float("weight_decay", 3e-4, "Coupled L2 of the weights.", lower_bound=0.0)
-    f.DEFINE_float("grad_clip", 5.0, "Global-norm clip of the weight gradient (0: off).",
+    f.DEFINE_float("momentum", d.momentum, "SGD momentum.", lower_bound=0.0)
+    f.DEFINE_float("weight_decay", d.weight_decay, "Coupled L2 of the weights.", lower_bound=0.0)
+    f.DEFINE_float("grad_clip", d.grad_clip, "Global-norm clip of the weight gradient (0: off).",
                    lower_bound=0.0)
-    f.DEFINE_float("arch_learning_rate", 3e-4, "Adam learning rate of A.", lower_bound=0.0)
-    f.DEFINE_float("arch_beta1", 0.5, "Adam beta_1 of A.", lower_bound=0.0, upper_bound=1.0)
-    f.DEFINE_enum("arch_lr_schedule", "constant", ("constant", "cosine"), "Learning rate "
+    f.DEFINE_float("arch_learning_rate", d.arch_learning_rate, "Adam learning rate of A.", lower_bound=0.0)
+    f.DEFINE_float("arch_beta1", d.arch_beta1, "Adam beta_1 of A.", lower_bound=0.0, upper_bound=1.0)
+    f.DEFINE_enum("arch_lr_schedule", d.arch_lr_schedule, ("constant", "cosine"), "Learning rate "
                   "of A: constant (the reference), or cosine-annealed to 0 over the search, "
                   "so that the discrete architecture settles by the end.")
-    f.DEFINE_float("arch_weight_decay", 1e-3, "Coupled L2 of A (the reference's Adam).",
+    f.DEFINE_float("arch_weight_decay", d.arch_weight_decay, "Coupled L2 of A (the reference's Adam).",
                    lower_bound=0.0)
-    f.DEFINE_float("pa_learning_rate", None, "PA-standard and PA-lazy: the step size eps of "
-                   "the plain step A - eps * grad (eqs. 10, 11); default 3 for pa, 0.1 for "
-                   "pa_lazy, the steps at which A keeps moving through a search "
-                   "(docs/fidelity.md).", lower_bound=0.0)
-    f.DEFINE_enum("pa_order", "2", ("1", "2"), "PA-standard and PA-lazy: 2, the gradient of "
-                  "eq. 6 with DARTS's second-order approximation (the paper); 1, NASP's "
-                  "first-order gradient at Ā.")
-    f.DEFINE_float("eta", 0.0, "Weight of the complexity penalty R(A) (NASP eq. 8).",
-                   lower_bound=0.0)
-    f.DEFINE_enum("penalize", "normal", ("normal", "all"), "Penalise the normal cell's "
-                  "matrix (the code) or both (the paper).")
-    f.DEFINE_enum("prox_value", "one", ("one", "keep"), "prox_c1 sets the kept entry to 1 "
-                  "(the code) or keeps its value (the paper).")
-    f.DEFINE_enum("derive", "complete", ("complete", "softmax"), "Final genotype: the "
-                  "trained discrete architecture, or the code's softmax re-derivation.")
-    f.DEFINE_float("train_portion", 0.5, "Fraction of the training set that trains the "
+    for name in registry.SEARCHER_FLAGS:  # defined from their config fields
+        common.define_from_setting(config.SearchConfig, name)
+    f.DEFINE_float("train_portion", d.train_portion, "Fraction of the training set that trains the "
                    "weights; the rest trains A.", lower_bound=0.05, upper_bound=0.95)
-    f.DEFINE_integer("cutout", 0, "Cutout length (0: off).", lower_bound=0)
-    f.DEFINE_integer("max_examples", 0, "Use only the first N training examples (0: all).",
+    f.DEFINE_integer("cutout", d.cutout, "Cutout length (0: off).", lower_bound=0)
+    f.DEFINE_integer("max_examples", d.max_examples, "Use only the first N training examples (0: all).",
                      lower_bound=0)
-    f.DEFINE_integer("seed", 2, "Seed of Python, numpy, TF and the data pipeline.",
+    f.DEFINE_integer("seed", d.seed, "Seed of Python, numpy, TF and the data pipeline.",
                      lower_bound=0, upper_bound=common.SEED_MAX)
-    f.DEFINE_bool("deterministic", False, "Turn on TF op determinism (same seed, same "
+    f.DEFINE_bool("deterministic", d.deterministic, "Turn on TF op determinism (same seed, same "
                   "genotype, on the CPU).")
-    f.DEFINE_enum("strategy", "default", common.STRATEGIES, "`mirrored` runs on every GPU "
+    f.DEFINE_enum("strategy", d.strategy, common.STRATEGIES, "`mirrored` runs on every GPU "
                   "(or every logical CPU) with tf.distribute.MirroredStrategy; "
                   "`multi_worker` on the workers TF_CONFIG names "
                   "(MultiWorkerMirroredStrategy; bin/launch.py starts them on one machine).")
-    f.DEFINE_integer("cpu_devices", 0, "Split the CPU into N logical devices (to try "
+    f.DEFINE_integer("cpu_devices", d.cpu_devices, "Split the CPU into N logical devices (to try "
                      "--strategy=mirrored without GPUs).", lower_bound=0)
-    f.DEFINE_bool("jit_compile", False, "Compile the search step with XLA.")
-    f.DEFINE_string("output_dir", "runs/search", "Run directory.")
-    f.DEFINE_bool("resume", True, "Continue from the run directory's last checkpoint.")
-    f.DEFINE_integer("verbose", 1, "Keras fit verbosity: 0 silent, 1 progress bar, 2 one "
+    f.DEFINE_bool("jit_compile", d.jit_compile, "Compile the search step with XLA.")
+    f.DEFINE_string("output_dir", d.output_dir, "Run directory.")
+    f.DEFINE_bool("dry_run", d.dry_run, "Measure instead of searching: build the supernet, "
+                  "run a few steps on the real data, one validation and one epoch end, and "
+                  "print the parameters, seconds per step, per epoch and for the whole "
+                  "search, and the peak memory; writes nothing into --output_dir.")
+    f.DEFINE_string("json", d.json, "--dry_run: also write the estimate to this JSON file.")
+    f.DEFINE_bool("resume", d.resume, "Continue from the run directory's last checkpoint.")
+    f.DEFINE_integer("verbose", d.verbose, "Keras fit verbosity: 0 silent, 1 progress bar, 2 one "
                      "line per epoch.", lower_bound=0, upper_bound=2)
 
-    common.define_text_flags(search=True)
+    common.define_text_flags(config.SearchConfig)
 
-    common.define_run_flags()
+    common.define_run_flags(config.SearchConfig)
     common.register_strategy_validators()
     common.register_data_dir_validator()
     flags.register_validator("output_dir", run_dir.usable_path,
                              "--output_dir must be a directory on disk that we can write")
+    flags.register_validator("json", lambda v: v is None or run_dir.usable_path(v, "--json"),
+                             "--json must be a file path on disk that we can write")
+    flags.register_multi_flags_validator(
+        ["json", "dry_run"], lambda v: v["json"] is None or v["dry_run"],
+        "--json writes the estimate of --dry_run: add --dry_run")
     flags.register_multi_flags_validator(
         ["learning_rate", "learning_rate_min"],
         lambda v: v["learning_rate_min"] <= v["learning_rate"],

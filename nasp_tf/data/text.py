@@ -275,6 +275,19 @@ def load_corpus(dataset, data_dir=None, train_file="", valid_file="", test_file=
     return corpus
 
 
+def corpus_streams(config, purpose):
+    """(corpus, train stream, validation stream, steps per epoch) of a text
+    search or retraining `config` (`nasp_tf.config`): the corpus split for
+    `purpose`, its train split batchified at `batch_size`, its valid split
+    at `eval_batch_size`, and --steps_per_epoch or one pass over the train
+    stream."""
+    corpus = load_corpus(config.dataset, config.data_dir, config.train_file, config.valid_file,
+                         config.test_file, config.max_tokens, config.seed, purpose=purpose)
+    train = batchify(corpus.train, config.batch_size)
+    valid = batchify(corpus.valid, config.eval_batch_size)
+    return corpus, train, valid, config.steps_per_epoch or steps_per_epoch(train, config.bptt)
+
+
 def steps_per_epoch(stream, bptt):
     """Training steps in one pass over a stream in chunks of about `bptt`."""
     return max(1, (stream.shape[1] - 1) // bptt)

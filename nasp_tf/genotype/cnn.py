@@ -9,13 +9,12 @@ from the architecture matrices, and the published genotypes.
 """
 
 import dataclasses
-import os
 
 import numpy as np
 
 from nasp_tf import spaces
 from nasp_tf.errors import GenotypeError
-from nasp_tf.genotype.files import read_json
+from nasp_tf.genotype import files
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,13 +132,8 @@ PUBLISHED["DARTS"] = PUBLISHED["DARTS_V2"]
 
 def load_cnn_genotype(path_or_name):
     """A published genotype by name (NASP, DARTS_V1, DARTS_V2) or a JSON file."""
-    if path_or_name in PUBLISHED:
-        return PUBLISHED[path_or_name]
-    if not os.path.exists(path_or_name) and os.sep not in path_or_name \
-            and not path_or_name.endswith(".json"):
-        raise GenotypeError(f"unknown genotype {path_or_name!r}: give a JSON file or one of "
-                            f"{', '.join(sorted(PUBLISHED))}")
-    return cnn_genotype_from_json(read_json(path_or_name), source=path_or_name)
+    return files.load(path_or_name, PUBLISHED, cnn_genotype_from_json, "genotype",
+                      elsewhere=[(("ENAS", "LSTM"), "a recurrent (text) cell")])
 
 
 def _cell_from_discrete(op_names, arch_matrix, abar, node_sizes):
@@ -201,3 +195,30 @@ def derive_cnn_genotype(space, arch, num_nodes, method="complete", keep_edges=2)
         else:
             raise ValueError(f"method must be 'complete' or 'softmax'. Received: {method!r}")
     return CNNGenotype(space.name, cells["normal"], concat, cells["reduce"], concat)
+
+
+def arch_matrices_of(genotype, space, num_nodes):
+    """{cell kind: A} whose prox_c1 is `genotype`: 1 at each kept (edge, op) of
+    `space`'s columns, 0 elsewhere (e.g. to pin a searcher to a known cell).
+
+    Raises:
+      GenotypeError: a genotype of another number of nodes, or an op that is
+        not a column of `space`.
+    """
+    sizes = spaces.edges_per_node(num_nodes)
+    offsets = np.cumsum([0] + sizes[:-1])
+    matrices = {}
+    for kind in ("normal", "reduce"):
+        pairs = genotype.normal if kind == "normal" else genotype.reduce
+        if len(pairs) != 2 * num_nodes:
+            raise GenotypeError(f"a {kind} cell of {len(pairs) // 2} nodes cannot pin a "
+                                f"supernet of {num_nodes} nodes. Received: {genotype.to_json()}")
+        ops = list(space.ops(kind))
+        matrix = np.zeros((sum(sizes), len(ops)), np.float32)
+        for entry, (op, source) in enumerate(pairs):
+            if op not in ops:
+                raise GenotypeError(f"{op!r} is not an op of the {kind} cell of {space.name} "
+                                    f"({', '.join(ops)})")
+            matrix[offsets[entry // 2] + source, ops.index(op)] = 1.0
+        matrices[kind] = matrix
+    return matrices

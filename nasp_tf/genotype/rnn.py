@@ -6,13 +6,12 @@ gated mix of x_t and h_{t-1}); h_t is the mean of the `concat` states.
 """
 
 import dataclasses
-import os
 
 import numpy as np
 
 from nasp_tf import spaces
 from nasp_tf.errors import GenotypeError
-from nasp_tf.genotype.files import read_json
+from nasp_tf.genotype import files
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,13 +90,8 @@ RNN_PUBLISHED["DARTS"] = RNN_PUBLISHED["DARTS_V2"]
 
 def load_rnn_genotype(path_or_name):
     """A published recurrent genotype by name (DARTS_V1, DARTS_V2, ENAS) or a JSON file."""
-    if path_or_name in RNN_PUBLISHED:
-        return RNN_PUBLISHED[path_or_name]
-    if not os.path.exists(path_or_name) and os.sep not in path_or_name \
-            and not path_or_name.endswith(".json"):
-        raise GenotypeError(f"unknown recurrent genotype {path_or_name!r}: give a JSON file "
-                            f"or one of {', '.join(sorted(RNN_PUBLISHED))}")
-    return rnn_genotype_from_json(read_json(path_or_name), source=path_or_name)
+    return files.load(path_or_name, RNN_PUBLISHED, rnn_genotype_from_json,
+                      "recurrent genotype", elsewhere=[(("NASP",), "an image (CNN) cell")])
 
 
 def derive_rnn_genotype(op_names, arch_matrix, abar=None, method="complete", steps=8):

@@ -7,6 +7,7 @@ diverged loss into `RunFailed`.
 """
 
 import atexit
+import json
 import logging as std_logging
 import logging.handlers  # noqa: F401 - std_logging.handlers
 import os
@@ -20,10 +21,13 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from nasp_tf import atomic
 from nasp_tf import callbacks as callbacks_lib
 from nasp_tf import checkpoints
 from nasp_tf import distribute
+from nasp_tf import export
 from nasp_tf import genotype as genotype_lib
+from nasp_tf.genotype import files as genotype_files
 from nasp_tf import precision
 from nasp_tf import optimizers
 from nasp_tf import run_dir
@@ -85,13 +89,22 @@ def _log_to(path):
 MAX_RESTORES = 3
 
 
+def strategy_for(config):
+    """The dtype policy, the strategy and the seeds of a job that writes no run
+    directory (a dry run): what `Run` sets up, without the directory."""
+    precision.set_policy(config.mixed_precision)
+    strategy = distribute.get_strategy(config.strategy, config.cpu_devices)
+    seed_everything(config.seed, config.deterministic)
+    return strategy
+
+
 class Run:
     """One job's run directory and the machinery around `fit`.
 
     Creating it decides what the job may do with its directory
     (`nasp_tf.run_dir.plan`: new, exact resume or --overwrite), builds the
     strategy and seeds everything, but writes nothing: the directory is
-    claimed (flags.txt, the flags history, log.txt) by `initial_epoch`, once
+    claimed (flags.txt, the flags history, log.txt) by `resume`, once
     the data, the model and the checkpoint have loaded, so a command that
     fails on its inputs leaves every existing file as it was.
 
@@ -102,21 +115,22 @@ class Run:
     as TensorFlow's multi-worker checkpointing does.
 
     Args:
-      config: the parsed flags (output_dir, strategy, cpu_devices, seed,
-        deterministic, mixed_precision, resume, overwrite, on_nan, epochs, verbose are read
-        here).
+      config: the job's config (`nasp_tf.config`; its `RunSettings` and
+        `epochs` are read here).
       flags_text: the flags as a flagfile, written to `flags.txt`.
+      export_only: retraining's --export_only (the run must have a checkpoint).
     """
 
-    def __init__(self, config, flags_text=""):
+    def __init__(self, config, flags_text="", export_only=False):
         self.config = config
         # Where checkpoints are restored from: the chief's run directory.
         self.source = config.output_dir
         self.flags_text = flags_text
         _hold_log()
-        self.decision = run_dir.plan(self.source, flags_text, run_dir.resumes(config),
-                                     getattr(config, "overwrite", False))
-        if getattr(config, "export_only", False) and not (
+        self.decision = run_dir.plan(self.source, flags_text,
+                                     run_dir.resumes(config.resume, export_only),
+                                     config.overwrite)
+        if export_only and not (
                 self.decision == run_dir.RESUME and checkpoints.exists(self.source)):
             raise UserError(f"--export_only: no checkpoint in "
                             f"{os.path.join(self.source, 'checkpoints')}; train first")
@@ -132,7 +146,7 @@ class Run:
         seed_everything(config.seed, config.deterministic)
         self.checkpoint = self.manager = None
         self.optimizers = []
-        self.steps, self.initial_step = 1, 0
+        self.steps, self.initial_epoch, self.initial_step = 1, 0, 0
         self._claimed = False
 
     def claim(self):
@@ -159,20 +173,20 @@ class Run:
     def path(self, *parts):
         return os.path.join(self.dir, *parts)
 
-    def make_checkpoint(self, layer, **trackables):
-        """A checkpoint of every weight of `layer`, the position reached
-        (epoch, step) and `trackables` (optimizers), saved under
-        `checkpoints/` once the run directory is claimed (call inside the
-        strategy scope)."""
-        self.checkpoint = checkpoints.make_checkpoint(layer, **trackables)
+    def resume(self, layer, **trackables):
+        """Makes the checkpoint of every weight of `layer`, the position reached
+        (epoch, step) and `trackables` (optimizers); restores the newest
+        intact one of an exact resume; claims the run directory; returns the
+        epoch to start from (`initial_step`: the steps of it already done,
+        when the checkpoint was taken inside it). Call it once, after building
+        `layer` (and its optimizers) in the strategy scope, before `fit` or
+        `save`."""
+        if self.checkpoint is not None:
+            raise RuntimeError("Run.resume is called once per run")
+        with self.strategy.scope():
+            self.checkpoint = checkpoints.make_checkpoint(layer, **trackables)
         self.optimizers = [t for t in trackables.values()
                            if isinstance(t, keras.optimizers.Optimizer)]
-        return self.checkpoint
-
-    def initial_epoch(self):
-        """Restores the newest intact checkpoint of an exact resume, claims the
-        run directory and returns the epoch to start from (`initial_step`:
-        the steps of it already done, when the checkpoint was taken inside it)."""
         epoch, step, restored = 0, 0, None
         if self.decision == run_dir.RESUME:
             epoch, step, restored = checkpoints.restore_latest(self.checkpoint, self.source)
@@ -181,7 +195,7 @@ class Run:
         if self.decision != run_dir.RESUME or restored is None:
             # The state before any step: a NaN in the first epoch can go back to it.
             self.manager.save(checkpoint_number=0)
-        self.initial_step = step
+        self.initial_epoch, self.initial_step = epoch, step
         if epoch >= self.config.epochs:
             logging.info("the run in %s is finished (%s, epoch %d of %d): writing its outputs",
                          self.dir, restored, epoch, self.config.epochs)
@@ -190,16 +204,43 @@ class Run:
                          self.config.epochs, f", step {step + 1}" if step else "")
         return epoch
 
+    @property
+    def finished(self):
+        """Whether the resumed run had done all its epochs already."""
+        return self.initial_epoch >= self.config.epochs
+
     def keep_initial_genotype(self, genotype):
         """Writes `initial_genotype.json`, the genotype of the architecture a
-        search starts from (take it from the searcher before `initial_epoch`
-        restores a checkpoint; call this after), unless a first invocation of
-        this run already wrote it: a search that returns its start is visible
-        next to `genotype.json`."""
+        search starts from (take it from the searcher before `resume` restores
+        a checkpoint; call this after), unless a first invocation of this run
+        already wrote it: a search that returns its start is visible next to
+        `genotype.json`."""
+        if not self._claimed:
+            raise RuntimeError("call Run.resume before keep_initial_genotype")
         path = self.path("initial_genotype.json")
         if not os.path.exists(path):
             genotype_lib.write_json(genotype, path)
         logging.info("initial genotype: %s", genotype.to_json())
+
+    def note_collapse(self, genotype):
+        """Warns in one line, and in `warnings.txt`, when the genotype found
+        looks collapsed (`genotype.files.collapse_note`)."""
+        note = genotype_files.collapse_note(genotype)
+        if note:
+            logging.warning("%s", note)
+            atomic.write_text(self.path("warnings.txt"), note + "\n")
+
+    def write_results(self, results, line):
+        """Writes `results` to results.json (atomically) and prints `line`."""
+        atomic.write_text(self.path("results.json"), json.dumps(results, indent=1))
+        print(line)
+
+    def export(self, model, write_saved_model):
+        """`write_saved_model(directory)` into saved_model/, and `model` as
+        model.keras."""
+        write_saved_model(self.path("saved_model"))
+        export.save_keras(model, self.path("model.keras"))
+        logging.info("exported %s and %s", self.path("saved_model"), self.path("model.keras"))
 
     def save(self, epoch, step=0):
         """Checkpoints the run at `step` steps into epoch `epoch` (0: its
@@ -208,9 +249,8 @@ class Run:
         self.checkpoint.step.assign(step)
         self.manager.save(checkpoint_number=epoch * self.steps + step)
 
-    def fit(self, model, data, steps, initial_epoch, validation_data, callbacks, learning_rate,
-            what="loss"):
-        """`model.fit` from `initial_epoch` (and `initial_step` into it) to
+    def fit(self, model, data, steps, validation_data, callbacks, learning_rate, what="loss"):
+        """`model.fit` from the resumed epoch (and `initial_step` into it) to
         --epochs with `callbacks`, the NaN guard, checkpoints inside epochs
         (--checkpoint_every) and TensorBoard.
 
@@ -229,14 +269,16 @@ class Run:
         """
         self.steps = steps
         every_steps, every_seconds = run_dir.checkpoint_interval(
-            getattr(self.config, "checkpoint_every", "0"))
+            self.config.checkpoint_every)
         if every_seconds and self.config.strategy == "multi_worker":
             # Workers must checkpoint at the same steps, and their clocks differ.
             logging.info("--checkpoint_every=%s: on a cluster, checkpoints by time are taken "
                          "at epoch ends only; give a number of steps instead",
                          self.config.checkpoint_every)
             every_seconds = 0.0
-        epoch, step, restores = initial_epoch, self.initial_step, 0
+        if self.manager is None:
+            raise RuntimeError("call Run.resume before Run.fit")
+        epoch, step, restores = self.initial_epoch, self.initial_step, 0
         while epoch < self.config.epochs:
             guard = callbacks_lib.NaNGuard()
             saver = callbacks_lib.StepCheckpoint(self.save, steps, every_steps, every_seconds)
@@ -259,7 +301,7 @@ class Run:
                 continue
             epoch_no, step_no, key = guard.failed_at
             where = f"{key} became NaN/inf at epoch {epoch_no}, step {step_no}"
-            if getattr(self.config, "on_nan", "stop") != "restore" or restores == MAX_RESTORES:
+            if self.config.on_nan != "restore" or restores == MAX_RESTORES:
                 tried = f" after {restores} restores" if restores else ""
                 raise RunFailed(
                     f"{where}{tried}; the last good checkpoint and the last good epoch's "

@@ -6,11 +6,9 @@ tensorboard/, results.json, saved_model/ (signature `serve`: images ->
 {"probabilities"}) and model.keras.
 """
 
-import json
 
 from absl import logging
 
-from nasp_tf import atomic
 from nasp_tf import callbacks as callbacks_lib
 from nasp_tf import export
 from nasp_tf import genotype as genotype_lib
@@ -51,7 +49,7 @@ def run(config, flags_text=""):
         network = build_network(config, genotype, shape, classes)
         print(f"parameters: {network.count_params_without_auxiliary()}")
         return network
-    run = common.Run(config, flags_text)
+    run = common.Run(config, flags_text, config.export_only)
     source = images.get_source(config.dataset, config.data_dir, config.download,
                                manual_dir=config.manual_dir)
     train = source.train.take(config.max_examples) if config.max_examples else source.train
@@ -78,10 +76,9 @@ def run(config, flags_text=""):
         optimizer = optimizers.TorchSGD(schedule, config.momentum, config.weight_decay)
         trainer.compile(optimizer=optimizer, jit_compile=False)
         optimizer.build(network.trainable_weights)
-        run.make_checkpoint(network, optimizer=optimizer)
+    run.resume(network, optimizer=optimizer)
     logging.info("parameters: %d (auxiliary head excluded)",
                  network.count_params_without_auxiliary())
-    initial_epoch = run.initial_epoch()
     genotype_lib.write_json(genotype, run.path("genotype.json"))
     train = train.cache()
 
@@ -92,7 +89,7 @@ def run(config, flags_text=""):
                               ).prefetch(images.AUTOTUNE)
 
     if not config.export_only:
-        run.fit(trainer, train_from, steps, initial_epoch, test, [
+        run.fit(trainer, train_from, steps, test, [
             callbacks_lib.DropPathSchedule(network, config.drop_path_prob, config.epochs),
             callbacks_lib.EpochCheckpoint(
                 run.save, config.epochs, run.dir, schedule.lr_at_epoch,
@@ -101,14 +98,13 @@ def run(config, flags_text=""):
     results = trainer.evaluate(test, verbose=0, return_dict=True)
     logging.info("test: loss=%.4f top1=%.4f top5=%.4f", results["loss"], results["top1"],
                  results["top5"])
-    print(f"test top-1: {results['top1']:.4f}")
     summary = {"genotype": config.genotype, "genotype_json": genotype.to_json(),
                "parameters": network.count_params_without_auxiliary(),
                "test_examples": source.num_test,
                **{f"test_{k}": float(v) for k, v in results.items()}}
     if source.class_names is not None:  # what the exported model's output i means
         summary["class_names"] = list(source.class_names)
-    atomic.write_text(run.path("results.json"), json.dumps(summary, indent=1))
+    run.write_results(summary, f"test top-1: {results['top1']:.4f}")
     if not config.export:
         return results
     if run.strategy.num_replicas_in_sync > 1:
@@ -117,7 +113,6 @@ def run(config, flags_text=""):
         copy = build_network(config, genotype, source.image_shape, source.num_classes)
         copy.set_weights(network.get_weights())
         network = copy
-    export.export_classifier(network, run.path("saved_model"), source.mean, source.std)
-    export.save_keras(network, run.path("model.keras"))
-    logging.info("exported %s and %s", run.path("saved_model"), run.path("model.keras"))
+    run.export(network, lambda directory: export.export_classifier(
+        network, directory, source.mean, source.std))
     return results

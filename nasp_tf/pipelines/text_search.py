@@ -14,6 +14,7 @@ from nasp_tf import genotype as genotype_lib
 from nasp_tf import optimizers
 from nasp_tf.data import text
 from nasp_tf.pipelines import common
+from nasp_tf.pipelines import estimate
 from nasp_tf.rnn import losses
 from nasp_tf.rnn import search_model
 from nasp_tf.search import registry
@@ -28,22 +29,19 @@ def build_searcher(config, vocab_size, steps_per_epoch):
         vocab_size, config.rnn_units, searcher_class.op_names, config.rnn_steps,
         config.dropout, config.dropouth, config.dropoutx, config.dropouti, config.dropoute,
         seed=config.seed, batch_norm=searcher_class.cell_batch_norm, name="rnn_search_model")
-    searcher = searcher_class.from_flags(model, config, **dict(entry.options))
+    searcher = searcher_class(model, **searcher_class.settings(config), **dict(entry.options))
     # The coupled decay and the seq_len/bptt scale are applied by the searcher.
     searcher.compile(
         weight_optimizer=optimizers.TorchSGD(config.learning_rate, config.momentum, 0.0),
-        arch_optimizer=searcher_class.arch_optimizer_from_flags(config, steps_per_epoch))
+        arch_optimizer=searcher_class.arch_optimizer_for(config, steps_per_epoch))
     return searcher
 
 
 def run(config, flags_text=""):
-    corpus = text.load_corpus(config.dataset, config.data_dir, config.train_file,
-                              config.valid_file, config.test_file, config.max_tokens,
-                              config.seed, purpose="search")
-    train_stream = text.batchify(corpus.train, config.batch_size)
+    if config.dry_run:
+        return dry_run(config)
+    corpus, train_stream, valid_stream, steps = text.corpus_streams(config, "search")
     search_stream = text.batchify(corpus.valid, config.batch_size)
-    valid_stream = text.batchify(corpus.valid, config.eval_batch_size)
-    steps = config.steps_per_epoch or text.steps_per_epoch(train_stream, config.bptt)
     run = common.Run(config, flags_text)
     # The test split is never read here: weights train on `train`, the
     # architecture steps and the validation run on `valid`.
@@ -53,28 +51,42 @@ def run(config, flags_text=""):
                  config.batch_size, run.strategy.num_replicas_in_sync)
     with run.strategy.scope():
         searcher = build_searcher(config, corpus.vocab_size, steps)
-        run.make_checkpoint(searcher, weight_optimizer=searcher.weight_optimizer,
-                            arch_optimizer=searcher.arch_optimizer)
     initial_genotype = searcher.genotype()  # A as initialised, before any restore
-    initial_epoch = run.initial_epoch()
+    run.resume(searcher, weight_optimizer=searcher.weight_optimizer,
+               arch_optimizer=searcher.arch_optimizer)
     run.keep_initial_genotype(initial_genotype)
     logging.info("search model: %d parameters, searcher %s",
                  counting.parameter_count(searcher.model), config.searcher)
-    if initial_epoch < config.epochs:
+    if not run.finished:
         def pairs_from(epoch, step):
             return text.search_pairs(train_stream, search_stream, config.bptt, steps, epoch,
                                      config.epochs, config.seed).skip(step)
 
         history = callbacks_lib.SearchHistory(run.dir, run.save, config.epochs)
-        run.fit(searcher, pairs_from, steps, initial_epoch, text.eval_chunks(valid_stream, config.bptt),
+        run.fit(searcher, pairs_from, steps, text.eval_chunks(valid_stream, config.bptt),
                 [callbacks_lib.ResetStates(), history], lambda epoch: config.learning_rate,
                 what="genotype")
     genotype = searcher.genotype()
     genotype_lib.write_json(genotype, run.path("genotype.json"))
     genotype_lib.write_rnn_cell_pictures(genotype, run.dir)
+    run.note_collapse(genotype)
     valid = searcher.evaluate(text.eval_chunks(valid_stream, config.bptt), verbose=0,
                               return_dict=True)
     logging.info("genotype: %s", genotype.to_json())
     print(f"search valid perplexity (discrete cell, shared weights): "
           f"{losses.perplexity(valid['loss']):.2f}")
     return genotype
+
+
+def dry_run(config):
+    """--dry_run: the search's cost, measured on its first steps (`estimate`)."""
+    strategy = common.strategy_for(config)
+    corpus, train_stream, valid_stream, steps = text.corpus_streams(config, "search")
+    search_stream = text.batchify(corpus.valid, config.batch_size)
+    with strategy.scope():
+        searcher = build_searcher(config, corpus.vocab_size, steps)
+    validation = text.eval_chunks(valid_stream, config.bptt)
+    pairs = text.search_pairs(train_stream, search_stream, config.bptt, steps, 0,
+                              config.epochs, config.seed)
+    return estimate.measure(searcher, searcher.model, pairs, validation, steps,
+                            len(text.fixed_chunks(valid_stream, config.bptt)[0]), config)

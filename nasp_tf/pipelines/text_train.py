@@ -9,14 +9,12 @@ after the switch), history.json, results.json, tensorboard/, saved_model/
 log-probabilities and the new state) and model.keras.
 """
 
-import json
 import os
 
 import keras
 import tensorflow as tf
 from absl import logging
 
-from nasp_tf import atomic
 from nasp_tf import callbacks as callbacks_lib
 from nasp_tf import checkpoints
 from nasp_tf import counting
@@ -73,14 +71,9 @@ def run(config, flags_text=""):
         model = build_model(config, text.VOCAB_SIZES.get(config.dataset, 50), genotype)
         print(f"parameters: {counting.parameter_count(model)}")
         return model
-    corpus = text.load_corpus(config.dataset, config.data_dir, config.train_file,
-                              config.valid_file, config.test_file, config.max_tokens,
-                              config.seed)
-    train_stream = text.batchify(corpus.train, config.batch_size)
-    valid_stream = text.batchify(corpus.valid, config.eval_batch_size)
+    corpus, train_stream, valid_stream, steps = text.corpus_streams(config, "train")
     test_stream = text.batchify(corpus.test, config.test_batch_size)
-    steps = config.steps_per_epoch or text.steps_per_epoch(train_stream, config.bptt)
-    run = common.Run(config, flags_text)
+    run = common.Run(config, flags_text, config.export_only)
     with run.strategy.scope():
         model = build_model(config, corpus.vocab_size, genotype)
         trainer = trainer_lib.LMTrainer(
@@ -88,12 +81,11 @@ def run(config, flags_text=""):
             config.weight_decay, config.tar_beta, config.ar_alpha, name="lm_trainer")
         # The coupled decay and the seq_len/bptt scale are applied by the trainer.
         trainer.compile(optimizers.TorchSGD(config.learning_rate, config.momentum, 0.0))
-        run.make_checkpoint(trainer, optimizer=trainer.optimizer)
         best = tf.train.Checkpoint(weights=checkpoints.variables_by_path(model))
+    run.resume(trainer, optimizer=trainer.optimizer)
     parameters = counting.parameter_count(model)
     logging.info("%s: vocabulary %d, %d steps per epoch; %s language model, %d parameters",
                  corpus.name, corpus.vocab_size, steps, config.genotype, parameters)
-    initial_epoch = run.initial_epoch()
     if genotype is not None:
         genotype_lib.write_json(genotype, run.path("genotype.json"))
 
@@ -102,8 +94,7 @@ def run(config, flags_text=""):
             return text.training_chunks(train_stream, config.bptt, steps, epoch, config.epochs,
                                         config.seed, jitter=5.0).skip(step).prefetch(2)
 
-        run.fit(trainer, chunks_from, steps, initial_epoch,
-                text.eval_chunks(valid_stream, config.bptt), [
+        run.fit(trainer, chunks_from, steps, text.eval_chunks(valid_stream, config.bptt), [
                     callbacks_lib.ResetStates(),
                     callbacks_lib.ASGDSwitch(trainer, best, run.dir, config.nonmono,
                                              config.asgd),
@@ -133,13 +124,8 @@ def run(config, flags_text=""):
         results[f"{split}_ppl"] = losses.perplexity(logs["loss"])
         # The test perplexity's sampling error over the text follows from these.
         results[f"{split}_chunk_losses"] = chunks.losses
-    atomic.write_text(run.path("results.json"), json.dumps(results, indent=1))
-    logging.info("valid ppl %.2f, test ppl %.2f", results["valid_ppl"], results["test_ppl"])
-    print(f"{config.genotype}: parameters {parameters}, valid perplexity "
-          f"{results['valid_ppl']:.2f}, test perplexity {results['test_ppl']:.2f}")
-    if not config.export:
-        return results
-    export.export_language_model(model, run.path("saved_model"))
-    export.save_keras(model, run.path("model.keras"))
-    logging.info("exported %s and %s", run.path("saved_model"), run.path("model.keras"))
+    run.write_results(results, f"{config.genotype}: parameters {parameters}, valid perplexity "
+                      f"{results['valid_ppl']:.2f}, test perplexity {results['test_ppl']:.2f}")
+    if config.export:
+        run.export(model, lambda directory: export.export_language_model(model, directory))
     return results

@@ -5,7 +5,6 @@ import keras
 import tensorflow as tf
 
 from nasp_tf import distribute
-from nasp_tf import optimizers as optimizers_lib
 from nasp_tf import precision
 from nasp_tf.rnn import losses as losses_lib
 from nasp_tf.rnn import model as model_lib
@@ -94,20 +93,13 @@ class LMTrainer(precision.LossScaling, distribute.StrategyModel):
     def train_step(self, data):
         inputs, targets = data
         variables = self.model.trainable_weights
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
         with tf.GradientTape() as tape:
             logits, last, raw, dropped = self.model(inputs, self.train_hidden, training=True)
-            losses = losses_lib.token_losses(targets, logits)
-            loss = tf.reduce_mean(losses)
-            if self.ar_alpha > 0:
-                loss += self.ar_alpha * tf.reduce_mean(tf.square(dropped))
-            if self.tar_beta > 0:
-                loss += self.tar_beta * tf.reduce_mean(tf.square(raw[:, 1:] - raw[:, :-1]))
-            loss = loss / replicas
-        grads = optimizers_lib.global_gradients(self.gradients(tape, loss, variables),
-                                                variables, self.grad_clip)
-        scale = tf.cast(tf.shape(inputs)[1], tf.float32) / self.bptt
-        grads = [(g + self.weight_decay * v) * scale for g, v in zip(grads, variables)]
+            losses, loss = losses_lib.training_loss(targets, logits, raw, dropped,
+                                                    self.ar_alpha, self.tar_beta)
+        grads = losses_lib.step_gradients(self.gradients(tape, loss, variables), variables,
+                                          self.grad_clip, self.weight_decay,
+                                          tf.shape(inputs)[1], self.bptt)
         self.apply_if_finite(self.optimizer, grads, variables)
         self.train_hidden.assign(tf.stop_gradient(last))
         # ASGD's running mean of the iterates, ax += (w - ax) / steps since the

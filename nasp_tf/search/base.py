@@ -38,10 +38,10 @@ class TwoOptimizerModel(precision.LossScaling, distribute.StrategyModel):
     arch_is_logits = False
 
     @staticmethod
-    def arch_optimizer_from_flags(config, steps_per_epoch):
-        """The optimizer of A: the reference's Adam with its coupled L2, at a
-        constant rate or (--arch_lr_schedule=cosine) annealed to 0 over the
-        search, step by step, so that Ā settles by the end."""
+    def arch_optimizer_for(config, steps_per_epoch):
+        """The optimizer of A for a `SearchConfig`: the reference's Adam with its
+        coupled L2, at a constant rate or (arch_lr_schedule="cosine") annealed
+        to 0 over the search, step by step."""
         rate = config.arch_learning_rate
         if config.arch_lr_schedule == "cosine":
             rate = keras.optimizers.schedules.CosineDecay(rate, config.epochs * steps_per_epoch)
@@ -69,10 +69,12 @@ class TwoOptimizerModel(precision.LossScaling, distribute.StrategyModel):
 
     def train_step(self, data):
         train, search = data
-        before = self.selected_indices()
-        self.update_arch(train, search)
-        self.record_changes(before, self.selected_indices())
-        self.update_weights(*train)
+        # Both updates are one step of float16's loss scale (`precision.LossScaling`).
+        with self.one_scaled_step():
+            before = self.selected_indices()
+            self.update_arch(train, search)
+            self.record_changes(before, self.selected_indices())
+            self.update_weights(*train)
         return {m.name: m.result() for m in self.metrics}
 
     def arch_numpy(self):
@@ -161,10 +163,9 @@ class CNNSearcher(TwoOptimizerModel):
         return spaces.with_none(space) if cls.searches_none else space
 
     @classmethod
-    def from_flags(cls, supernet, config, **kwargs):
-        """The searcher with the settings of bin/search.py's flags (`config`:
-        any object with the flags' attributes)."""
-        return cls(supernet, grad_clip=config.grad_clip, derive=config.derive, **kwargs)
+    def settings(cls, config):
+        """The keyword arguments a `nasp_tf.config.SearchConfig` gives this searcher."""
+        return {"grad_clip": config.grad_clip, "derive": config.derive}
 
     def network_weights(self):
         return self.supernet.trainable_weights

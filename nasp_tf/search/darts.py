@@ -45,9 +45,9 @@ class DARTSSearcher(base.CNNSearcher):
     searches_none = True
 
     @classmethod
-    def from_flags(cls, supernet, config, order=1, **kwargs):
-        return cls(supernet, order=order, genotype_space=config.space,
-                   grad_clip=config.grad_clip, **kwargs)
+    def settings(cls, config):
+        # DARTS derives its genotype its own way: no `derive`.
+        return {"genotype_space": config.space, "grad_clip": config.grad_clip}
 
     def __init__(self, supernet, order=1, genotype_space=None, **kwargs):
         if order not in (1, 2):

@@ -42,8 +42,8 @@ class DARTSRNNSearcher(rnn_base.RNNSearcher):
     cell_batch_norm = "batch"
 
     @classmethod
-    def from_flags(cls, model, config, order=1, **kwargs):
-        return super().from_flags(model, config, name="darts_rnn", order=order, **kwargs)
+    def settings(cls, config):
+        return {**super().settings(config), "name": "darts_rnn"}
 
     def __init__(self, model, order=1, **kwargs):
         if order not in (1, 2):

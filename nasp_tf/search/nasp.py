@@ -57,10 +57,9 @@ class NASPSearcher(base.CNNSearcher):
                                 self.keep_value)
 
     @classmethod
-    def from_flags(cls, supernet, config, **kwargs):
-        return cls(supernet, eta=config.eta, penalize=config.penalize,
-                   keep_value=config.prox_value == "keep", grad_clip=config.grad_clip,
-                   derive=config.derive, **kwargs)
+    def settings(cls, config):
+        return {**super().settings(config), "eta": config.eta, "penalize": config.penalize,
+                "keep_value": config.prox_value == "keep"}
 
     def discrete_arch(self):
         """Ā = prox_c1(A) for both cell kinds: {kind: (Ā, selected index)}."""

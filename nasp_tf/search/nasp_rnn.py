@@ -64,10 +64,9 @@ class NASPRNNSearcher(rnn_base.RNNSearcher):
         self.op_costs = [1.0] * len(self.op_names)  # one shared W_i per node
 
     @classmethod
-    def from_flags(cls, model, config, **kwargs):
-        return super().from_flags(model, config, keep_value=config.prox_value == "keep",
-                                  eta=config.eta, derive=config.derive, name="nasp_rnn",
-                                  **kwargs)
+    def settings(cls, config):
+        return {**super().settings(config), "keep_value": config.prox_value == "keep",
+                "eta": config.eta, "derive": config.derive, "name": "nasp_rnn"}
 
     def discrete_arch(self):
         """{"recurrent": (Ā, selected index)}, Ā = prox_c1(A) with one row kept

@@ -38,14 +38,14 @@ class _ProximalAlgorithm(nasp.NASPSearcher):
         self.order = int(order)
 
     @classmethod
-    def from_flags(cls, supernet, config, **kwargs):
-        return super().from_flags(supernet, config, order=int(config.pa_order), **kwargs)
+    def settings(cls, config):
+        return {**super().settings(config), "order": int(config.pa_order)}
 
     # The step size eps when --pa_learning_rate is not given.
     default_step = 0.1
 
     @classmethod
-    def arch_optimizer_from_flags(cls, config, steps_per_epoch):
+    def arch_optimizer_for(cls, config, steps_per_epoch):
         """The plain step of eqs. (10) and (11): A <- A - eps * grad."""
         rate = config.pa_learning_rate
         return optimizers_lib.TorchSGD(cls.default_step if rate is None else rate,

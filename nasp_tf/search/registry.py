@@ -12,7 +12,8 @@ import dataclasses
 import importlib
 
 FAMILIES = ("images", "text")
-# Flags that only some searchers read. Every other search flag applies to all.
+# Settings (flags) that only some searchers read, defined from their fields in
+# nasp_tf.config.SearchConfig. Every other search flag applies to all.
 # (The Adam flags of A apply to every searcher's flag set: PA's plain step
 # ignores them, so that one flagfile serves every searcher.)
 SEARCHER_FLAGS = ("eta", "penalize", "prox_value", "derive", "pa_learning_rate", "pa_order")
@@ -29,7 +30,7 @@ class SearcherEntry:
       images: "module:Class" of the image (CNN cell) searcher, or None.
       text: "module:Class" of the recurrent-cell searcher, or None.
       flags: which of `SEARCHER_FLAGS` it reads.
-      options: ((keyword, value), ...) its classes' `from_flags` receive
+      options: ((keyword, value), ...) its classes receive beside `settings(config)`
         (one class can serve several entries, e.g. DARTS's two orders).
     """
     name: str

@@ -9,7 +9,7 @@ from nasp_tf import genotype as genotype_lib
 from nasp_tf import spaces
 from nasp_tf import optimizers as optimizers_lib
 from nasp_tf.rnn import model as model_lib
-from nasp_tf.rnn.losses import Perplexity, token_losses
+from nasp_tf.rnn.losses import Perplexity, step_gradients, token_losses, training_loss
 from nasp_tf.search import base
 
 
@@ -52,13 +52,12 @@ class RNNSearcher(base.TwoOptimizerModel):
     cell_batch_norm = None
 
     @classmethod
-    def from_flags(cls, model, config, **kwargs):
-        """The searcher with the settings of bin/search.py's flags (`config`:
-        any object with the flags' attributes)."""
-        return cls(model, batch_size=config.batch_size, search_batch_size=config.batch_size,
-                   eval_batch_size=config.eval_batch_size, bptt=config.bptt,
-                   grad_clip=config.grad_clip, weight_decay=config.weight_decay,
-                   tar_beta=config.tar_beta, ar_alpha=config.ar_alpha, **kwargs)
+    def settings(cls, config):
+        """The keyword arguments a `nasp_tf.config.SearchConfig` gives this searcher."""
+        return {"batch_size": config.batch_size, "search_batch_size": config.batch_size,
+                "eval_batch_size": config.eval_batch_size, "bptt": config.bptt,
+                "grad_clip": config.grad_clip, "weight_decay": config.weight_decay,
+                "tar_beta": config.tar_beta, "ar_alpha": config.ar_alpha}
 
     def __init__(self, model, batch_size, search_batch_size, eval_batch_size, bptt=35,
                  grad_clip=0.25, weight_decay=5e-7, tar_beta=1e-3, ar_alpha=0.0,
@@ -155,16 +154,10 @@ class RNNSearcher(base.TwoOptimizerModel):
         with tf.GradientTape() as tape:
             logits, last, raw, dropped = self.model(inputs, self.train_hidden, weights=weights,
                                                     index=index, mode=mode, training=True)
-            losses = token_losses(targets, logits)
-            loss = self.replica_mean(losses)
-            if self.ar_alpha > 0:
-                loss += self.ar_alpha * self.replica_mean(tf.square(dropped))
-            if self.tar_beta > 0:
-                loss += self.tar_beta * self.replica_mean(tf.square(raw[:, 1:] - raw[:, :-1]))
-        grads = optimizers_lib.global_gradients(self.gradients(tape, loss, variables),
-                                                variables, self.grad_clip)
-        scale = tf.cast(tf.shape(inputs)[1], tf.float32) / self.bptt
-        grads = [(g + self.weight_decay * v) * scale for g, v in zip(grads, variables)]
+            losses, loss = training_loss(targets, logits, raw, dropped, self.ar_alpha,
+                                         self.tar_beta)
+        grads = step_gradients(self.gradients(tape, loss, variables), variables,
+                               self.grad_clip, self.weight_decay, tf.shape(inputs)[1], self.bptt)
         self.apply_if_finite(self.weight_optimizer, grads, variables)
         self.train_hidden.assign(tf.stop_gradient(last))
         self.train_loss.update_state(losses)

@@ -13,6 +13,9 @@ REQUIRED = {"images": {"genotype", "parameters", "test_top1"},
 
 def read_results(run_dir):
     """(kind, results) of a retraining run: kind "images" or "text"."""
+    if not os.path.isdir(run_dir):
+        raise CompareError(f"{run_dir} does not exist or is not a directory: give run "
+                           "directories of bin/train.py")
     path = os.path.join(run_dir, "results.json")
     try:
         with open(path, encoding="utf-8") as f:

@@ -1,0 +1,85 @@
+"""The private parts of Keras that nasp_tf relies on, each with why and the
+upstream issue it works around, and the Keras versions they were checked on.
+
+`problems()` lists every assumption that no longer holds in the installed
+Keras; `tests/unit/test_keras_compat.py` fails on any of them and on a Keras
+version not in `CHECKED`, so an upgrade that changes one is seen at once
+(check each workaround against the new version, drop those the upstream fix
+makes unneeded, then add the version).
+"""
+
+import dataclasses
+import inspect
+
+# major.minor versions of Keras the workarounds below were checked on.
+CHECKED = ("3.15",)
+
+
+@dataclasses.dataclass(frozen=True)
+class Workaround:
+    """One private Keras name nasp_tf uses.
+
+    Args:
+      name: what is used.
+      where: the nasp_tf code that uses it.
+      why: the reason, with the upstream issue where there is one.
+      holds: () -> bool, whether the name still has the shape nasp_tf expects.
+    """
+    name: str
+    where: str
+    why: str
+    holds: object
+
+
+def _parameters(fn):
+    return list(inspect.signature(fn).parameters)
+
+
+def _reduce_per_replica():
+    from keras.src.backend.tensorflow import trainer
+
+    return _parameters(trainer.reduce_per_replica)[:3] == ["values", "strategy", "reduction"]
+
+
+def _maybe_symbolic_build():
+    import keras
+
+    build = getattr(keras.Model, "_maybe_symbolic_build", None)
+    return (build is not None and _parameters(build) == ["self", "iterator", "data_batch"]
+            and hasattr(keras.Model, "_symbolic_build"))
+
+
+def _get_variable_index():
+    import keras
+
+    return callable(getattr(keras.optimizers.Optimizer, "_get_variable_index", None))
+
+
+WORKAROUNDS = (
+    Workaround("keras.src.backend.tensorflow.trainer.reduce_per_replica(values, strategy, "
+               "reduction)", "nasp_tf.distribute._reduce_logs_across_workers",
+               "fit reduces scalar logs with axis=0 under MultiWorkerMirroredStrategy, which "
+               "fails (keras-team/keras#20585)", _reduce_per_replica),
+    Workaround("keras.Model._maybe_symbolic_build(iterator, data_batch), _symbolic_build",
+               "nasp_tf.distribute.StrategyModel",
+               "fit builds the model from a batch reduced over the replicas, which fails in "
+               "eager mode under MultiWorkerMirroredStrategy (keras-team/keras#20585)",
+               _maybe_symbolic_build),
+    Workaround("keras.optimizers.Optimizer._get_variable_index",
+               "nasp_tf.optimizers.TorchSGD, nasp_tf.search.base (DARTS's unrolled step)",
+               "the one way to find a variable's momentum slot; Keras has no public one",
+               _get_variable_index),
+)
+
+
+def problems():
+    """The workarounds whose Keras names no longer have the expected shape."""
+    found = []
+    for workaround in WORKAROUNDS:
+        try:
+            ok = workaround.holds()
+        except (ImportError, AttributeError, ValueError, TypeError) as e:
+            ok, workaround = False, dataclasses.replace(workaround, why=f"{workaround.why}; {e}")
+        if not ok:
+            found.append(f"{workaround.name} (used by {workaround.where}: {workaround.why})")
+    return found
