@@ -58,43 +58,16 @@ def pytest_xdist_make_scheduler(config, log):
             return f"{path}::{names[0]}" if len(names) > 1 else nodeid
 
     # Units in collection order, which `pytest_collection_modifyitems` makes
-    # longest first (not xdist's default of the largest classes first).
+    # slow tests first (not xdist's default of the largest classes first).
     config.option.loadscopereorder = False
     return ClassScheduling(config, log)
 
 
-# The slowest tests (measured with --durations, about 40-140 s each), longest
-# first. Run first, they leave the short tests to fill the end of both
-# workers' queues, instead of one worker finishing a long test alone.
-SLOW_FIRST = (
-    "tests/e2e/test_resume_bin.py::test_a_search_killed",
-    "tests/e2e/test_quality_bin.py::test_quick_quality",
-    "tests/e2e/test_resume_bin.py",
-    "tests/e2e/test_multi_worker.py",
-    "tests/e2e/test_mirrored.py",
-    "tests/e2e/test_bench_bin.py",
-    "tests/e2e/test_example_api.py::test_example",
-    "tests/unit/test_pa.py",
-    "tests/e2e/test_train_bin.py::test_train_exports",
-    "tests/e2e/test_own_data_bin.py",
-    "tests/unit/test_search_model.py::test_arch_gradient",
-    "tests/e2e/test_search_bin.py::test_baseline",
-    "tests/unit/test_baselines.py",
-    "tests/unit/test_nasp_searcher.py",
-    "tests/e2e/test_search_text_bin.py",
-    "tests/e2e/test_train_text_bin.py",
-    "tests/e2e/test_search_bin.py::TestTinySearch",
-)
-
-
 def pytest_collection_modifyitems(config, items):
-    """Puts the slow tests first, longest first (a stable sort: a class's
-    tests stay together and in order)."""
-    def rank(item):
-        return next((i for i, prefix in enumerate(SLOW_FIRST)
-                     if item.nodeid.startswith(prefix)), len(SLOW_FIRST))
-
-    items.sort(key=rank)
+    """Runs the tests marked `slow` first (a stable sort: a class's tests stay
+    together and in order), so that they do not leave one worker finishing a
+    long test alone at the end."""
+    items.sort(key=lambda item: 0 if item.get_closest_marker("slow") else 1)
 
 
 # The tiny models and data the unit tests share.
@@ -104,21 +77,18 @@ def pytest_collection_modifyitems(config, items):
 def regression_run():
     """Factory of a `Run` (nasp_tf.pipelines.common) around a one-weight
     regression through the origin (weight 0, plain SGD at `rate`, mean squared
-    error): returns (run, model, optimizer, initial epoch). `config` adds or
-    overrides Run's flags."""
+    error): returns (run, model, optimizer, the epoch it resumes at). `config`
+    adds to or overrides the run's `TrainConfig`."""
 
     def make(run_dir, epochs, rate, flags_text, **config):
-        import types
-
         import keras
 
         from nasp_tf import optimizers
+        from nasp_tf.config import TrainConfig
         from nasp_tf.pipelines import common
 
-        config = types.SimpleNamespace(**{
-            "output_dir": run_dir, "strategy": "default", "cpu_devices": 0, "seed": 0,
-            "deterministic": False, "resume": True, "overwrite": False, "epochs": epochs,
-            "verbose": 0, "on_nan": "stop", "mixed_precision": "float32", **config})
+        config = TrainConfig(**{"output_dir": run_dir, "epochs": epochs, "verbose": 0,
+                                "checkpoint_every": "0", **config})
         run = common.Run(config, flags_text)
         with run.strategy.scope():
             model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(
@@ -126,8 +96,7 @@ def regression_run():
             optimizer = optimizers.TorchSGD(rate, momentum=0.0)
             model.compile(optimizer=optimizer, loss="mse")
             optimizer.build(model.trainable_weights)
-            run.make_checkpoint(model, optimizer=optimizer)
-        return run, model, optimizer, run.initial_epoch()
+        return run, model, optimizer, run.resume(model, optimizer=optimizer)
 
     return make
 

@@ -36,10 +36,10 @@ def main():
             return x, y
 
         images._digits_arrays = swapped
-    from nasp_tf.cli import entry_points
+    from nasp_tf.cli import main
 
     sys.argv = [f"{program}.py", *flags]
-    getattr(entry_points, program)()
+    getattr(main, program)()
 
 
 if __name__ == "__main__":

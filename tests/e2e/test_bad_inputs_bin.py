@@ -96,9 +96,17 @@ CASES = [
      "--output_dir"),
     ("bench-json-proc", "bench.py", ["--json=/proc/bench.json"], "--json"),
     ("bench-positional", "bench.py", ["extra"], "unexpected arguments"),
-    ("compare-nothing", "compare_lm.py", [], "run director"),
-    ("compare-missing", "compare_lm.py", ["{w}/nope"], "nope"),
-    ("compare-not-a-run", "compare_lm.py", ["{w}/plain"], "plain"),
+    ("compare-nothing", "compare.py", [], "run director"),
+    ("compare-missing", "compare.py", ["{w}/nope"], "nope"),
+    ("compare-not-a-run", "compare.py", ["{w}/plain"], "plain"),
+    ("epochs-fraction", "search.py", ["--epochs=1.5"], "whole number"),
+    ("learning-rate-word", "search.py", ["--learning_rate=fast"], "takes a number"),
+    ("flagfile-shipped-typo", "search.py", ["--flagfile=configs/quikstart.flags"],
+     "quickstart.flags"),
+    ("genotype-run-directory", "train.py", ["--genotype={w}/run"], "genotype.json"),
+    ("genotype-lstm-for-images", "train.py", ["--genotype=LSTM"], "recurrent"),
+    ("bench-pin-unknown", "bench.py", ["--pin=NASNET"], "--pin"),
+    ("bench-pin-on-text", "bench.py", ["--task=text", "--pin=worst"], "--pin"),
 ]
 
 
@@ -135,7 +143,7 @@ def workspace(tmp_path_factory):
 
 def test_the_table_is_large_and_covers_every_binary():
     assert len(CASES) >= 40 and len({c[0] for c in CASES}) == len(CASES)
-    assert {c[1] for c in CASES} == {"search.py", "train.py", "bench.py", "compare_lm.py",
+    assert {c[1] for c in CASES} == {"search.py", "train.py", "bench.py", "compare.py",
                                      "launch.py"}
 
 

@@ -4,6 +4,8 @@ import json
 
 import pytest
 
+pytestmark = pytest.mark.slow
+
 
 def test_bad_searcher_is_one_line(run_bin, one_line_error):
     result = run_bin("bench.py", "--searchers=nasp,darts9", check=False)
@@ -16,7 +18,7 @@ def tiny_bench(tmp_path_factory, run_bin):
     # process, one of them with DARTS's extra `none` column.
     path = tmp_path_factory.mktemp("bench") / "bench.json"
     result = run_bin("bench.py", "--preset=tiny", "--searchers=nasp,darts1", "--warmup=1",
-                     "--pipeline", f"--json={path}", timeout=900)
+                     "--rounds=1", "--pipeline", f"--json={path}", timeout=900)
     return json.loads(path.read_text()), result.stdout
 
 
@@ -54,7 +56,8 @@ def test_text_step_benchmark_times_the_recurrent_searchers(tmp_path, run_bin, on
     # above).
     path = tmp_path / "text.json"
     result = run_bin("bench.py", "--task=text", "--preset=tiny", "--searchers=darts2",
-                     "--mixed_precision=mixed_bfloat16", "--warmup=1", f"--json={path}",
+                     "--mixed_precision=mixed_bfloat16", "--warmup=1", "--rounds=1",
+                     f"--json={path}",
                      timeout=900)
     report = json.loads(path.read_text())
     assert report["task"] == "text" and report["preset_sizes"]["rnn_units"] == 8

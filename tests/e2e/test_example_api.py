@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -27,6 +28,7 @@ def test_import_is_light_and_names_the_api():
     assert "build_searcher" in out.stdout or "CNNGenotype" in out.stdout
 
 
+@pytest.mark.slow
 def test_example_searches_retrains_and_exports(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     env["PYTHONPATH"] = ROOT

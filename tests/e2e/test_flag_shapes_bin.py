@@ -77,3 +77,11 @@ def test_help_lists_the_binarys_own_flags_grouped(binary):
     images_part = out.split("flags images only:")[1].split("flags text only:")[0]
     assert "--cutout" in images_part and "--bptt" not in images_part
     assert "--alsologtostderr" not in out  # absl's own flags are for --helpfull
+
+
+@pytest.mark.parametrize("program,flag", [("search.py", "--searcher"), ("train.py", "--genotype"),
+                                          ("bench.py", "--quality"), ("compare.py", "RUN_DIR"),
+                                          ("launch.py", "--workers")])
+def test_help_of_every_binary_exits_0_and_lists_its_flags(run_bin, program, flag):
+    result = run_bin(program, "--help")
+    assert result.returncode == 0 and flag in result.stdout, result.stderr[-2000:]

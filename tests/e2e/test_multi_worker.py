@@ -4,6 +4,9 @@ each) against one process with the same global batch."""
 import os
 
 import numpy as np
+import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 
 
 def test_two_workers_match_one_process(tmp_path, root, run_script):
@@ -97,3 +100,56 @@ def test_a_recurrent_search_survives_a_killed_worker_and_its_cell_retrains_on_tw
         np.testing.assert_allclose(results[f"{split}_ppl"], np.exp(results[f"{split}_loss"]),
                                    rtol=1e-6)
     assert (tmp_path / "train" / "saved_model").exists()
+
+
+TINY_SEARCH = ["--dataset=digits", "--max_examples=256", "--epochs=2", "--steps_per_epoch=3",
+               "--batch_size=16", "--init_channels=4", "--layers=3", "--nodes=1", "--verbose=0",
+               "--strategy=multi_worker", "--checkpoint_every=1"]
+
+
+def test_a_killed_worker_stops_the_launch_and_the_rerun_resumes(tmp_path, root, run_script):
+    """SIGKILL to worker 1 mid-search: the launcher stops worker 0 and fails;
+    the same launch again resumes from the chief's checkpoint and writes the
+    run directory a single-process search writes."""
+    import glob
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = str(tmp_path / "run")
+    command = [sys.executable, os.path.join(root, "bin", "launch.py"), "--workers=2", "--",
+               "bin/search.py", *TINY_SEARCH, f"--output_dir={out}"]
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    launch = subprocess.Popen(command, cwd=root, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while not any(int(p.split("-")[-1].split(".")[0]) >= 4
+                  for p in glob.glob(os.path.join(out, "checkpoints", "ckpt-*.index"))):
+        assert launch.poll() is None and time.time() < deadline
+        time.sleep(0.05)
+    worker1 = [int(line.split()[0]) for line in subprocess.run(
+        ["pgrep", "-af", "bin/search.py"], capture_output=True, text=True).stdout.splitlines()
+        if "multi_worker" in line and f"--output_dir={out}" in line]
+    # Worker 1 is the process whose TF_CONFIG says index 1.
+    victims = [pid for pid in worker1
+               if '"index": 1' in open(f"/proc/{pid}/environ", "rb").read().decode(
+                   errors="replace")]
+    assert len(victims) == 1, worker1
+    os.kill(victims[0], signal.SIGKILL)
+    _, stderr = launch.communicate(timeout=120)
+    assert launch.returncode == 128 + signal.SIGKILL, stderr
+    assert "worker 1 exited" in stderr
+    assert not os.path.exists(os.path.join(out, "genotype.json"))
+
+    result = run_script(os.path.join(root, "bin", "launch.py"), "--workers=2", "--",
+                        "bin/search.py", *TINY_SEARCH, f"--output_dir={out}")
+    assert "resuming from" in result.stdout
+    with open(os.path.join(out, "flags_history.txt"), encoding="utf-8") as f:
+        kinds = [line.split("(")[1].split(")")[0] for line in f if line.startswith("#")]
+    assert kinds == ["new", "resume"]
+    names = {"genotype.json", "initial_genotype.json", "history.json", "flags.txt", "log.txt",
+             "cell_normal.png", "cell_reduce.png", "arch", "genotypes", "checkpoints",
+             "tensorboard"}
+    assert names <= set(os.listdir(out))
+    assert len(glob.glob(os.path.join(out, "arch", "epoch_*.npz"))) == 2

@@ -11,6 +11,8 @@ import pytest
 
 from nasp_tf.data import text
 
+pytestmark = pytest.mark.slow
+
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "swapped_data_worker.py")
 TINY_TEXT = ["--rnn_units=8", "--rnn_steps=2", "--batch_size=4", "--eval_batch_size=4",
              "--bptt=10", "--deterministic", "--verbose=0"]

@@ -11,6 +11,8 @@ from PIL import Image  # matplotlib's dependency, so always installed
 
 from nasp_tf import genotype as genotype_lib
 
+pytestmark = pytest.mark.slow
+
 # The cheapest search and retraining: one-node cells, 3 cells of 4 channels,
 # two steps of batch 4 on 8x8 images.
 TINY = ["--epochs=1", "--steps_per_epoch=2", "--batch_size=4", "--init_channels=4",

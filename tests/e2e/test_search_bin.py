@@ -1,11 +1,13 @@
 """bin/search.py on images: flag errors, missing data, and tiny searches."""
 
+import json
 import os
 
 import numpy as np
 import pytest
 
 from nasp_tf import genotype as genotype_lib
+from nasp_tf import spaces
 
 # One node (two edges) per cell: the binary's whole path at a third of the
 # graph of two nodes; prox_c1 and the genotype rules prune edges in the unit
@@ -57,6 +59,7 @@ def tiny_run(tmp_path_factory, run_bin):
     return out, run_bin("search.py", *TINY, f"--output_dir={out}")
 
 
+@pytest.mark.slow
 class TestTinySearch:
     """Tests that read one tiny search (on one xdist worker)."""
 
@@ -81,6 +84,16 @@ class TestTinySearch:
         assert "--dataset=synthetic" in (out / "flags.txt").read_text()
         # Numbered by the steps done: 1 epoch x 2 steps.
         assert any(f.startswith("ckpt-2.") for f in os.listdir(out / "checkpoints"))
+        # The cell it started from: A = 0.5 ties to the first op and the first two
+        # inputs (one node here).
+        initial = genotype_lib.load_cnn_genotype(str(out / "initial_genotype.json"))
+        first = {kind: spaces.get_cnn_space("darts7").ops(kind)[0]
+                 for kind in ("normal", "reduce")}
+        assert initial.normal == ((first["normal"], 0), (first["normal"], 1))
+        assert initial.reduce == ((first["reduce"], 0), (first["reduce"], 1))
+        # Every epoch's metrics, the Ā changes among them.
+        history = json.loads((out / "history.json").read_text())
+        assert [e["epoch"] for e in history] == [1] and history[0]["abar_changes"] >= 0
 
     def test_tensorboard_holds_the_architecture_images(self, tiny_run):
         import tensorflow as tf

@@ -4,6 +4,9 @@ import json
 import os
 
 import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow
 
 TEXT = ["--dataset=synthetic_text", "--batch_size=8", "--rnn_units=8", "--verbose=0"]
 # A 2-node cell on 1,000 tokens per split: the runs that check wiring, not sizes.

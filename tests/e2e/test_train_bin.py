@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from nasp_tf import compare
+from nasp_tf.tools import compare
 from nasp_tf import genotype as genotype_lib
 
 TINY = ["--dataset=synthetic", "--epochs=1", "--steps_per_epoch=2", "--batch_size=8",
@@ -60,7 +60,8 @@ def genotype_file(tmp_path, text):
 
 
 @pytest.mark.parametrize("make_arg,message", [
-    (lambda p: "--genotype=ENAS", "unknown genotype 'ENAS'"),
+    (lambda p: "--genotype=ENAS", "ENAS is a recurrent (text) cell"),
+    (lambda p: "--genotype=DARTS_V3", "unknown genotype 'DARTS_V3'"),
     (lambda p: genotype_file(p, '{"kind": "cnn", "space": "nasp12", "normal": [['),
      "not valid JSON"),
     (lambda p: genotype_file(p, json.dumps({"kind": "rnn", "recurrent": [], "concat": []})),
@@ -80,6 +81,7 @@ def test_auxiliary_head_needs_room(tmp_path, run_bin, one_line_error):
     assert "--noauxiliary" in one_line_error(result, code=2, prefix="train.py")
 
 
+@pytest.mark.slow
 def test_train_exports_a_servable_model_re_exports_it_and_refuses_other_flags(
         tmp_path, root, run_bin, run_script, one_line_error):
     result = run_bin("train.py", *TINY, f"--output_dir={tmp_path}")

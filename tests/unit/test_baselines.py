@@ -5,6 +5,8 @@ import tensorflow as tf
 from nasp_tf import spaces
 from nasp_tf.search import darts
 
+pytestmark = pytest.mark.slow
+
 NODE_SIZES = [2, 3]
 
 

@@ -1,10 +1,11 @@
-"""nasp_tf.compare: image and text retraining runs in one comparison."""
+"""nasp_tf.tools.compare: image and text retraining runs in one comparison."""
 
 import json
+import os
 
 import pytest
 
-from nasp_tf import compare
+from nasp_tf.tools import compare
 from nasp_tf.errors import CompareError
 
 
@@ -28,7 +29,7 @@ def test_image_and_text_runs_side_by_side(tmp_path):
     assert images[1].split() == [image, "qs", "162,512", "0.9764"]
     assert texts[0].split()[-4:] == ["valid", "ppl", "test", "ppl"]
     assert texts[1].split() == [text, "DARTS_V2", "1,307,564", "469.24", "470.50"]
-    # Text runs alone keep bin/compare_lm.py's table.
+    # Text runs alone keep bin/compare.py's table.
     assert [line.split() for line in compare.table([text])] == [line.split() for line in texts]
 
 
@@ -40,5 +41,9 @@ def test_image_and_text_runs_side_by_side(tmp_path):
 def test_unusable_results_are_one_line_errors(tmp_path, results, message):
     with pytest.raises(CompareError, match=message.replace("[", r"\[").replace("]", r"\]")):
         compare.table([make_run(tmp_path, "run", results)])
-    with pytest.raises(CompareError, match="does not exist: retrain with bin/train.py"):
+    with pytest.raises(CompareError, match="missing does not exist or is not a directory"):
         compare.table([str(tmp_path / "missing")])
+    # A run directory whose retraining has not finished (no results.json yet).
+    os.makedirs(tmp_path / "unfinished")
+    with pytest.raises(CompareError, match="does not exist: retrain with bin/train.py"):
+        compare.table([str(tmp_path / "unfinished")])

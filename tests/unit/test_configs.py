@@ -32,6 +32,8 @@ def test_a_local_file_wins_and_other_paths_stay(tmp_path, monkeypatch):
 def test_shipped_configs_name_no_directory_of_ours(root):
     # Their data and output paths are the user's (relative to where the run
     # starts); nothing in them points into the repository.
-    for name in os.listdir(os.path.join(root, "configs")):
+    names = os.listdir(os.path.join(root, "configs"))
+    assert {"quickstart.flags", "ptb_quickstart.flags", "cifar10.flags", "ptb.flags"} <= set(names)
+    for name in names:
         text = open(os.path.join(root, "configs", name), encoding="utf-8").read()
         assert "configs/" not in text and "nasp_tf/" not in text, name

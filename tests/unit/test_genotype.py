@@ -73,8 +73,13 @@ def test_corrupt_files_are_rejected(tmp_path, text, message):
 def test_missing_file_and_unknown_name(tmp_path):
     with pytest.raises(g.GenotypeError, match="does not exist"):
         g.load_cnn_genotype(str(tmp_path / "none.json"))
-    with pytest.raises(g.GenotypeError, match="unknown genotype 'ENAS'"):
+    with pytest.raises(g.GenotypeError, match="unknown genotype 'DARTS_V3'"):
+        g.load_cnn_genotype("DARTS_V3")
+    # A published cell of the other task is named as such.
+    with pytest.raises(g.GenotypeError, match="ENAS is a recurrent \\(text\\) cell"):
         g.load_cnn_genotype("ENAS")
+    with pytest.raises(g.GenotypeError, match="NASP is an image \\(CNN\\) cell"):
+        g.load_rnn_genotype("NASP")
 
 
 def test_complete_derivation_returns_the_discrete_architecture():
@@ -176,3 +181,18 @@ def test_arch_heatmap_labels_edges_as_the_genotype_numbers_them():
     assert pixels.dtype == np.uint8 and pixels.shape[2] == 3 and pixels.shape[1] > 300
     with pytest.raises(ValueError, match="matrix shape"):
         g.arch_heatmap(abar[:4], rows, space.normal, "wrong")
+
+
+def test_a_collapsed_cell_is_named_in_one_line():
+    from nasp_tf.genotype.files import collapse_note
+
+    darts = g.PUBLISHED["DARTS_V2"]  # 1 skip in its normal cell
+    assert collapse_note(darts) is None
+    skips = g.CNNGenotype(
+        "darts7", tuple(("skip_connect" if i < 3 else "sep_conv_3x3", i % 2) for i in range(8)),
+        (2, 3, 4, 5), darts.reduce, (2, 3, 4, 5))
+    note = collapse_note(skips)
+    assert "3 parameter-free ops of 8" in note and "\n" not in note
+    shallow = g.RNNGenotype(tuple(("tanh", 0) for _ in range(8)), tuple(range(1, 9)))
+    assert "every node of the recurrent cell takes state 0" in collapse_note(shallow)
+    assert collapse_note(g.RNN_PUBLISHED["DARTS_V2"]) is None

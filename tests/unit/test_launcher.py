@@ -90,7 +90,7 @@ def test_bad_inputs_are_one_line(args, message):
 
 
 def test_nasp_binaries_run_multi_worker_and_other_commands_as_given():
-    from nasp_tf import launcher
+    from nasp_tf.tools import launcher
 
     search = os.path.join(ROOT, "bin", "search.py")
     assert launcher.command_for([search, "--flagfile=f"]) == [

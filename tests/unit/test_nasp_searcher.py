@@ -7,6 +7,8 @@ from small_spaces import SMALL4 as SPACE
 from nasp_tf import optimizers, proximal
 from nasp_tf.search import nasp
 
+pytestmark = pytest.mark.slow
+
 SEP3 = 2  # sep_conv_3x3's column in SMALL4
 
 

@@ -7,21 +7,22 @@ step, so the step where the loss overflows float32 and the final weight are
 known in advance."""
 
 import math
-import types
 
 import numpy as np
 import pytest
 
+from nasp_tf.config import TrainConfig
+
 STEPS, EPOCHS, TARGET, RATE = 10, 6, 1e10, 1.6
 
 
-def _run(regression_run, tmp_path, on_nan):
+def _run(regression_run, tmp_path, on_nan, rate=RATE):
     import tensorflow as tf
 
     from nasp_tf import callbacks as callbacks_lib
 
     run, model, optimizer, initial_epoch = regression_run(
-        str(tmp_path / "run"), EPOCHS, RATE, "--epochs=6\n", on_nan=on_nan)
+        str(tmp_path / "run"), EPOCHS, rate, "--epochs=6\n", on_nan=on_nan)
 
     def data(epoch, step):
         # One example per batch: the loss is (w - Y)^2 itself, no sum that
@@ -29,8 +30,8 @@ def _run(regression_run, tmp_path, on_nan):
         x = np.ones((1, 1), np.float32)
         return tf.data.Dataset.from_tensors((x, np.full((1, 1), TARGET, np.float32))).repeat()
 
-    run.fit(model, data, STEPS, initial_epoch, None, [callbacks_lib.EpochCheckpoint(
-        run.save, EPOCHS, run.dir, lambda epoch: RATE)], lambda epoch: RATE)
+    run.fit(model, data, STEPS, None, [callbacks_lib.EpochCheckpoint(
+        run.save, EPOCHS, run.dir, lambda epoch: rate)], lambda epoch: rate)
     return run, model, optimizer
 
 
@@ -86,6 +87,20 @@ def test_restore_goes_back_and_trains_on_at_half_the_rate(tmp_path, caplog, regr
     np.testing.assert_allclose(w - TARGET, expected, rtol=1e-3, atol=2048.0)
 
 
+def test_three_restores_then_a_stop_in_one_line(tmp_path, caplog, regression_run):
+    # At 20, 10, 5 and 2.5 the step multiplies w - Y by 1 - 2 lr = -39, -19, -9,
+    # -4: every restore overflows again, and the fourth overflow stops the run.
+    from nasp_tf.errors import RunFailed
+
+    with caplog.at_level("WARNING"), pytest.raises(RunFailed) as e:
+        _run(regression_run, tmp_path, "restore", rate=20.0)
+    lines = [r.getMessage() for r in caplog.records if "became NaN/inf" in r.getMessage()]
+    assert [line.split("(restore ")[1].split(")")[0] for line in lines] == \
+        ["1 of 3", "2 of 3", "3 of 3"]
+    assert ["0.5 x" in lines[0], "0.25 x" in lines[1], "0.125 x" in lines[2]] == [True] * 3
+    assert "after 3 restores" in str(e.value) and "\n" not in str(e.value)
+
+
 def test_a_non_finite_architecture_matrix_stops_the_run_before_it_is_saved(tmp_path):
     """A searcher's A turning NaN (here injected after step 7) stops the run at
     the next step with one line naming A and that step; no checkpoint holds
@@ -97,10 +112,8 @@ def test_a_non_finite_architecture_matrix_stops_the_run_before_it_is_saved(tmp_p
     from nasp_tf.errors import RunFailed
     from nasp_tf.pipelines import common
 
-    config = types.SimpleNamespace(
-        output_dir=str(tmp_path / "run"), strategy="default", cpu_devices=0, seed=0,
-        deterministic=False, resume=True, overwrite=False, epochs=EPOCHS, verbose=0,
-        on_nan="stop", checkpoint_every="1", mixed_precision="float32")
+    config = TrainConfig(output_dir=str(tmp_path / "run"), epochs=EPOCHS, verbose=0,
+                         checkpoint_every="1")
     run = common.Run(config, "--epochs=6\n")
     model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, name="w")],
                              name="regression")
@@ -109,8 +122,7 @@ def test_a_non_finite_architecture_matrix_stops_the_run_before_it_is_saved(tmp_p
     optimizer.build(model.trainable_weights)
     arch = tf.Variable(np.full((3, 4), 0.5, np.float32))
     model.arch_vars = {"recurrent": arch}
-    run.make_checkpoint(model, optimizer=optimizer, arch=arch)
-    initial_epoch = run.initial_epoch()
+    run.resume(model, optimizer=optimizer, arch=arch)
 
     class Inject(keras.callbacks.Callback):
         seen = 0
@@ -125,7 +137,7 @@ def test_a_non_finite_architecture_matrix_stops_the_run_before_it_is_saved(tmp_p
                                              np.ones((1, 1), np.float32))).repeat()
 
     with pytest.raises(RunFailed) as e:
-        run.fit(model, data, STEPS, initial_epoch, None, [Inject()], lambda epoch: 0.01)
+        run.fit(model, data, STEPS, None, [Inject()], lambda epoch: 0.01)
     assert "A became NaN/inf at epoch 1, step 8" in str(e.value)
     epoch, step, path = checkpoints.restore_latest(run.checkpoint, run.dir)
     assert (epoch, step) == (0, 7) and path.endswith("ckpt-7")

@@ -5,6 +5,7 @@ plain step and, for PA-standard, prox_C."""
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from small_spaces import OPS4 as OPS, SMALL4 as SPACE
@@ -12,6 +13,8 @@ from small_spaces import OPS4 as OPS, SMALL4 as SPACE
 from nasp_tf import optimizers, proximal
 from nasp_tf.cnn import search_model
 from nasp_tf.search import pa
+
+pytestmark = pytest.mark.slow
 
 NODE_SIZES = [2, 3]
 KINDS = ("normal", "reduce")

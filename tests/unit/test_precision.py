@@ -189,3 +189,34 @@ def test_recurrent_search_and_retraining_steps_under_float16(kind, tiny_rnn_sear
     logs = trainer.train_step(chunk)
     assert np.isfinite(float(logs["loss"]))
     assert any(not np.array_equal(b, w.numpy()) for b, w in zip(before, lm.trainable_weights))
+
+
+def test_float16_loss_scale_counts_search_steps_not_optimizer_applications(image_batch):
+    # A search step applies two optimizers. With growth_interval = 2, S doubles
+    # after two finite search steps (four applications: it would double twice),
+    # and a step that overflows halves S once (it would halve twice), with
+    # both of its updates skipped.
+    searcher = searcher_under("mixed_float16")
+    searcher.growth_interval = 2
+    # Far from float16's largest value (65504), where a doubled S would overflow by itself.
+    searcher.loss_scale.assign(1024.0)
+    step = tf.function(searcher.train_step)
+    start = float(searcher.loss_scale.numpy())
+    finite = (image_batch(0, size=8), image_batch(1, size=8))
+    images, labels = finite[0]
+    broken = (images * np.float32(np.nan), labels)
+    # The broken step's validation batch overflows the architecture gradient:
+    # its weight update is skipped too, though its own gradient is finite.
+    expected = [(finite, start), (finite, 2 * start), (finite, 2 * start),
+                ((finite[0], broken), start)]
+    for data, scale in expected:
+        a_before = {k: v.numpy().copy() for k, v in searcher.arch_vars.items()}
+        w_before = [w.numpy().copy() for w in searcher.supernet.trainable_weights]
+        step(data)
+        assert float(searcher.loss_scale.numpy()) == scale
+        moved = any(not np.array_equal(w, v.numpy())
+                    for w, v in zip(w_before, searcher.supernet.trainable_weights))
+        assert moved == (data is finite)
+    assert int(searcher.arch_optimizer.iterations.numpy()) == 3
+    assert int(searcher.weight_optimizer.iterations.numpy()) == 3
+    np.testing.assert_array_equal(a_before["normal"], searcher.arch_vars["normal"].numpy())

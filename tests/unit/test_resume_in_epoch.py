@@ -40,7 +40,7 @@ def _run(regression_run, run_dir, every, crash_at=None):
             if crash_at is not None and len(seen) == crash_at:
                 raise _Crash
 
-    run.fit(model, data, STEPS, initial_epoch, None, [Record(), callbacks_lib.EpochCheckpoint(
+    run.fit(model, data, STEPS, None, [Record(), callbacks_lib.EpochCheckpoint(
         run.save, EPOCHS, run.dir, lambda epoch: RATE)], lambda epoch: RATE)
     return float(model.layers[0].kernel.numpy()[0, 0]), run
 

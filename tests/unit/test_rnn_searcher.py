@@ -114,3 +114,26 @@ def test_darts_first_order_moves_alpha_through_the_softmax(tiny_rnn_searcher, to
     with pytest.raises(ValueError, match="none"):
         nasp_rnn.NASPRNNSearcher(tiny_rnn_searcher("darts").model, batch_size=4,
                                  search_batch_size=4, eval_batch_size=4)
+
+
+def test_the_recurrent_nasp_search_starts_from_a_random_cell_of_its_seed(tiny_rnn_searcher):
+    starts = []
+    for seed in (0, 0, 1):
+        searcher = tiny_rnn_searcher("nasp", seed=seed)
+        a = searcher.arch_var.numpy()
+        # A = 0.5 plus noise of at most 1e-3, and not a constant.
+        assert np.all(np.abs(a - 0.5) <= 1e-3) and np.std(a) > 1e-4
+        # The cell it starts from is each node's largest entry, by numpy; that
+        # entry is unique (float32 noise may repeat a value elsewhere, which
+        # decides nothing).
+        expected, offset = [], 0
+        for node in range(8):
+            block = a[offset:offset + node + 1]
+            assert np.sum(block == block.max()) == 1
+            row, col = np.unravel_index(np.argmax(block), block.shape)
+            expected.append([searcher.op_names[col], int(row)])
+            offset += node + 1
+        assert [list(p) for p in searcher.genotype().recurrent] == expected
+        starts.append(expected)
+    assert starts[0] == starts[1] and starts[0] != starts[2]
+    assert starts[0] != [["tanh", 0]] * 8  # not the tie-broken first cell

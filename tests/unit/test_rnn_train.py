@@ -77,7 +77,7 @@ def test_lstm_baseline_carries_h_and_c():
 
 
 def test_compare_table_lines_up_runs(tmp_path):
-    from nasp_tf import compare
+    from nasp_tf.tools import compare
 
     for name, ppl in (("a", 120.5), ("b", 98.25)):
         os.makedirs(tmp_path / name)

@@ -260,16 +260,14 @@ def test_tfds_missing_data_is_one_line(tmp_path, name, words):
 
 def test_dry_run_builds_the_network_the_data_needs(tmp_path, capsys):
     # bin/train.py --dry_run reads the user's data for its image size and classes.
-    from types import SimpleNamespace
-
+    from nasp_tf.config import TrainConfig
     from nasp_tf.pipelines import image_train
 
     path = tmp_path / "grey.npz"
     np.savez(path, x_train=np.random.default_rng(1).random((20, 12, 10)),
              y_train=np.arange(20) % 5)
-    config = SimpleNamespace(genotype="DARTS_V2", dry_run=True, dataset=f"npz:{path}",
-                             data_dir=None, download=False, auxiliary=False, init_channels=4,
-                             layers=3)
+    config = TrainConfig(genotype="DARTS_V2", dry_run=True, dataset=f"npz:{path}",
+                         download=False, auxiliary=False, init_channels=4, layers=3)
     network = image_train.run(config)
     assert network.image_shape == (12, 10, 3) and network.num_classes == 5
     assert f"parameters: {network.count_params_without_auxiliary()}" in capsys.readouterr().out
