@@ -75,6 +75,17 @@ def _numbered(directory):
     return sorted(found, reverse=True)
 
 
+def newest(run_dir):
+    """(name, bytes on disk) of the newest complete checkpoint in `run_dir`,
+    or None (a save the storage refused leaves only a ckpt-N_temp directory)."""
+    found = _numbered(_directory(run_dir))
+    if not found:
+        return None
+    prefix = found[0][1]
+    size = sum(tf.io.gfile.stat(path).length for path in tf.io.gfile.glob(prefix + ".*"))
+    return os.path.basename(prefix), size
+
+
 def _restore(checkpoint, prefix):
     """Restores `prefix` completely or raises; never leaves a half-matched
     restore behind to flood the log with "could not be found" warnings."""

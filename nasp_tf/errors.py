@@ -8,9 +8,7 @@ what is wrong and what to do.
 """
 
 import errno
-import glob
 import os
-import re
 
 
 class UserError(ValueError):
@@ -44,12 +42,10 @@ STORAGE_ERRNOS = {errno.ENOSPC: "no space left on device", errno.EFBIG: "file to
                   errno.EDQUOT: "disk quota exceeded"}
 
 
-def storage_problem(error, run_dir):
-    """The one line to print when `error` (an OSError, or TensorFlow's error
-    for a failed write) means the run directory cannot be written, else None.
-    It names the run directory, the reason and the size of the newest
-    checkpoint there (about what one more needs), and says that the run
-    resumes from its last complete checkpoint."""
+def storage_reason(error, run_dir):
+    """Why the storage refused a write into `run_dir` when `error` (an
+    OSError, or TensorFlow's error for a failed write) is such a refusal
+    ("no space left on device", ...), else None."""
     reason = STORAGE_ERRNOS.get(getattr(error, "errno", None))
     text = f"{getattr(error, 'filename', None) or ''} {error}"
     if reason is None:
@@ -57,16 +53,16 @@ def storage_problem(error, run_dir):
     # Only a write into the run directory: another file's problem is not this.
     if reason is None or not any(p in text for p in (run_dir, os.path.abspath(run_dir))):
         return None
-    # Complete checkpoints only (ckpt-N.index and its data); a save the storage
-    # refused leaves a ckpt-N_temp directory behind.
-    files = glob.glob(os.path.join(run_dir, "checkpoints", "ckpt-*"))
-    numbered = [int(m.group(1)) for m in (re.fullmatch(r"ckpt-(\d+)\.index", os.path.basename(p))
-                                          for p in files) if m]
-    prefix = f"ckpt-{max(numbered)}." if numbered else None
-    size = sum(os.path.getsize(p) for p in files
-               if prefix and os.path.basename(p).startswith(prefix) and os.path.isfile(p))
-    need = (f"; a checkpoint here takes {size / 2**20:.1f} MB" if size else "")
-    kept = (f"The run stopped at its last complete checkpoint ({prefix[:-1]})" if prefix
+    return reason
+
+
+def storage_problem(run_dir, reason, newest):
+    """The one line to print for `reason` (`storage_reason`): the run
+    directory, the reason, the newest complete checkpoint (`newest`: (name,
+    bytes) or None; its size is about what one more needs) and that the run
+    resumes from it."""
+    need = f"; a checkpoint here takes {newest[1] / 2**20:.1f} MB" if newest else ""
+    kept = (f"The run stopped at its last complete checkpoint ({newest[0]})" if newest
             else "No checkpoint of the run was complete yet")
     return (f"cannot write into {run_dir}: {reason}{need}. {kept}: make room (or make the "
             "directory writable) and run the same command again to resume")

@@ -185,7 +185,7 @@ def run_main(program, fn, run_dir=None):
     """Runs `fn`; a known user error prints one line and returns its exit code,
     and so does a write into `run_dir` that the storage refuses (a full disk,
     a read-only directory: exit code 1)."""
-    from nasp_tf.errors import RunFailed, UserError, storage_problem
+    from nasp_tf.errors import RunFailed, UserError, storage_problem, storage_reason
 
     try:
         fn()
@@ -200,10 +200,13 @@ def run_main(program, fn, run_dir=None):
               "checkpoint", file=sys.stderr)
         return 130
     except Exception as e:  # OSError, or TensorFlow's error for a failed write
-        line = storage_problem(e, run_dir) if run_dir else None
-        if line is None:
+        reason = storage_reason(e, run_dir) if run_dir else None
+        if reason is None:
             raise
-        print(f"{program}: error: {line}", file=sys.stderr)
+        from nasp_tf import checkpoints  # TensorFlow is loaded by now: a run was writing
+
+        print(f"{program}: error: {storage_problem(run_dir, reason, checkpoints.newest(run_dir))}",
+              file=sys.stderr)
         return 1
     return 0
 
