@@ -72,6 +72,18 @@ def _kill_at(root, program, args, run, steps, seed):
         assert _kill_after_step(root, program, args, run, step, rng) == -signal.SIGKILL
 
 
+def _whole_and_killed(tmp_path, root, run_bin, program, args, steps, seed, output):
+    """Runs bin/`program` uninterrupted into whole/, and into killed/ killed
+    with SIGKILL after each of `steps` (so `output` is not written) and run
+    again; returns both directories."""
+    whole, killed = str(tmp_path / "whole"), str(tmp_path / "killed")
+    run_bin(program, *args, f"--output_dir={whole}")
+    _kill_at(root, program, [*args, f"--output_dir={killed}"], killed, steps, seed=seed)
+    assert not os.path.exists(os.path.join(killed, output))
+    run_bin(program, *args, f"--output_dir={killed}")
+    return whole, killed
+
+
 def test_a_search_killed_twice_ends_like_an_uninterrupted_one(tmp_path, root, run_bin):
     whole, killed = str(tmp_path / "whole"), str(tmp_path / "killed")
     run_bin("search.py", *SEARCH, f"--output_dir={whole}")
@@ -129,11 +141,8 @@ def _final_weights(run):
                          ids=["images", "text"])
 def test_a_killed_retraining_ends_like_an_uninterrupted_one(tmp_path, root, run_bin,
                                                                    args, rtol):
-    whole, killed = str(tmp_path / "whole"), str(tmp_path / "killed")
-    run_bin("train.py", *args, f"--output_dir={whole}")
-    _kill_at(root, "train.py", [*args, f"--output_dir={killed}"], killed, (3, 7), seed=5)
-    assert not os.path.exists(os.path.join(killed, "results.json"))
-    run_bin("train.py", *args, f"--output_dir={killed}")
+    whole, killed = _whole_and_killed(tmp_path, root, run_bin, "train.py", args, (3, 7), 5,
+                                      "results.json")
 
     with open(os.path.join(whole, "results.json"), encoding="utf-8") as f:
         expected = json.load(f)
@@ -177,11 +186,8 @@ def test_every_searcher_killed_twice_ends_like_an_uninterrupted_one(tmp_path, ro
                                                                      family, searcher):
     name, *extra = searcher.split()
     args = [*TINY_SEARCHES[family], f"--searcher={name}", *extra]
-    whole, killed = str(tmp_path / "whole"), str(tmp_path / "killed")
-    run_bin("search.py", *args, f"--output_dir={whole}")
-    _kill_at(root, "search.py", [*args, f"--output_dir={killed}"], killed, (2, 4), seed=3)
-    assert not os.path.exists(os.path.join(killed, "genotype.json"))
-    run_bin("search.py", *args, f"--output_dir={killed}")
+    whole, killed = _whole_and_killed(tmp_path, root, run_bin, "search.py", args, (2, 4), 3,
+                                      "genotype.json")
     with open(os.path.join(whole, "genotype.json"), encoding="utf-8") as f:
         expected = json.load(f)
     with open(os.path.join(killed, "genotype.json"), encoding="utf-8") as f:
