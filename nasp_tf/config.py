@@ -146,6 +146,7 @@ class TrainConfig(TextSettings, RunSettings):
     dry_run: bool = False
     export_only: bool = False
     export: bool = True
+    save_predictions: bool = False
     # Text retraining: DARTS's rnn/train.py values.
     rnn_units: int = 850
     dropoute: float = 0.1
@@ -176,6 +177,7 @@ class BenchConfig:
     sweep_epochs: int = 10
     train_epochs: int = 10
     quality: bool = False
+    ranking: bool = False
     quick: bool = False
     quality_tasks: tuple = ("images", "text")
     quality_searchers: tuple = ()

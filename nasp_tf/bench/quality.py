@@ -82,7 +82,7 @@ TASKS = {
         # Small final networks and a short budget: on digits a full-size
         # network reaches 97-98 % with any cell; this one lets cells differ.
         train=("quickstart_train.flags", "--init_channels=8", "--layers=5", "--epochs=4",
-               "--drop_path_prob=0"),
+               "--drop_path_prob=0", "--save_predictions"),
         splits=(("--dataset=digits_fold0",), ("--dataset=digits_fold1",)),
         retrain_seeds=(0, 1),
         quick_search=("--dataset=digits_search", "--epochs=1", "--steps_per_epoch=3",
@@ -130,12 +130,14 @@ def random_rnn_genotype(rng, steps=8):
     return {"kind": "rnn", "recurrent": pairs, "concat": list(range(1, steps + 1))}
 
 
-def random_genotypes(task, count, seed):
-    """`count` distinct random genotypes of `task`'s space, from `seed`."""
+def random_genotypes(task, count, seed, nodes=4):
+    """`count` distinct random genotypes of `task`'s space (CNN cells of
+    `nodes` nodes), from `seed`."""
     rng = np.random.default_rng(seed)
     found = {}
     while len(found) < count:
-        genotype = (random_cnn_genotype(rng) if task == "images" else random_rnn_genotype(rng))
+        genotype = (random_cnn_genotype(rng, nodes=nodes) if task == "images"
+                    else random_rnn_genotype(rng))
         found.setdefault(compact(genotype), genotype)
     return list(found.values())
 
@@ -203,7 +205,8 @@ class Plan:
                        "abar_changes_last_epoch": "", "search_seconds": "",
                        "initial_genotype": "", "notes": notes,
                        "test_examples": results.get("test_examples"),
-                       "chunk_losses": results.get("test_chunk_losses")}
+                       "chunk_losses": results.get("test_chunk_losses"),
+                       "correct": _correct(run_dir)}
                 row.update({k: v for k, v in (search or {}).items() if k != "notes"})
                 if search and search.get("notes"):
                     row["notes"] = "; ".join(n for n in (search["notes"], notes) if n)
@@ -251,7 +254,10 @@ class Plan:
                 planned.append((runs * scale, lambda core, t=task, n=name:
                                 self.retrain(t, n, n, n, core)))
             count = self.config.random_cells or (2 if self.quick else spec.random_cells)
-            for n, genotype in enumerate(random_genotypes(task, count, self.config.seed)):
+            # --quick searches cells of one node: its random cells are of the
+            # same shape, so that `--ranking` can pin the supernet to them.
+            nodes = 1 if self.quick else 4
+            for n, genotype in enumerate(random_genotypes(task, count, self.config.seed, nodes)):
                 path = os.path.join(self.out, task, "random", f"random_{n}.json")
                 os.makedirs(os.path.dirname(path), exist_ok=True)
                 with open(path, "w", encoding="utf-8") as f:
@@ -279,6 +285,15 @@ def _run_or_restore(program, args, run_dir, core, done, start=None):
     if ran is not None and start is not None:
         _write_seconds(run_dir, time.perf_counter() - start)
     return "diverged; rerun with --on_nan=restore" if args is restore else ""
+
+
+def _correct(run_dir):
+    """[1 if right else 0 per test example] from test_predictions.json, or None."""
+    path = os.path.join(run_dir, "test_predictions.json")
+    if not os.path.exists(path):
+        return None
+    predictions = _read_json(path)
+    return [int(a == b) for a, b in zip(predictions["labels"], predictions["predicted"])]
 
 
 def _write_seconds(run_dir, seconds):

@@ -93,6 +93,40 @@ def sampling_error(groups, task):
     return statistics.median(errors) if errors else float("nan")
 
 
+def image_sampling_error(groups):
+    """The standard error of one cell's score that comes from which images
+    are in the test folds, measured from the networks' per-image results
+    (rows with `correct`, from test_predictions.json): or None.
+
+    A network's result on image i is the image's difficulty for the cell
+    plus the network's own randomness. Only the first part is sampling error
+    of the test data (the second is retraining noise, reported apart), and
+    it is what two networks of the same cell on the same fold share: the
+    covariance across images of their results estimates its variance. A
+    cell's score averages its F folds of n images each, so its sampling
+    variance is sum_f cov_f / (F**2 n_f); pooled (mean variance) over cells.
+    The binomial p(1 - p) / images counts both parts: an upper bound."""
+    variances = []
+    for cells in groups.values():
+        for runs in cells.values():
+            by_fold = {}
+            for r in runs:
+                if r.get("correct") is not None:
+                    by_fold.setdefault(r["fold"], []).append(np.asarray(r["correct"], float))
+            folds = [v for v in by_fold.values() if len(v) > 1]
+            if not folds or len(folds) != len({r["fold"] for r in runs}):
+                continue
+            variance = 0.0
+            for vectors in folds:
+                pairs = [float(np.cov(a, b)[0, 1]) for i, a in enumerate(vectors)
+                         for b in vectors[i + 1:]]
+                variance += statistics.mean(pairs) / len(vectors[0])
+            variances.append(variance / len(folds) ** 2)
+    if not variances:
+        return None
+    return math.sqrt(max(statistics.mean(variances), 0.0))
+
+
 def _mean_or_blank(values, fmt):
     values = [v for v in values if v not in ("", None) and not (
         isinstance(v, float) and math.isnan(v))]
@@ -138,11 +172,17 @@ def task_lines(rows, task, spec):
     spread = statistics.stdev(random_scores) if len(random_scores) > 1 else float("nan")
     noise = retraining_noise(groups)
     error = sampling_error(groups, task)
+    measured = image_sampling_error(groups) if task == "images" else None
+    bound = ""
+    if measured is not None:
+        bound = (f"; measured from the networks' per-image results, without the binomial "
+                 f"bound's network noise; the binomial bound: {error:.{digits + 1}f}")
+        error = measured
     lines += ["", f"- the random cells' spread (sd of their scores): {spread:.{digits + 1}f}",
               f"- one cell's retraining noise (sd of its runs on the same data, pooled): "
               f"{noise:.{digits + 1}f}",
               f"- the sampling error of one cell's score from the finite test data: "
-              f"{error:.{digits + 1}f} ({error / spread:.2f} × the random cells' spread)"
+              f"{error:.{digits + 1}f} ({error / spread:.2f} × the random cells' spread{bound})"
               if spread == spread and spread > 0 else
               f"- the sampling error of one cell's score: {error:.{digits + 1}f}", ""]
     return lines

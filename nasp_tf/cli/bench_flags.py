@@ -78,6 +78,11 @@ def define_flags():
                   "quality.csv, quality.md and quality.png in --output_dir. About 2-3 hours "
                   "on 2 CPU cores; run it again with the same --output_dir to go on where "
                   "it stopped.")
+    f.DEFINE_bool("ranking", d.ranking, "After --quality on the same --output_dir: restore "
+                  "each image search's final supernet, pin its Ā to every retrained cell and "
+                  "compare the supernet's order of the random cells with their retrained "
+                  "order (Spearman's ρ; docs/quality.md); ranking.md and ranking.json in "
+                  "--output_dir.")
     f.DEFINE_bool("quick", d.quick, "--quality: a tiny version of both tasks (minutes).")
     f.DEFINE_list("quality_tasks", list(d.quality_tasks), "--quality: tasks (images: the "
                   "digits protocol; text: the shipped PTB sample).")
@@ -115,6 +120,11 @@ def define_flags():
     flags.register_multi_flags_validator(
         ["task", "pipeline"], lambda v: not (v["pipeline"] and v["task"] == "text"),
         "--pipeline times the image search pipeline: use it with --task=images")
+    flags.register_multi_flags_validator(
+        ["ranking", "quality", "convergence", "eta_sweep"],
+        lambda v: not v["ranking"] or not (v["quality"] or v["convergence"] or v["eta_sweep"]),
+        "--ranking reads a finished --quality run in --output_dir: run the two one after "
+        "the other, not together")
     flags.register_validator("quality_tasks",
                              lambda v: bool(v) and set(v) <= set(quality.TASKS),
                              "--quality_tasks takes images, text or both")

@@ -164,9 +164,11 @@ def check_inputs(binary, config, flags_text):
 
 def run_bench(config):
     """The benchmark a `BenchConfig` names; writes --json; returns the report."""
-    from nasp_tf.bench import convergence, eta_sweep, machine, quality, speed
+    from nasp_tf.bench import convergence, eta_sweep, machine, quality, ranking, speed
 
-    if config.quality:
+    if config.ranking:
+        report = ranking.run_ranking(config)
+    elif config.quality:
         report = quality.run_quality(config, machine.machine())
     elif config.convergence:
         report = convergence.run_convergence(config)

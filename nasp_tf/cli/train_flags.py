@@ -69,6 +69,10 @@ def define_flags():
     f.DEFINE_bool("export", d.export, "Write saved_model/ and model.keras at the end (--noexport: "
                   "results.json and the checkpoints only, e.g. for sweeps; --export_only "
                   "exports such a run later).")
+    f.DEFINE_bool("save_predictions", d.save_predictions, "Images: also write "
+                  "test_predictions.json, every test example's label and predicted class in "
+                  "the test data's order (error analysis; the quality benchmark measures the "
+                  "test images' sampling error from it).")
     f.DEFINE_integer("verbose", d.verbose, "Keras fit verbosity.", lower_bound=0, upper_bound=2)
 
     common.define_text_flags(config.TrainConfig)
@@ -94,7 +98,7 @@ def define_flags():
 # Flags of image retraining only, and of text retraining only.
 IMAGE_FLAGS = ("manual_dir", "download", "init_channels", "layers", "auxiliary", "aux_weight",
                "drop_path_prob", "cutout", "lr_schedule", "learning_rate_min", "lr_gamma",
-               "label_smoothing", "max_examples")
+               "label_smoothing", "max_examples", "save_predictions")
 TEXT_FLAGS = common.TEXT_FLAGS + ("nonmono", "asgd", "test_batch_size")
 
 FLAG_SET = common.FlagSet([__name__, common.__name__],

@@ -7,8 +7,12 @@ tensorboard/, results.json, saved_model/ (signature `serve`: images ->
 """
 
 
+import json
+
+import numpy as np
 from absl import logging
 
+from nasp_tf import atomic
 from nasp_tf import callbacks as callbacks_lib
 from nasp_tf import export
 from nasp_tf import genotype as genotype_lib
@@ -104,6 +108,8 @@ def run(config, flags_text=""):
                **{f"test_{k}": float(v) for k, v in results.items()}}
     if source.class_names is not None:  # what the exported model's output i means
         summary["class_names"] = list(source.class_names)
+    if config.save_predictions:
+        write_predictions(network, test, run.path("test_predictions.json"))
     run.write_results(summary, f"test top-1: {results['top1']:.4f}")
     if not config.export:
         return results
@@ -116,3 +122,14 @@ def run(config, flags_text=""):
     run.export(network, lambda directory: export.export_classifier(
         network, directory, source.mean, source.std))
     return results
+
+
+def write_predictions(network, test, path):
+    """test_predictions.json: {"labels": [...], "predicted": [...]}, every
+    test example's label and the network's top class, in `test`'s order."""
+    labels, predicted = [], []
+    for images_batch, labels_batch in test:
+        logits = network(images_batch, training=False)
+        labels.extend(int(v) for v in labels_batch.numpy())
+        predicted.extend(int(v) for v in np.argmax(logits.numpy(), axis=-1))
+    atomic.write_text(path, json.dumps({"labels": labels, "predicted": predicted}))

@@ -105,6 +105,19 @@ def test_quick_quality_benchmark_writes_the_tables_csv_and_plot_and_reuses_its_r
         tmp_path / "images" / "train" / "random_0" / "fold0_seed0"))).read()
     assert list(work.iterdir()) == []  # nothing written where it ran
 
+    # --ranking on the same directory: the search's supernet pinned to every
+    # retrained cell of its space (one-node cells in --quick).
+    ranked = subprocess.run([*bench, "--ranking", f"--output_dir={tmp_path}"],
+                            capture_output=True, text=True, cwd=work, env=env, timeout=600)
+    assert ranked.returncode == 0, ranked.stderr[-3000:]
+    ranking = json.loads((tmp_path / "ranking.json").read_text())
+    [row] = ranking["rows"]
+    image_cells = {r["cell"] for r in images}
+    assert row["search"] == "nasp_seed0" and set(row["supernet_loss"]) == image_cells
+    assert all(np.isfinite(v) and v > 0 for v in row["supernet_loss"].values())
+    assert 1 <= row["searched_supernet_place"] <= 3 and -1 <= row["rho_loss"] <= 1
+    assert "| nasp_seed0 |" in (tmp_path / "ranking.md").read_text()
+
     # Run again: every run is reused (nothing is searched or trained again).
     stamps = {p: p.stat().st_mtime for p in tmp_path.rglob("results.json")}
     again = run_quick(tmp_path)

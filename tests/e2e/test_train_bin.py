@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from nasp_tf.tools import compare
@@ -132,3 +133,26 @@ def test_a_float16_retraining_with_the_auxiliary_head_trains_and_exports(tmp_pat
         results = json.load(f)
     assert 0.0 < results["test_loss"] < 10.0 and 0.0 <= results["test_top1"] <= 1.0
     assert (tmp_path / "saved_model").exists() and (tmp_path / "model.keras").exists()
+
+
+def test_saved_predictions_are_the_test_fold_in_order_and_give_the_reported_accuracy(
+        tmp_path, run_bin, one_line_error):
+    from sklearn.datasets import load_digits
+
+    run_bin("train.py", "--dataset=digits_fold1", "--genotype=DARTS_V2", "--epochs=1",
+            "--steps_per_epoch=3", "--batch_size=16", "--init_channels=4", "--layers=3",
+            "--noauxiliary", "--verbose=0", "--noexport", "--save_predictions",
+            f"--output_dir={tmp_path}")
+    saved = json.loads((tmp_path / "test_predictions.json").read_text())
+    # Fold 1 of the digits protocol: the last 500 images of the fixed permutation.
+    order = np.random.RandomState(0).permutation(1797)
+    assert saved["labels"] == [int(v) for v in load_digits().target[order][1297:]]
+    results = json.loads((tmp_path / "results.json").read_text())
+    accuracy = np.mean(np.array(saved["labels"]) == np.array(saved["predicted"]))
+    assert accuracy == pytest.approx(results["test_top1"], abs=1e-6)
+    assert len(set(saved["predicted"])) > 1
+    # Text has no per-example classes: refused in one line.
+    result = run_bin("train.py", "--dataset=synthetic_text", "--genotype=DARTS_V2",
+                     "--save_predictions", f"--output_dir={tmp_path / 'text'}", check=False)
+    assert "--save_predictions does not apply to text datasets" in one_line_error(
+        result, prefix="train.py")

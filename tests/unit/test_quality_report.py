@@ -53,3 +53,31 @@ def test_nasp_cells_are_paired_with_the_cells_they_started_from():
     lines = quality_report.task_lines(rows, "images", quality.TASKS["images"])
     paired = next(line for line in lines if "started from" in line)
     assert "better in 2 of 3" in paired and "p = 0.5" in paired
+
+
+def test_image_sampling_error_measures_the_images_part_not_the_networks_noise():
+    # Each image i has a true accuracy q_i for the cell; a network gets it
+    # right with probability q_i. The test images' part of a cell's score
+    # variance is Var(q) / images (folds of equal size averaged); the
+    # binomial p(1 - p) / images also holds the networks' own randomness.
+    rng = np.random.default_rng(0)
+    folds, per_fold, cells = 2, 4000, 6
+    rows, exact = [], []
+    for c in range(cells):
+        q = rng.beta(2.0, 0.3, size=(folds, per_fold))
+        exact.append(sum(np.var(q[f]) / per_fold for f in range(folds)) / folds ** 2)
+        for f in range(folds):
+            for seed in range(2):
+                correct = (rng.random(per_fold) < q[f]).astype(int)
+                rows.append({"task": "images", "group": "random", "cell": f"c{c}", "fold": f,
+                             "retrain_seed": seed, "metric": float(correct.mean()),
+                             "correct": list(correct), "test_examples": per_fold})
+    groups = quality_report.cells_of(rows, "images")
+    measured = quality_report.image_sampling_error(groups)
+    assert abs(measured / np.sqrt(np.mean(exact)) - 1) < 0.15
+    binomial = quality_report.sampling_error(groups, "images")
+    assert measured < 0.8 * binomial
+    # Without per-image results (one network per fold, or none): no measurement.
+    for r in rows:
+        r["correct"] = None
+    assert quality_report.image_sampling_error(groups) is None
