@@ -172,18 +172,25 @@ def rank_searches(output_dir, higher_is_better=True):
     retrained_random = [sign * cells[c][2] for c in random_names]
     rows = []
     for search in searches:
-        scored = supernet_scores(os.path.join(search_root, search), genotypes)
+        # The cell the search returned, retrained or not (the benchmark names
+        # a searched cell after its search).
+        found = _read_json(os.path.join(search_root, search, "genotype.json"))
+        scored = supernet_scores(os.path.join(search_root, search),
+                                 {**genotypes, search: genotypes.get(search, found)})
         supernet_random = [-scored[c][0] for c in random_names]
-        searched = search  # the benchmark names a searched cell after its search
+        searched = search
         row = {"search": search,
+               "searched_supernet_loss": scored[searched][0],
+               "random_supernet_loss_median": float(np.median([scored[c][0]
+                                                               for c in random_names])),
                "rho_loss": spearman(supernet_random, retrained_random),
                "p_loss": spearman_greater(supernet_random, retrained_random),
                "rho_accuracy": spearman([scored[c][1] for c in random_names],
                                         retrained_random),
                "supernet_loss": {c: scored[c][0] for c in scored},
                "supernet_accuracy": {c: scored[c][1] for c in scored}}
-        if searched in scored:
-            row["searched_supernet_place"] = _position(-scored[searched][0], supernet_random)
+        row["searched_supernet_place"] = _position(-scored[searched][0], supernet_random)
+        if searched in cells:
             row["searched_retrained_place"] = _position(sign * cells[searched][2],
                                                         retrained_random)
         rows.append(row)
@@ -194,15 +201,18 @@ def table(rows, random_count):
     """The report's Markdown table."""
     lines = [
         f"| search | Spearman ρ, supernet −loss vs retrained ({random_count} random cells) "
-        "| one-sided p (permutation) | ρ with supernet accuracy | the searched cell's place "
-        f"among the random cells: in the supernet | after retraining |",
-        "|---|---|---|---|---|---|"]
+        "| one-sided p (permutation) | ρ with supernet accuracy | supernet loss: the searched "
+        "cell | the random cells (median) | the searched cell's place among the random "
+        "cells: in the supernet | after retraining |",
+        "|---|---|---|---|---|---|---|---|"]
     for r in rows:
+        retrained = r.get("searched_retrained_place")
         lines.append(
             f"| {r['search']} | {r['rho_loss']:+.2f} | {r['p_loss']:.3g} | "
-            f"{r['rho_accuracy']:+.2f} | {r.get('searched_supernet_place', '—')} of "
-            f"{random_count + 1} | {r.get('searched_retrained_place', '—')} of "
-            f"{random_count + 1} |")
+            f"{r['rho_accuracy']:+.2f} | {r['searched_supernet_loss']:.3f} | "
+            f"{r['random_supernet_loss_median']:.3f} | {r['searched_supernet_place']} of "
+            f"{random_count + 1} | "
+            f"{f'{retrained} of {random_count + 1}' if retrained else 'not retrained'} |")
     rhos = [r["rho_loss"] for r in rows]
     if rhos:
         low, high = stats.bootstrap_interval(rhos)
