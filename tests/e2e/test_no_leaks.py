@@ -14,7 +14,7 @@ from nasp_tf.data import text
 pytestmark = pytest.mark.slow
 
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "swapped_data_worker.py")
-TINY_TEXT = ["--rnn_units=8", "--rnn_steps=2", "--batch_size=4", "--eval_batch_size=4",
+TINY_TEXT = ["--rnn_units=8", "--rnn_steps=2", "--batch_size=4", "--eval_batch_size=64",
              "--bptt=10", "--deterministic", "--verbose=0"]
 
 
@@ -56,7 +56,11 @@ def test_the_text_search_never_reads_the_test_text(tmp_path, run_script):
 
 def test_text_retraining_selects_on_one_half_of_the_test_text_and_reports_the_other(
         tmp_path, run_script):
-    flags = ["--dataset=ptb_sample", "--genotype=DARTS_V2", *TINY_TEXT, "--test_batch_size=4",
+    # Batches of 4 in validation and test: this tiny model's loss hardly depends on
+    # the order of the text, and with batches of 64 the shuffled half's test loss
+    # came out equal to the shipped one's.
+    flags = ["--dataset=ptb_sample", "--genotype=DARTS_V2", *TINY_TEXT, "--eval_batch_size=4",
+             "--test_batch_size=4",
              "--epochs=2", "--steps_per_epoch=4", "--noexport"]
     results = {}
     for name, first_half in (("shipped", None), ("reported_half", False),
