@@ -6,6 +6,7 @@ and the peak resident memory; a table shaped like the NASP paper's Table 5.
 `--task=text` times the recurrent searchers the same way. This module loads
 TensorFlow only inside the workers."""
 
+import math
 import os
 import statistics
 import sys
@@ -67,7 +68,7 @@ def _time_steps(searcher, jit_compile, train, val, spec, before_step=None, ran=N
 
     arch_fn = tf.function(arch, jit_compile=jit_compile)
     weight_fn = tf.function(weights, jit_compile=jit_compile)
-    arch_s, weight_s, ops = [], [], []
+    arch_s, weight_s, ops, diverged = [], [], [], []
     for step in range(spec["warmup"] + spec["steps"]):
         if before_step is not None:
             before_step()
@@ -79,6 +80,10 @@ def _time_steps(searcher, jit_compile, train, val, spec, before_step=None, ran=N
         if step == 0:
             first_step_s = t2 - t0
         if step >= spec["warmup"]:
+            # A step whose loss is NaN/inf may skip work (or run slow paths):
+            # such a run is reported as diverged, not as a timing.
+            if not (math.isfinite(arch_loss) and math.isfinite(weight_loss)):
+                diverged.append(step - spec["warmup"])
             arch_s.append(t1 - t0)
             weight_s.append(t2 - t1)
             if ran is not None:
@@ -87,7 +92,7 @@ def _time_steps(searcher, jit_compile, train, val, spec, before_step=None, ran=N
     return {"arch_s": statistics.median(arch_s), "weight_s": statistics.median(weight_s),
             "total_s": statistics.median(totals), "first_step_s": first_step_s,
             "arch_s_all": arch_s, "weight_s_all": weight_s, "ops_per_step": ops,
-            "final_losses": [arch_loss, weight_loss]}
+            "final_losses": [arch_loss, weight_loss], "diverged_steps": diverged}
 
 
 def _process_facts(parameters):
@@ -275,7 +280,11 @@ def step_table(results):
         memory_ratio = [r["peak_rss_gb"] / b["peak_rss_gb"] for r, b in bases if b]
         median = {k: statistics.median(r[k] for r in runs)
                   for k in ("arch_s", "weight_s", "total_s", "first_step_s")}
-        lines.append(f"| {_label(runs[0])} | {runs[0]['space']} | {median['arch_s']:.3f} | "
+        label = _label(runs[0])
+        diverged = sum(bool(r.get("diverged_steps")) for r in runs)
+        if diverged:
+            label += f" (diverged in {diverged} of {len(runs)} rounds: not a timing)"
+        lines.append(f"| {label} | {runs[0]['space']} | {median['arch_s']:.3f} | "
                      f"{median['weight_s']:.3f} | {median['total_s']:.3f} | "
                      f"{median['first_step_s']:.1f} | "
                      f"{max(r['peak_rss_gb'] for r in runs):.2f} | "

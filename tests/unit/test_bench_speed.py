@@ -46,3 +46,13 @@ def test_a_pinned_cell_is_what_prox_c1_selects():
         for entry, (op, source) in enumerate(pairs):
             assert space.ops(kind)[index[offsets[entry // 2] + source]] == op
         assert (index < len(space.ops(kind))).sum() == 8  # two kept edges per node
+
+
+def test_a_round_with_a_non_finite_loss_is_marked_as_no_timing():
+    rows = [dict(searcher=s, space="darts7", arch_s=1.0, weight_s=1.0, total_s=2.0,
+                 first_step_s=1.0, peak_rss_gb=1.0, round=r, diverged_steps=d)
+            for s, r, d in [("nasp", 0, []), ("darts1", 0, []), ("nasp", 1, []),
+                            ("darts1", 1, [3, 4])]]
+    table = speed.step_table(rows).splitlines()
+    assert table[2].startswith("| NASP | darts7 |")
+    assert table[3].startswith("| DARTS-1st (diverged in 1 of 2 rounds: not a timing) |")
