@@ -29,15 +29,10 @@ import os
 
 import numpy as np
 
-from nasp_tf.bench import stats
+from nasp_tf.bench import quality_report, stats
 
 # Permutations of the random cells' scores for the rank correlation's p-value.
 PERMUTATIONS = 20000
-
-
-def _read_json(path):
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
 
 
 def retrained_cells(output_dir):
@@ -47,17 +42,15 @@ def retrained_cells(output_dir):
     if not os.path.exists(path):
         raise RuntimeError(f"--ranking reads {path}, written by a finished "
                                 "`bench.py --quality` run; run it first with this --output_dir")
-    scores, cells = {}, {}
     with open(path, encoding="utf-8") as f:
-        for row in csv.DictReader(f):
-            if row["task"] != "images":
-                continue
-            scores.setdefault(row["cell"], []).append(float(row["metric"]))
-            genotype = row["genotype"]
-            cells[row["cell"]] = (row["group"],
-                                  json.loads(genotype) if genotype.startswith("{") else genotype)
-    return {cell: (group, genotype, float(np.mean(scores[cell])))
-            for cell, (group, genotype) in cells.items()}
+        rows = [dict(row, metric=float(row["metric"])) for row in csv.DictReader(f)]
+    cells = {}
+    for group, members in quality_report.cells_of(rows, "images").items():
+        for cell, score in quality_report.cell_scores(members).items():
+            genotype = members[cell][0]["genotype"]
+            cells[cell] = (group, json.loads(genotype) if genotype.startswith("{") else genotype,
+                           score)
+    return cells
 
 
 def supernet_scores(search_dir, genotypes):
@@ -174,7 +167,8 @@ def rank_searches(output_dir, higher_is_better=True):
     for search in searches:
         # The cell the search returned, retrained or not (the benchmark names
         # a searched cell after its search).
-        found = _read_json(os.path.join(search_root, search, "genotype.json"))
+        with open(os.path.join(search_root, search, "genotype.json"), encoding="utf-8") as f:
+            found = json.load(f)
         scored = supernet_scores(os.path.join(search_root, search),
                                  {**genotypes, search: genotypes.get(search, found)})
         supernet_random = [-scored[c][0] for c in random_names]
