@@ -209,7 +209,8 @@ class RNNSearchCell(model_lib.RecurrentCellBase):
             return self.step(x, h, weights, index, mode, x_mask, h_mask, training)
 
         outputs, stats = tf.scan(body, tf.transpose(inputs, [1, 0, 2]),
-                                 initializer=(hidden, stats0))
+                                 initializer=(hidden, stats0),
+                                 parallel_iterations=model_lib.SCAN_ITERATIONS)
         if training and self.batch_norm_kind is not None:
             self.update_statistics(stats, batch)
         return tf.transpose(outputs, [1, 0, 2]), outputs[-1]
