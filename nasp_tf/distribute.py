@@ -107,3 +107,148 @@ class StrategyModel(keras.Model):
             break
         with strategy.scope():
             self._symbolic_build(data_batch=data_batch)
+
+
+# A cluster's fixed costs. MultiWorkerMirroredStrategy sends every new
+# variable's initial value from the chief with a collective of its own, and
+# reads (or saves) every on-read variable, such as a batch norm's moving
+# statistics, with one collective each: for the quick start's supernet,
+# thousands of round trips at each build and each checkpoint. The helpers
+# below do the same in one packed collective per dtype.
+
+
+def is_cluster(strategy):
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+
+
+def create_variables_locally(strategy):
+    """Until `broadcast_from_chief`, variables made under `strategy` start
+    from this worker's own initial value instead of the chief's, sent one
+    collective per variable. Every worker builds the same model from the
+    same seed; `broadcast_from_chief` then makes every value the chief's."""
+    extended = strategy.extended
+    original = type(extended)._get_variable_creator_initial_value
+
+    def initial_value(replica_id, device, primary_var, **kwargs):
+        if replica_id != 0:  # further replicas of this worker copy its first
+            return original(extended, replica_id=replica_id, device=device,
+                            primary_var=primary_var, **kwargs)
+
+        def make():
+            with tf.device(device):
+                value = kwargs["initial_value"]
+                value = value() if callable(value) else value
+                # A value restored on creation comes wrapped (CheckpointInitialValue).
+                value = getattr(value, "wrapped_value", value)
+                return tf.convert_to_tensor(value, dtype=kwargs.get("dtype"))
+
+        return make
+
+    extended._get_variable_creator_initial_value = initial_value
+
+
+def _tf_variable(variable):
+    return variable.value if isinstance(variable, keras.Variable) else variable
+
+
+def local_variables(strategy, variables):
+    """The tf.Variable(s) of this worker's replicas behind each of `variables`
+    (Keras or distributed variables), flattened."""
+    found = []
+    for variable in variables:
+        found.extend(strategy.experimental_local_results(_tf_variable(variable)))
+    return found
+
+
+_REDUCERS = {}
+
+
+def _reducer(strategy, op):
+    """The traced all-reduce (`op`) of one vector over the workers, one per
+    strategy and op."""
+    key = (id(strategy), op)
+    if key not in _REDUCERS:
+        @tf.function(autograph=False, reduce_retracing=True)
+        def reduce(vector):
+            def on_replica():
+                # Made on the replica's device: the all-reduce sends from there.
+                return tf.distribute.get_replica_context().all_reduce(op, tf.identity(vector))
+            return strategy.experimental_local_results(strategy.run(on_replica))[0]
+
+        _REDUCERS[key] = reduce
+    return _REDUCERS[key]
+
+
+def _all_reduce(strategy, op, tensors):
+    """This worker's `tensors` reduced (`op`) over the workers: one collective
+    per dtype, of all of them concatenated (what TensorFlow's own packing
+    does, without its per-tensor tracing: seconds for a supernet's
+    thousand statistics)."""
+    results = [None] * len(tensors)
+    groups = {}
+    for i, tensor in enumerate(tensors):
+        groups.setdefault(tensor.dtype, []).append(i)
+    reduce = _reducer(strategy, op)
+    for indices in groups.values():
+        parts = [tensors[i] for i in indices]
+        total = reduce(tf.concat([tf.reshape(t, [-1]) for t in parts], 0))
+        pieces = tf.split(total, [t.shape.num_elements() for t in parts])
+        for i, part, piece in zip(indices, parts, pieces):
+            results[i] = tf.reshape(piece, part.shape)
+    return results
+
+
+def broadcast_from_chief(strategy, variables, is_chief):
+    """Gives every worker the chief's values of `variables` (the sum of the
+    chief's values and zeros from the others), and ends
+    `create_variables_locally`: variables made after this take the chief's
+    initial value as TensorFlow does."""
+    extended = strategy.extended
+    extended.__dict__.pop("_get_variable_creator_initial_value", None)
+    targets = [v for v in local_variables(strategy, variables)
+               if v.dtype.is_floating or v.dtype.is_integer]
+    if not targets:
+        return
+    sent = [v.read_value() if is_chief else tf.zeros_like(v) for v in targets]
+    for target, value in zip(targets, _all_reduce(strategy, "SUM", sent)):
+        target.assign(value)
+
+
+def average_on_read(strategy, variables):
+    """Sets this worker's copy of each on-read variable in `variables` to the
+    mean of every worker's copy: what a read of the variable returns, so
+    that a checkpoint can save the local copy (`LocalCopy`). The mean is
+    what every later read returns too, since each copy is then updated by
+    a running average of its own batches."""
+    copies = local_variables(strategy, variables)
+    for copy, mean in zip(copies, _all_reduce(strategy, "MEAN",
+                                              [c.read_value() for c in copies])):
+        copy.assign(mean)
+
+
+class LocalCopy(tf.__internal__.tracking.Trackable):
+    """Checkpoints an on-read variable by this worker's copy, without the
+    collective per variable a save of the variable itself runs; call
+    `average_on_read` before each save. Saved under the same key as the
+    variable, so single-process runs and clusters read each other's
+    checkpoints; a restore writes every local copy.
+
+    Args:
+      variable: the on-read (Keras or distributed) variable.
+      strategy: the cluster's strategy.
+    """
+
+    def __init__(self, variable, strategy):
+        self._copies = local_variables(strategy, [variable])
+
+    def _serialize_to_tensors(self):
+        return {"VARIABLE_VALUE": self._copies[0].read_value()}
+
+    def _restore_from_tensors(self, restored_tensors):
+        value = restored_tensors["VARIABLE_VALUE"]
+        return tf.group([copy.assign(value) for copy in self._copies])
+
+
+def is_on_read(variable):
+    return (getattr(_tf_variable(variable), "synchronization", None)
+            == tf.VariableSynchronization.ON_READ)

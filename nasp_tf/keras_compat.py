@@ -1,5 +1,6 @@
-"""The private parts of Keras that nasp_tf relies on, each with why and the
-upstream issue it works around, and the Keras versions they were checked on.
+"""The private parts of Keras (and one of TensorFlow) that nasp_tf relies on,
+each with why and the upstream issue it works around, and the Keras versions
+they were checked on.
 
 `problems()` lists every assumption that no longer holds in the installed
 Keras; `tests/unit/test_keras_compat.py` fails on any of them and on a Keras
@@ -55,6 +56,14 @@ def _get_variable_index():
     return callable(getattr(keras.optimizers.Optimizer, "_get_variable_index", None))
 
 
+def _variable_creator_initial_value():
+    from tensorflow.python.distribute import collective_all_reduce_strategy as collective
+
+    extended = collective.CollectiveAllReduceExtended
+    return _parameters(extended._get_variable_creator_initial_value)[:4] == [
+        "self", "replica_id", "device", "primary_var"]
+
+
 WORKAROUNDS = (
     Workaround("keras.src.backend.tensorflow.trainer.reduce_per_replica(values, strategy, "
                "reduction)", "nasp_tf.distribute._reduce_logs_across_workers",
@@ -69,6 +78,12 @@ WORKAROUNDS = (
                "nasp_tf.optimizers.TorchSGD, nasp_tf.search.base (DARTS's unrolled step)",
                "the one way to find a variable's momentum slot; Keras has no public one",
                _get_variable_index),
+    Workaround("TensorFlow's CollectiveAllReduceExtended._get_variable_creator_initial_value("
+               "replica_id, device, primary_var, **kwargs)",
+               "nasp_tf.distribute.create_variables_locally",
+               "MultiWorkerMirroredStrategy broadcasts each new variable's initial value with "
+               "a collective of its own (no option turns it off); nasp_tf sends them all in "
+               "one packed collective instead", _variable_creator_initial_value),
 )
 
 

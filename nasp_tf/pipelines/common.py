@@ -143,8 +143,12 @@ class Run:
         # Before any model is built: layers take the policy when they are made.
         precision.set_policy(config.mixed_precision)
         self.strategy = distribute.get_strategy(config.strategy, config.cpu_devices)
+        self.cluster = distribute.is_cluster(self.strategy)
+        if self.cluster:  # the chief's initial values come in `resume`, packed
+            distribute.create_variables_locally(self.strategy)
         seed_everything(config.seed, config.deterministic)
         self.checkpoint = self.manager = None
+        self._on_read = []
         self.optimizers = []
         self.steps, self.initial_epoch, self.initial_step = 1, 0, 0
         self._claimed = False
@@ -183,10 +187,22 @@ class Run:
         `save`."""
         if self.checkpoint is not None:
             raise RuntimeError("Run.resume is called once per run")
+        saved_as = None
+        if self.cluster:
+            # On-read weights (batch-norm statistics) are averaged over the
+            # workers in one collective before each save, and saved as this
+            # worker's copy (one collective each otherwise).
+            self._on_read = [v for v in layer.weights if distribute.is_on_read(v)]
+            saved_as = (lambda v: distribute.LocalCopy(v, self.strategy)
+                        if distribute.is_on_read(v) else v)
         with self.strategy.scope():
-            self.checkpoint = checkpoints.make_checkpoint(layer, **trackables)
+            self.checkpoint = checkpoints.make_checkpoint(layer, saved_as, **trackables)
         self.optimizers = [t for t in trackables.values()
                            if isinstance(t, keras.optimizers.Optimizer)]
+        if self.cluster:
+            distribute.broadcast_from_chief(
+                self.strategy, [*layer.variables, *(v for t in self.optimizers
+                                                    for v in t.variables)], self.is_chief)
         epoch, step, restored = 0, 0, None
         if self.decision == run_dir.RESUME:
             epoch, step, restored = checkpoints.restore_latest(self.checkpoint, self.source)
@@ -247,6 +263,8 @@ class Run:
         start), numbered by the steps done so far (`ckpt-N`)."""
         self.checkpoint.epoch.assign(epoch)
         self.checkpoint.step.assign(step)
+        if self._on_read:
+            distribute.average_on_read(self.strategy, self._on_read)
         self.manager.save(checkpoint_number=epoch * self.steps + step)
 
     def fit(self, model, data, steps, validation_data, callbacks, learning_rate, what="loss"):
