@@ -113,54 +113,77 @@ def test_a_recurrent_search_survives_a_killed_worker_and_its_cell_retrains_on_tw
     assert (tmp_path / "train" / "saved_model").exists()
 
 
-TINY_SEARCH = ["--dataset=digits", "--max_examples=256", "--epochs=2", "--steps_per_epoch=3",
+TINY_SEARCH = ["--dataset=digits", "--max_examples=256", "--epochs=2", "--steps_per_epoch=4",
                "--batch_size=16", "--init_channels=4", "--layers=3", "--nodes=1", "--verbose=0",
-               "--strategy=multi_worker", "--checkpoint_every=1"]
+               "--strategy=multi_worker", "--checkpoint_every=1", "--deterministic"]
 
 
-def test_a_killed_worker_stops_the_launch_and_the_rerun_resumes(tmp_path, root, run_script):
-    """SIGKILL to worker 1 mid-search: the launcher stops worker 0 and fails;
-    the same launch again resumes from the chief's checkpoint and writes the
-    run directory a single-process search writes."""
+def _newest_step(out):
     import glob
+
+    return max([int(p.split("-")[-1].split(".")[0])
+                for p in glob.glob(os.path.join(out, "checkpoints", "ckpt-*.index"))],
+               default=-1)
+
+
+def test_a_worker_killed_three_times_stops_each_launch_and_the_last_ends_like_an_unkilled_one(
+        tmp_path, root, run_script):
+    """SIGKILL to a random worker at a random moment after a random step, three
+    times: each launch fails with 128 + 9 and names the worker; the same launch
+    again resumes from the chief's newest checkpoint; the fourth ends with the
+    run directory, genotype and A of an uninterrupted 2-worker search."""
+    import json
+    import random
     import signal
     import subprocess
     import sys
     import time
 
-    out = str(tmp_path / "run")
-    command = [sys.executable, os.path.join(root, "bin", "launch.py"), "--workers=2", "--",
-               "bin/search.py", *TINY_SEARCH, f"--output_dir={out}"]
+    launch_py = os.path.join(root, "bin", "launch.py")
+    whole, out = str(tmp_path / "whole"), str(tmp_path / "run")
+    run_script(launch_py, "--workers=2", "--", "bin/search.py", *TINY_SEARCH,
+               f"--output_dir={whole}")
+    command = [sys.executable, launch_py, "--workers=2", "--", "bin/search.py", *TINY_SEARCH,
+               f"--output_dir={out}"]
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-    launch = subprocess.Popen(command, cwd=root, env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 300
-    while not any(int(p.split("-")[-1].split(".")[0]) >= 4
-                  for p in glob.glob(os.path.join(out, "checkpoints", "ckpt-*.index"))):
-        assert launch.poll() is None and time.time() < deadline
-        time.sleep(0.05)
-    worker1 = [int(line.split()[0]) for line in subprocess.run(
-        ["pgrep", "-af", "bin/search.py"], capture_output=True, text=True).stdout.splitlines()
-        if "multi_worker" in line and f"--output_dir={out}" in line]
-    # Worker 1 is the process whose TF_CONFIG says index 1.
-    victims = [pid for pid in worker1
-               if '"index": 1' in open(f"/proc/{pid}/environ", "rb").read().decode(
-                   errors="replace")]
-    assert len(victims) == 1, worker1
-    os.kill(victims[0], signal.SIGKILL)
-    _, stderr = launch.communicate(timeout=120)
-    assert launch.returncode == 128 + signal.SIGKILL, stderr
-    assert "worker 1 exited" in stderr
-    assert not os.path.exists(os.path.join(out, "genotype.json"))
+    rng = random.Random(4)
+    for kill, after in enumerate((1, 3, 5)):  # 8 steps in all
+        launch = subprocess.Popen(command, cwd=root, env=env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 300
+        while _newest_step(out) < after:
+            assert launch.poll() is None and time.time() < deadline, launch.stderr.read()
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0.0, 0.2))
+        index = rng.choice((0, 1))
+        workers = [int(line.split()[0]) for line in subprocess.run(
+            ["pgrep", "-af", "bin/search.py"], capture_output=True, text=True).stdout.splitlines()
+            if "multi_worker" in line and f"--output_dir={out}" in line]
+        # Worker i is the process whose TF_CONFIG says index i.
+        victims = [pid for pid in workers
+                   if f'"index": {index}' in open(f"/proc/{pid}/environ", "rb").read().decode(
+                       errors="replace")]
+        assert len(victims) == 1, workers
+        os.kill(victims[0], signal.SIGKILL)
+        _, stderr = launch.communicate(timeout=120)
+        assert launch.returncode == 128 + signal.SIGKILL, stderr[-2000:]
+        assert f"worker {index} exited" in stderr, stderr[-2000:]
+        assert not os.path.exists(os.path.join(out, "genotype.json"))
 
-    result = run_script(os.path.join(root, "bin", "launch.py"), "--workers=2", "--",
-                        "bin/search.py", *TINY_SEARCH, f"--output_dir={out}")
+    result = run_script(launch_py, "--workers=2", "--", "bin/search.py", *TINY_SEARCH,
+                        f"--output_dir={out}")
     assert "resuming from" in result.stdout
     with open(os.path.join(out, "flags_history.txt"), encoding="utf-8") as f:
         kinds = [line.split("(")[1].split(")")[0] for line in f if line.startswith("#")]
-    assert kinds == ["new", "resume"]
-    names = {"genotype.json", "initial_genotype.json", "history.json", "flags.txt", "log.txt",
-             "cell_normal.png", "cell_reduce.png", "arch", "genotypes", "checkpoints",
-             "tensorboard"}
-    assert names <= set(os.listdir(out))
-    assert len(glob.glob(os.path.join(out, "arch", "epoch_*.npz"))) == 2
+    assert kinds == ["new", "resume", "resume", "resume"], kinds
+    assert set(os.listdir(whole)) <= set(os.listdir(out))
+    with open(os.path.join(whole, "genotype.json"), encoding="utf-8") as a, \
+            open(os.path.join(out, "genotype.json"), encoding="utf-8") as b:
+        assert json.load(b) == json.load(a)
+    for epoch in (1, 2):
+        name = f"epoch_{epoch:03d}.npz"
+        with np.load(os.path.join(whole, "arch", name)) as a, \
+                np.load(os.path.join(out, "arch", name)) as b:
+            assert sorted(a.files) == sorted(b.files)
+            for key in a.files:
+                np.testing.assert_array_equal(b[key], a[key], err_msg=f"{name}:{key}")
