@@ -35,21 +35,17 @@ def seed_states(layer):
     return {f"seed_generator_{i}": v for i, v in enumerate(states)}
 
 
-def make_checkpoint(layer, saved_as=None, **trackables):
+def make_checkpoint(layer, **trackables):
     """A tf.train.Checkpoint of all of `layer`'s weights, the states of its
     random-number generators (a resumed run draws the same dropout masks as
     an uninterrupted one), the hidden states a language model carries from
     one BPTT chunk to the next (`layer.carried_states()`, if it has them: a
     run resumed inside an epoch goes on from them), `trackables`
     (optimizers) and the position reached: `epoch` (epochs done) and `step`
-    (steps done in the next epoch). `saved_as(variable)`, if given, is the
-    object a weight is saved through (the weight itself if it returns it)."""
+    (steps done in the next epoch)."""
     carried = layer.carried_states() if hasattr(layer, "carried_states") else {}
-    weights = variables_by_path(layer)
-    if saved_as is not None:
-        weights = {key: saved_as(variable) for key, variable in weights.items()}
     return tf.train.Checkpoint(
-        weights=weights, seeds=seed_states(layer), carried=carried,
+        weights=variables_by_path(layer), seeds=seed_states(layer), carried=carried,
         epoch=tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch"),
         step=tf.Variable(0, dtype=tf.int64, trainable=False, name="step"), **trackables)
 

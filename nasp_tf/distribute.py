@@ -109,12 +109,10 @@ class StrategyModel(keras.Model):
             self._symbolic_build(data_batch=data_batch)
 
 
-# A cluster's fixed costs. MultiWorkerMirroredStrategy sends every new
-# variable's initial value from the chief with a collective of its own, and
-# reads (or saves) every on-read variable, such as a batch norm's moving
-# statistics, with one collective each: for the quick start's supernet,
-# thousands of round trips at each build and each checkpoint. The helpers
-# below do the same in one packed collective per dtype.
+# A cluster's build cost. MultiWorkerMirroredStrategy sends every new
+# variable's initial value from the chief with a collective of its own: for
+# the quick start's supernet, thousands of round trips. The helpers below send
+# them all in one collective per dtype.
 
 
 def is_cluster(strategy):
@@ -183,7 +181,7 @@ def _all_reduce(strategy, op, tensors):
     """This worker's `tensors` reduced (`op`) over the workers: one collective
     per dtype, of all of them concatenated (what TensorFlow's own packing
     does, without its per-tensor tracing: seconds for a supernet's
-    thousand statistics)."""
+    thousands of variables)."""
     results = [None] * len(tensors)
     groups = {}
     for i, tensor in enumerate(tensors):
@@ -212,43 +210,3 @@ def broadcast_from_chief(strategy, variables, is_chief):
     sent = [v.read_value() if is_chief else tf.zeros_like(v) for v in targets]
     for target, value in zip(targets, _all_reduce(strategy, "SUM", sent)):
         target.assign(value)
-
-
-def average_on_read(strategy, variables):
-    """Sets this worker's copy of each on-read variable in `variables` to the
-    mean of every worker's copy: what a read of the variable returns, so
-    that a checkpoint can save the local copy (`LocalCopy`). The mean is
-    what every later read returns too, since each copy is then updated by
-    a running average of its own batches."""
-    copies = local_variables(strategy, variables)
-    for copy, mean in zip(copies, _all_reduce(strategy, "MEAN",
-                                              [c.read_value() for c in copies])):
-        copy.assign(mean)
-
-
-class LocalCopy(tf.__internal__.tracking.Trackable):
-    """Checkpoints an on-read variable by this worker's copy, without the
-    collective per variable a save of the variable itself runs; call
-    `average_on_read` before each save. Saved under the same key as the
-    variable, so single-process runs and clusters read each other's
-    checkpoints; a restore writes every local copy.
-
-    Args:
-      variable: the on-read (Keras or distributed) variable.
-      strategy: the cluster's strategy.
-    """
-
-    def __init__(self, variable, strategy):
-        self._copies = local_variables(strategy, [variable])
-
-    def _serialize_to_tensors(self):
-        return {"VARIABLE_VALUE": self._copies[0].read_value()}
-
-    def _restore_from_tensors(self, restored_tensors):
-        value = restored_tensors["VARIABLE_VALUE"]
-        return tf.group([copy.assign(value) for copy in self._copies])
-
-
-def is_on_read(variable):
-    return (getattr(_tf_variable(variable), "synchronization", None)
-            == tf.VariableSynchronization.ON_READ)

@@ -148,7 +148,6 @@ class Run:
             distribute.create_variables_locally(self.strategy)
         seed_everything(config.seed, config.deterministic)
         self.checkpoint = self.manager = None
-        self._on_read = []
         self.optimizers = []
         self.steps, self.initial_epoch, self.initial_step = 1, 0, 0
         self._claimed = False
@@ -187,16 +186,8 @@ class Run:
         `save`."""
         if self.checkpoint is not None:
             raise RuntimeError("Run.resume is called once per run")
-        saved_as = None
-        if self.cluster:
-            # On-read weights (batch-norm statistics) are averaged over the
-            # workers in one collective before each save, and saved as this
-            # worker's copy (one collective each otherwise).
-            self._on_read = [v for v in layer.weights if distribute.is_on_read(v)]
-            saved_as = (lambda v: distribute.LocalCopy(v, self.strategy)
-                        if distribute.is_on_read(v) else v)
         with self.strategy.scope():
-            self.checkpoint = checkpoints.make_checkpoint(layer, saved_as, **trackables)
+            self.checkpoint = checkpoints.make_checkpoint(layer, **trackables)
         self.optimizers = [t for t in trackables.values()
                            if isinstance(t, keras.optimizers.Optimizer)]
         if self.cluster:
@@ -263,8 +254,6 @@ class Run:
         start), numbered by the steps done so far (`ckpt-N`)."""
         self.checkpoint.epoch.assign(epoch)
         self.checkpoint.step.assign(step)
-        if self._on_read:
-            distribute.average_on_read(self.strategy, self._on_read)
         self.manager.save(checkpoint_number=epoch * self.steps + step)
 
     def fit(self, model, data, steps, validation_data, callbacks, learning_rate, what="loss"):

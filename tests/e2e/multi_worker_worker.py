@@ -65,29 +65,19 @@ def main(out, strategy_name):
 
 
 def packed_collectives(strategy, out):
-    """Worker i makes a mirrored, an integer and an on-read variable of
-    (i + 1) x BASE under `create_variables_locally`, then broadcasts from the
-    chief, averages the on-read one and checkpoints it as a `LocalCopy`;
-    writes what it holds after each to `out`.i.npz."""
+    """Worker i makes a mirrored and an integer variable of (i + 1) x BASE
+    under `create_variables_locally`, then broadcasts from the chief; writes
+    what it holds before and after to `out`.i.npz."""
     worker, chief = distribute.worker_role()
     base = np.arange(1.0, 7.0, dtype=np.float32).reshape(2, 3)
     distribute.create_variables_locally(strategy)
     with strategy.scope():
         mirrored = tf.Variable((worker + 1) * base)
         counter = tf.Variable((worker + 1) * np.array([3, 4], np.int64))
-        on_read = tf.Variable((worker + 1) * base, trainable=False,
-                              synchronization=tf.VariableSynchronization.ON_READ,
-                              aggregation=tf.VariableAggregation.MEAN)
-    local = distribute.local_variables(strategy, [mirrored, counter, on_read])
-    found = {"created": local[0].numpy(), "on_read_created": local[2].numpy()}
+    local = distribute.local_variables(strategy, [mirrored, counter])
+    found = {"created": local[0].numpy()}
     distribute.broadcast_from_chief(strategy, [mirrored, counter], chief)
     found.update(broadcast=local[0].numpy(), counter=local[1].numpy())
-    distribute.average_on_read(strategy, [on_read])
-    found["averaged"] = local[2].numpy()
-    prefix = tf.train.Checkpoint(weights={"stat": distribute.LocalCopy(on_read, strategy)}).save(
-        f"{out}.{worker}.ckpt")
-    reader = tf.train.load_checkpoint(prefix)
-    found["saved"] = reader.get_tensor("weights/stat/.ATTRIBUTES/VARIABLE_VALUE")
     np.savez(f"{out}.{worker}.npz", **found)
 
 
