@@ -44,6 +44,11 @@ def get_strategy(name, cpu_devices=0):
     return tf.distribute.MirroredStrategy(devices=devices, cross_device_ops=cross_ops)
 
 
+def is_cluster(strategy):
+    """Whether `strategy` spans the workers of a cluster (MultiWorkerMirroredStrategy)."""
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+
+
 def _reduce_logs_across_workers():
     """Keras 3's `fit` reduces each step's logs across workers with
     `strategy.reduce(op, value, axis=0)`, which fails for the scalar losses
@@ -59,8 +64,7 @@ def _reduce_logs_across_workers():
         return
 
     def reduce_per_replica(values, strategy, reduction):
-        if (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
-                and reduction in ("auto", "mean", "sum")):
+        if is_cluster(strategy) and reduction in ("auto", "mean", "sum"):
             op = "SUM" if reduction == "sum" else "MEAN"
             return tf.nest.map_structure(lambda v: strategy.reduce(op, v, axis=None), values)
         return original(values, strategy, reduction)
@@ -98,7 +102,7 @@ class StrategyModel(keras.Model):
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         strategy = getattr(self, "_distribute_strategy", None)
-        if iterator is None or not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        if iterator is None or not is_cluster(strategy):
             return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
         for _, _, it in iterator:
             data_batch = tf.nest.map_structure(
@@ -113,10 +117,6 @@ class StrategyModel(keras.Model):
 # variable's initial value from the chief with a collective of its own: for
 # the quick start's supernet, thousands of round trips. The helpers below send
 # them all in one collective per dtype.
-
-
-def is_cluster(strategy):
-    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
 
 
 def create_variables_locally(strategy):
@@ -158,38 +158,26 @@ def local_variables(strategy, variables):
     return found
 
 
-_REDUCERS = {}
-
-
-def _reducer(strategy, op):
-    """The traced all-reduce (`op`) of one vector over the workers, one per
-    strategy and op."""
-    key = (id(strategy), op)
-    if key not in _REDUCERS:
-        @tf.function(autograph=False, reduce_retracing=True)
-        def reduce(vector):
-            def on_replica():
-                # Made on the replica's device: the all-reduce sends from there.
-                return tf.distribute.get_replica_context().all_reduce(op, tf.identity(vector))
-            return strategy.experimental_local_results(strategy.run(on_replica))[0]
-
-        _REDUCERS[key] = reduce
-    return _REDUCERS[key]
-
-
-def _all_reduce(strategy, op, tensors):
-    """This worker's `tensors` reduced (`op`) over the workers: one collective
-    per dtype, of all of them concatenated (what TensorFlow's own packing
-    does, without its per-tensor tracing: seconds for a supernet's
+def _sum_over_workers(strategy, tensors):
+    """The sum over the workers of each of this worker's `tensors`: one
+    collective per dtype, of all of them concatenated (what TensorFlow's own
+    packing does, without its per-tensor tracing: seconds for a supernet's
     thousands of variables)."""
+
+    @tf.function(autograph=False)
+    def sum_vector(vector):
+        def on_replica():
+            # Made on the replica's device: the all-reduce sends from there.
+            return tf.distribute.get_replica_context().all_reduce("SUM", tf.identity(vector))
+        return strategy.experimental_local_results(strategy.run(on_replica))[0]
+
     results = [None] * len(tensors)
     groups = {}
     for i, tensor in enumerate(tensors):
         groups.setdefault(tensor.dtype, []).append(i)
-    reduce = _reducer(strategy, op)
     for indices in groups.values():
         parts = [tensors[i] for i in indices]
-        total = reduce(tf.concat([tf.reshape(t, [-1]) for t in parts], 0))
+        total = sum_vector(tf.concat([tf.reshape(t, [-1]) for t in parts], 0))
         pieces = tf.split(total, [t.shape.num_elements() for t in parts])
         for i, part, piece in zip(indices, parts, pieces):
             results[i] = tf.reshape(piece, part.shape)
@@ -208,5 +196,5 @@ def broadcast_from_chief(strategy, variables, is_chief):
     if not targets:
         return
     sent = [v.read_value() if is_chief else tf.zeros_like(v) for v in targets]
-    for target, value in zip(targets, _all_reduce(strategy, "SUM", sent)):
+    for target, value in zip(targets, _sum_over_workers(strategy, sent)):
         target.assign(value)

@@ -43,6 +43,31 @@ def test_two_workers_match_one_process(tmp_path, root, run_script):
 
 
 
+def _newest_step(out):
+    """The global step of the newest checkpoint in run directory `out` (-1: none)."""
+    import glob
+
+    return max([int(p.split("-")[-1].split(".")[0])
+                for p in glob.glob(os.path.join(out, "checkpoints", "ckpt-*.index"))],
+               default=-1)
+
+
+def _kill_worker(out, index):
+    """SIGKILLs worker `index` of the launch writing `out`: the search process
+    whose TF_CONFIG says that index."""
+    import signal
+    import subprocess
+
+    workers = [int(line.split()[0]) for line in subprocess.run(
+        ["pgrep", "-af", "bin/search.py"], capture_output=True, text=True).stdout.splitlines()
+        if "multi_worker" in line and f"--output_dir={out}" in line]
+    victims = [pid for pid in workers
+               if f'"index": {index}' in open(f"/proc/{pid}/environ", "rb").read().decode(
+                   errors="replace")]
+    assert len(victims) == 1, workers
+    os.kill(victims[0], signal.SIGKILL)
+
+
 TEXT = ["--dataset=synthetic_text", "--rnn_units=8", "--max_tokens=1000",
         "--batch_size=8", "--eval_batch_size=4", "--verbose=0", "--strategy=multi_worker"]
 
@@ -71,18 +96,10 @@ def test_a_recurrent_search_survives_a_killed_worker_and_its_cell_retrains_on_tw
                               cwd=root, env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 300
-    while not any(int(p.split("-")[-1].split(".")[0]) >= 3
-                  for p in glob.glob(os.path.join(out, "checkpoints", "ckpt-*.index"))):
+    while _newest_step(out) < 3:
         assert launch.poll() is None and time.time() < deadline
         time.sleep(0.02)
-    pids = [int(line.split()[0]) for line in subprocess.run(
-        ["pgrep", "-af", "bin/search.py"], capture_output=True, text=True).stdout.splitlines()
-        if "multi_worker" in line and f"--output_dir={out}" in line]
-    # Worker 1 is the process whose TF_CONFIG says index 1.
-    victims = [pid for pid in pids if '"index": 1' in open(
-        f"/proc/{pid}/environ", "rb").read().decode(errors="replace")]
-    assert len(victims) == 1, pids
-    os.kill(victims[0], signal.SIGKILL)
+    _kill_worker(out, 1)
     _, stderr = launch.communicate(timeout=120)
     assert launch.returncode == 128 + signal.SIGKILL, stderr[-2000:]
     assert "worker 1 exited" in stderr
@@ -115,14 +132,6 @@ TINY_SEARCH = ["--dataset=digits", "--max_examples=256", "--epochs=2", "--steps_
                "--strategy=multi_worker", "--checkpoint_every=1", "--deterministic"]
 
 
-def _newest_step(out):
-    import glob
-
-    return max([int(p.split("-")[-1].split(".")[0])
-                for p in glob.glob(os.path.join(out, "checkpoints", "ckpt-*.index"))],
-               default=-1)
-
-
 def test_a_worker_killed_three_times_stops_each_launch_and_the_last_ends_like_an_unkilled_one(
         tmp_path, root, run_script):
     """SIGKILL to a random worker at a random moment after a random step, three
@@ -144,7 +153,7 @@ def test_a_worker_killed_three_times_stops_each_launch_and_the_last_ends_like_an
                f"--output_dir={out}"]
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     rng = random.Random(4)
-    for kill, after in enumerate((1, 3, 5)):  # 8 steps in all
+    for after in (1, 3, 5):  # 8 steps in all
         launch = subprocess.Popen(command, cwd=root, env=env, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True)
         deadline = time.time() + 300
@@ -153,15 +162,7 @@ def test_a_worker_killed_three_times_stops_each_launch_and_the_last_ends_like_an
             time.sleep(0.02)
         time.sleep(rng.uniform(0.0, 0.2))
         index = rng.choice((0, 1))
-        workers = [int(line.split()[0]) for line in subprocess.run(
-            ["pgrep", "-af", "bin/search.py"], capture_output=True, text=True).stdout.splitlines()
-            if "multi_worker" in line and f"--output_dir={out}" in line]
-        # Worker i is the process whose TF_CONFIG says index i.
-        victims = [pid for pid in workers
-                   if f'"index": {index}' in open(f"/proc/{pid}/environ", "rb").read().decode(
-                       errors="replace")]
-        assert len(victims) == 1, workers
-        os.kill(victims[0], signal.SIGKILL)
+        _kill_worker(out, index)
         _, stderr = launch.communicate(timeout=120)
         assert launch.returncode == 128 + signal.SIGKILL, stderr[-2000:]
         assert f"worker {index} exited" in stderr, stderr[-2000:]
