@@ -41,11 +41,13 @@ def search_pairs(x_train, y_train, x_val, y_val, batch_size=64, seed=0):
     as you like); labels integer class ids."""
     import tensorflow as tf
 
+    from nasp_tf.data import passes
+
     def half(x, y, offset):
         data = tf.data.Dataset.from_tensor_slices((np.asarray(x, np.float32),
                                                    np.asarray(y, np.int64)))
-        return data.shuffle(len(x), seed=seed + offset, reshuffle_each_iteration=True) \
-            .repeat().batch(batch_size, drop_remainder=True)
+        return passes.permuted_passes(data, len(x), seed + offset).batch(
+            batch_size, drop_remainder=True)
 
     return tf.data.Dataset.zip((half(x_train, y_train, 0), half(x_val, y_val, 1))) \
         .prefetch(tf.data.AUTOTUNE)

@@ -17,7 +17,7 @@ import socket
 import numpy as np
 import tensorflow as tf
 
-from nasp_tf.data import DIGITS_FOLDS, DIGITS_PROTOCOL, DIGITS_SEARCH_POOL
+from nasp_tf.data import DIGITS_FOLDS, DIGITS_PROTOCOL, DIGITS_SEARCH_POOL, passes
 from nasp_tf.data.image_source import ImageSource, from_arrays
 from nasp_tf.errors import DataError
 
@@ -240,16 +240,16 @@ def _epochs_of(dataset, num_examples, seed, shuffle, start):
     `shuffle`), each element paired with the stateless seed (seed, its
     position in the stream), from position `start` on.
 
-    The permutations are a fixed sequence for a seed, and every augmentation
-    depends on its position only: a run resumed at step k reads exactly the
-    batches an uninterrupted run reads from step k (skipping the first
-    `start` raw examples costs a pass over the cached data per epoch
-    skipped, before any augmentation).
+    The permutations are a fixed sequence for a seed (`passes`), and every
+    augmentation depends on its position only: a run resumed at step k
+    reads exactly the batches an uninterrupted run reads from step k.
     """
     if shuffle:
-        dataset = dataset.shuffle(num_examples, seed=seed, reshuffle_each_iteration=True)
-    stream = tf.data.Dataset.zip((dataset.repeat(), tf.data.Dataset.range(2 ** 62)))
-    return stream.skip(start).map(lambda example, position: (example, tf.stack(
+        dataset = passes.permuted_passes(dataset, num_examples, seed, start)
+    else:
+        dataset = dataset.repeat().skip(start)
+    stream = tf.data.Dataset.zip((dataset, tf.data.Dataset.range(start, 2 ** 62)))
+    return stream.map(lambda example, position: (example, tf.stack(
         [tf.constant(seed, tf.int64), position])))
 
 

@@ -95,3 +95,64 @@ def test_digits_protocol_search_pool_and_folds_are_disjoint_and_cover_the_digits
     # `digits` itself is unchanged: 1,500 train, 297 test.
     plain = images.digits_source()
     assert _positions(plain.test) == set(range(1500, 1797))
+
+
+def test_a_second_iterator_reads_the_stream_a_first_one_reads():
+    """Keras reads one batch of the training stream to build a model under a
+    distribution strategy and then iterates it afresh: the fresh iterator
+    must read what a lone iterator of a new stream reads, or two identical
+    runs (and a resumed run) train on different batches."""
+    from nasp_tf.data import passes
+
+    def stream():
+        return passes.permuted_passes(tf.data.Dataset.range(10).cache(), 10, seed=3)
+
+    alone = [int(x) for x in stream().take(30)]
+    used = stream()
+    probe = iter(used)
+    [next(probe) for _ in range(25)]
+    del probe
+    assert [int(x) for x in used.take(30)] == alone
+
+
+def test_each_pass_is_a_new_permutation_and_start_skips_into_the_stream():
+    from nasp_tf.data import passes
+
+    data = tf.data.Dataset.range(10).cache()
+    stream = [int(x) for x in passes.permuted_passes(data, 10, seed=5).take(40)]
+    runs = [stream[i:i + 10] for i in range(0, 40, 10)]
+    for run in runs:
+        assert sorted(run) == list(range(10))
+    assert len({tuple(run) for run in runs}) == 4
+    for start in (0, 7, 10, 23):
+        assert [int(x) for x in passes.permuted_passes(data, 10, 5, start).take(40 - start)] \
+            == stream[start:]
+    other = [int(x) for x in passes.permuted_passes(data, 10, seed=6).take(10)]
+    assert other != stream[:10]
+
+
+def test_the_search_stream_is_the_same_for_every_iterator():
+    """The search pipeline itself: the first batches a new iterator reads
+    after another iterator has read its pairs are a lone iterator's."""
+    source = images.synthetic_source(num_train=64, num_test=8, image_size=8)
+
+    def first_labels(data):
+        return [(t[1].numpy().tolist(), v[1].numpy().tolist()) for t, v in data.take(6)]
+
+    alone = first_labels(images.search_data(source, 8, seed=1).pairs)
+    used = images.search_data(source, 8, seed=1).pairs
+    probe = iter(used)
+    [next(probe) for _ in range(5)]
+    del probe
+    assert first_labels(used) == alone
+
+
+def test_a_dataset_smaller_than_said_is_an_error_not_an_endless_empty_stream():
+    from nasp_tf.data import passes
+
+    with pytest.raises(tf.errors.InvalidArgumentError, match="num_examples"):
+        next(iter(passes.permuted_passes(tf.data.Dataset.range(5), 10, seed=0)))
+    pairs = passes.permuted_passes(tf.data.Dataset.from_tensor_slices(
+        {"x": np.arange(6), "y": np.arange(6) * 10}), 6, seed=0)
+    for element in pairs.take(12):
+        assert int(element["y"]) == 10 * int(element["x"])
