@@ -52,6 +52,12 @@ _EXPORTS = {
     "write_json": "nasp_tf.genotype",
     "PUBLISHED": "nasp_tf.genotype",
     "SEARCHERS": "nasp_tf.search.registry",
+    "Choice": "nasp_tf.choice",
+    "InputChoice": "nasp_tf.choice",
+    "fix_choices": "nasp_tf.choice",
+    "read_choices": "nasp_tf.choice",
+    "validate_choices": "nasp_tf.choice",
+    "SpaceSearcher": "nasp_tf.search.space",
 }
 __all__ = sorted(_EXPORTS) + ["__version__"]
 

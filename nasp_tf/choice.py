@@ -1,0 +1,366 @@
+"""`Choice` and `InputChoice`: the decisions of a search space of your own.
+
+A Keras model with these layers is a supernet. Each decision is one block
+of rows of NASP's architecture matrix A:
+
+- `Choice(candidates)`: one row, one column per candidate layer; the
+  discrete architecture Ā = prox_C1(A) selects one candidate;
+- `InputChoice(n_chosen)`: one row per input (one column); Ā keeps the
+  `n_chosen` strongest inputs and the layer sums them (the two inputs per
+  node of a DARTS cell, a skip connection that is there or not).
+
+Outside a search every decision runs a fixed choice (the first candidate,
+the first `n_chosen` inputs, or what `fixed` says), so the model is an
+ordinary Keras model that builds, summarises and saves. A searcher
+(`nasp_tf.search.space.SpaceSearcher`) sets, for one call of the model, the
+architecture tensors of every decision and the mode they run in, the three
+modes of the CNN supernet (`nasp_tf.cnn.search_model`):
+
+- "discrete": a Choice runs only its selected candidate (`tf.switch_case`),
+  forward and backward;
+- "arch": the forward value of the discrete model, with the gradient with
+  respect to the row that of the mixture sum_k a_k f_k(x) at Ā, while
+  backpropagation into the input runs through the selected candidate only;
+- "dense": the mixture sum_k a_k f_k(x) itself (DARTS).
+
+The result of a search is {decision name: chosen candidate name, or the
+chosen input indices}: `read_choices`/`write_choices` keep it as validated
+JSON, `export_model` replaces every decision of a functional model by its
+choice, `fix_choices` builds the chosen architecture anew.
+"""
+
+import json
+import os
+
+import keras
+import tensorflow as tf
+
+MODES = ("discrete", "arch", "dense")
+
+
+class _Setting:
+    """What a searcher set for the next call of a decision: the mode, the row
+    (or rows) of architecture coefficients, and for a Choice the selected
+    candidate. A plain object, so Keras tracks nothing in it."""
+
+    def __init__(self):
+        self.mode = None
+        self.weights = None
+        self.index = None
+
+
+def _chosen_index(names, value, what):
+    if isinstance(value, str):
+        if value not in names:
+            raise ValueError(f"{what} names no candidate. Received: {value!r}; the "
+                             f"candidates are {list(names)}")
+        return names.index(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < len(names):
+        raise ValueError(f"{what} must be a candidate's name or index. Received: {value!r}")
+    return value
+
+
+@keras.saving.register_keras_serializable(package="nasp_tf")
+class Choice(keras.layers.Layer):
+    """One decision among candidate layers: one row of A.
+
+    Every candidate takes the same input and must give an output of the same
+    shape (checked when the layer builds). All candidates are built with the
+    layer, so that no branch of the discrete path creates weights.
+
+    Args:
+      candidates: a list of Keras layers (or small models), named by their
+        layer names, or a dict {name: layer}.
+      fixed: the candidate run outside a search (name or index; default the
+        first).
+      **kwargs: `keras.layers.Layer` arguments (give a `name`: it is the
+        decision's name in the search's result).
+    """
+
+    def __init__(self, candidates, fixed=None, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(candidates, dict):
+            names, layers = [str(n) for n in candidates], list(candidates.values())
+        else:
+            layers = list(candidates)
+            names = [getattr(layer, "name", None) for layer in layers]
+        if not layers:
+            raise ValueError(f"Choice {self.name!r} needs at least one candidate. "
+                             f"Received: {candidates!r}")
+        for layer in layers:
+            if not isinstance(layer, keras.layers.Layer):
+                raise ValueError(f"Choice {self.name!r}: every candidate must be a Keras "
+                                 f"layer or model. Received: {layer!r}")
+        if len(set(names)) != len(names):
+            raise ValueError(f"Choice {self.name!r}: candidate names must be distinct. "
+                             f"Received: {names}")
+        self.candidate_names = tuple(names)
+        self.candidates = layers
+        self.fixed = _chosen_index(self.candidate_names, 0 if fixed is None else fixed,
+                                   f"Choice {self.name!r}: fixed")
+        self.setting = _Setting()
+
+    @property
+    def num_rows(self):
+        return 1
+
+    @property
+    def num_columns(self):
+        return len(self.candidates)
+
+    def build(self, input_shape):
+        shapes = {}
+        for name, layer in zip(self.candidate_names, self.candidates):
+            # A symbolic call builds the candidate's weights and gives its shape.
+            out = layer(keras.KerasTensor(input_shape, dtype=self.compute_dtype))
+            shapes[name] = tuple(out.shape)
+        if len(set(shapes.values())) > 1:
+            raise ValueError(f"Choice {self.name!r}: the candidates' outputs differ in shape "
+                             f"for the input shape {tuple(input_shape)}. Received: {shapes}")
+
+    def _run(self, k, x, training):
+        return self.candidates[k](x, training=training)
+
+    def call(self, x, training=None):
+        setting = self.setting
+        if setting.mode is None:
+            return self._run(self.fixed, x, training)
+        if setting.mode == "dense":
+            outs = tf.stack([self._run(k, x, training) for k in range(self.num_columns)])
+            return tf.tensordot(tf.cast(setting.weights[0], outs.dtype), outs, 1)
+        index = setting.index[0]
+        row = setting.weights[0]
+        # The coefficient of the selected candidate: 1 in the code's prox_C1,
+        # A's own value with keep_value.
+        scale = tf.reduce_sum(row * tf.one_hot(index, self.num_columns, dtype=row.dtype))
+        branches = [lambda k=k: self._run(k, x, training) for k in range(self.num_columns)]
+        selected = tf.switch_case(index, branches)
+        scale = tf.cast(scale, selected.dtype)
+        if setting.mode == "discrete":
+            return scale * selected
+        if setting.mode != "arch":
+            raise ValueError(f"mode must be one of {MODES}. Received: {setting.mode!r}")
+        # d/da_k = <dL/dy, f_k(x)> comes from the stopped stack; dL/dx flows
+        # through the selected candidate alone, the only one with a non-zero a_k.
+        outs = tf.stop_gradient(tf.stack([self._run(k, x, training)
+                                          for k in range(self.num_columns)]))
+        mixed = tf.tensordot(tf.cast(row, outs.dtype), outs, 1)
+        return mixed + tf.stop_gradient(scale) * (selected - tf.stop_gradient(selected))
+
+    def choice_of(self, index):
+        """The JSON value of a choice: the candidate's name."""
+        return self.candidate_names[int(index)]
+
+    def index_of(self, value):
+        return _chosen_index(self.candidate_names, value, f"the choice of {self.name!r}")
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(candidates={name: keras.saving.serialize_keras_object(layer)
+                                  for name, layer in zip(self.candidate_names,
+                                                         self.candidates)},
+                      fixed=self.fixed)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["candidates"] = {name: keras.saving.deserialize_keras_object(layer)
+                                for name, layer in config["candidates"].items()}
+        return cls(**config)
+
+
+@keras.saving.register_keras_serializable(package="nasp_tf")
+class InputChoice(keras.layers.Layer):
+    """Chooses `n_chosen` of its inputs and sums them: one row of A per input.
+
+    Called on a list of tensors of one shape. Ā keeps the `n_chosen` inputs
+    whose rows of A are largest (the lower input on ties), as prox_C1 keeps
+    the strongest incoming edges of a DARTS cell's node.
+
+    Args:
+      n_chosen: how many inputs are summed.
+      fixed: the input indices used outside a search (default the first
+        `n_chosen`).
+      **kwargs: `keras.layers.Layer` arguments (give a `name`).
+    """
+
+    def __init__(self, n_chosen=1, fixed=None, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(n_chosen, bool) or not isinstance(n_chosen, int) or n_chosen < 1:
+            raise ValueError(f"InputChoice {self.name!r}: n_chosen must be a positive "
+                             f"integer. Received: n_chosen={n_chosen!r}")
+        self.n_chosen = n_chosen
+        self.fixed = None if fixed is None else sorted(int(i) for i in fixed)
+        if self.fixed is not None and len(self.fixed) != n_chosen:
+            raise ValueError(f"InputChoice {self.name!r}: fixed must name {n_chosen} "
+                             f"inputs. Received: fixed={fixed!r}")
+        self.num_inputs = None
+        self.setting = _Setting()
+
+    @property
+    def num_rows(self):
+        return self.num_inputs
+
+    @property
+    def num_columns(self):
+        return 1
+
+    def build(self, input_shape):
+        shapes = [tuple(s) for s in input_shape] if isinstance(input_shape, (list, tuple)) \
+            and input_shape and isinstance(input_shape[0], (list, tuple)) else None
+        if not shapes:
+            raise ValueError(f"InputChoice {self.name!r} is called on a list of tensors. "
+                             f"Received: input_shape={input_shape}")
+        if len(set(shapes)) > 1:
+            raise ValueError(f"InputChoice {self.name!r}: the inputs differ in shape. "
+                             f"Received: {shapes}")
+        if len(shapes) < self.n_chosen:
+            raise ValueError(f"InputChoice {self.name!r} chooses {self.n_chosen} of "
+                             f"{len(shapes)} inputs. Received: {len(shapes)} inputs")
+        self.num_inputs = len(shapes)
+        if self.fixed is None:
+            self.fixed = list(range(self.n_chosen))
+        if max(self.fixed) >= self.num_inputs or min(self.fixed) < 0:
+            raise ValueError(f"InputChoice {self.name!r}: fixed indices must be inputs. "
+                             f"Received: fixed={self.fixed}, inputs={self.num_inputs}")
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[0])
+
+    def call(self, inputs, training=None):
+        inputs = list(inputs)
+        setting = self.setting
+        if setting.mode is None:
+            return tf.add_n([inputs[i] for i in self.fixed])
+        # Ā (or DARTS's softmax) times the stacked inputs: the gradient with
+        # respect to row i is <dL/dy, x_i>, the one into x_i is a_i dL/dy.
+        stacked = tf.stack(inputs)
+        return tf.tensordot(tf.cast(setting.weights[:, 0], stacked.dtype), stacked, 1)
+
+    def choice_of(self, indices):
+        """The JSON value of a choice: the sorted input indices."""
+        return sorted(int(i) for i in indices)
+
+    def index_of(self, value):
+        if (not isinstance(value, list) or len(value) != self.n_chosen
+                or any(isinstance(i, bool) or not isinstance(i, int) for i in value)
+                or len(set(value)) != len(value)
+                or any(not 0 <= i < (self.num_inputs or 0) for i in value)):
+            raise ValueError(f"the choice of {self.name!r} must be a list of {self.n_chosen} "
+                             f"distinct input indices below {self.num_inputs}. "
+                             f"Received: {value!r}")
+        return sorted(value)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(n_chosen=self.n_chosen, fixed=self.fixed)
+        return config
+
+
+DECISIONS = (Choice, InputChoice)
+
+
+def find_decisions(model):
+    """Every `Choice` and `InputChoice` in `model` (built), in the order Keras
+    lists its layers; their names must be distinct."""
+    found, seen = [], set()
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        if isinstance(layer, DECISIONS) and id(layer) not in seen:
+            seen.add(id(layer))
+            found.append(layer)
+    names = [d.name for d in found]
+    if len(set(names)) != len(names):
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        raise ValueError(f"decision names must be distinct (they key the result). "
+                         f"Received: {duplicated} more than once")
+    return found
+
+
+def choices_of(decisions, indices):
+    """{name: JSON choice} from each decision's selected index (a Choice) or
+    kept inputs (an InputChoice)."""
+    return {d.name: d.choice_of(i) for d, i in zip(decisions, indices)}
+
+
+def validate_choices(decisions, choices):
+    """`choices` checked against the decisions of a space: {name: value} with
+    a value for every decision and no other key; raises ValueError naming
+    the first mismatch."""
+    if not isinstance(choices, dict):
+        raise ValueError(f"choices must be a JSON object {{decision: choice}}. "
+                         f"Received: {type(choices).__name__}")
+    names = [d.name for d in decisions]
+    unknown = sorted(set(choices) - set(names))
+    missing = [n for n in names if n not in choices]
+    if unknown:
+        raise ValueError(f"the choices name decisions this space does not have: {unknown}; "
+                         f"its decisions are {names}")
+    if missing:
+        raise ValueError(f"the choices miss decisions of this space: {missing}")
+    return {d.name: (d.choice_of(d.index_of(choices[d.name])) if isinstance(d, Choice)
+                     else d.index_of(choices[d.name])) for d in decisions}
+
+
+def write_choices(choices, path):
+    """Writes `choices` as JSON (atomically)."""
+    from nasp_tf import atomic
+    atomic.write_text(path, json.dumps(choices, indent=1, sort_keys=True) + "\n")
+
+
+def read_choices(path):
+    """The choices JSON at `path` (a dict; validate it against a space with
+    `validate_choices`). Raises ValueError with one line if it is not JSON."""
+    if not os.path.isfile(path):
+        raise ValueError(f"no choices file at {path}. Received: {path!r}")
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path} is not valid JSON ({e.msg}, line {e.lineno})") from None
+
+
+def export_model(model, choices):
+    """A plain Keras model of the chosen architecture sharing `model`'s
+    weights: every Choice replaced by its chosen candidate, every
+    InputChoice by its chosen input (or the sum of them), so no nasp_tf
+    layer is left and it saves and loads without nasp_tf. `model` must be
+    functional or sequential, decisions may sit in nested functional
+    blocks; build a subclassed model with `fix_choices` instead."""
+    decisions = find_decisions(model)
+    choices = validate_choices(decisions, choices)
+
+    def chosen(layer):
+        return layer.candidates[layer.index_of(choices[layer.name])]
+
+    def call_function(layer, *args, **kwargs):
+        if isinstance(layer, Choice):
+            return chosen(layer)(*args, **kwargs)
+        if isinstance(layer, InputChoice):
+            inputs = list(args[0])
+            kept = [inputs[i] for i in choices[layer.name]]
+            return kept[0] if len(kept) == 1 else keras.layers.Add(
+                name=f"{layer.name}_sum")(kept)
+        return layer(*args, **kwargs)
+
+    def clone_function(layer):
+        return chosen(layer) if isinstance(layer, Choice) else layer
+
+    try:
+        if isinstance(model, keras.Sequential):
+            return keras.models.clone_model(model, clone_function=clone_function)
+        return keras.models.clone_model(model, clone_function=lambda layer: layer,
+                                        call_function=call_function, recursive=True)
+    except ValueError as e:
+        raise ValueError(f"export_model rebuilds functional and sequential models only "
+                         f"({str(e).splitlines()[0]}); build a subclassed model's "
+                         "architecture with fix_choices(build_fn, choices). Received: "
+                         f"{type(model).__name__}") from None
+
+
+def fix_choices(build_fn, choices):
+    """The chosen architecture built anew for retraining from scratch:
+    `build_fn()` returns the space (a model with decisions, fresh weights),
+    and the result is `export_model` of it (only the chosen candidates)."""
+    return export_model(build_fn(), choices)

@@ -1,0 +1,257 @@
+"""NASP, DARTS and a random baseline over a Keras model with `Choice` and
+`InputChoice` decisions (`nasp_tf.choice`): a search space of your own."""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from nasp_tf import choice as choice_lib
+from nasp_tf import counting
+from nasp_tf import optimizers as optimizers_lib
+from nasp_tf import proximal
+from nasp_tf.search import base
+
+# The searchers a space of your own runs (the cell searchers' names).
+ALGORITHMS = ("nasp", "darts1", "random")
+
+
+class SpaceSearcher(base.TwoOptimizerModel):
+    """Searches the decisions of `model` with one of `ALGORITHMS`.
+
+    It owns one block of A per decision (a Choice: one row, a column per
+    candidate; an InputChoice: a row per input) and alternates, as the
+    cell searchers do, an architecture step on the validation batch and a
+    weight step on the training batch of every ((x, y), (x_val, y_val))
+    pair `fit` gives it:
+
+    - "nasp": Ā = prox_C1(A); the gradient of L_val(w, Ā) + eta * R(Ā) with
+      respect to Ā, w fixed; an Adam (or any) step on A, clipped to [0, 1];
+      then a weight step with only the selected candidates running.
+    - "darts1": the softmax of each block of A mixes every candidate
+      (inputs); first-order gradient on A, then a weight step on the mixture.
+    - "random": a uniformly random choice of every decision, drawn from
+      `seed`, held fixed; only the weight step runs (the baseline).
+
+    The loss and metrics are the user's, given to `compile` with both
+    optimizers: `compile(weight_optimizer=..., arch_optimizer=...,
+    loss=..., metrics=[...])`. Validation (`evaluate`, `validation_data`)
+    and `predict` run the current discrete architecture.
+
+    Args:
+      model: a built Keras model with at least one decision.
+      searcher: one of `ALGORITHMS`.
+      eta: weight of NASP's complexity penalty R: each candidate costs its
+        trainable parameter count, measured from the built layers (per
+        decision, relative to the decision's total, as R of a cell).
+      keep_value: prox_C1 keeps A's value at the selected entry (the paper)
+        instead of 1 (the reference code).
+      grad_clip: global-norm clip of the weight gradient (0: none).
+      seed: the random baseline's draw (and DARTS's initial noise).
+      **kwargs: `keras.Model` arguments.
+    """
+
+    def __init__(self, model, searcher="nasp", eta=0.0, keep_value=False, grad_clip=5.0,
+                 seed=0, **kwargs):
+        kwargs.setdefault("name", "space_searcher")
+        super().__init__(**kwargs)
+        if searcher not in ALGORITHMS:
+            raise ValueError(f"Unknown searcher for a space of your own. Received: "
+                             f"searcher={searcher!r}; choose one of {', '.join(ALGORITHMS)}")
+        if eta < 0:
+            raise ValueError(f"eta must be >= 0. Received: eta={eta}")
+        if not model.built:
+            raise ValueError("build the model before searching it (give it a keras.Input, or "
+                             f"call it once on a batch). Received: {model.name!r}, not built")
+        self.model = model
+        self.searcher = searcher
+        self.eta = float(eta)
+        self.keep_value = bool(keep_value)
+        self.grad_clip = float(grad_clip)
+        self.seed = int(seed)
+        self.decisions = choice_lib.find_decisions(model)
+        if not self.decisions:
+            raise ValueError(f"the model has no Choice or InputChoice layer: nothing to "
+                             f"search. Received: {model.name!r}")
+        self.arch_is_logits = searcher == "darts1"
+        rng = np.random.RandomState(self.seed)
+        self.arch_vars = {}
+        for decision in self.decisions:
+            initial = self._initial(decision, rng)
+            self.arch_vars[decision.name] = self.add_weight(
+                name=f"arch_{decision.name}", shape=initial.shape,
+                initializer=keras.initializers.Constant(initial), trainable=False,
+                constraint=proximal.prox_c2 if searcher == "nasp" else None,
+                aggregation="only_first_replica", autocast=False)
+        self.op_costs = {d.name: [counting.parameter_count(c) for c in d.candidates]
+                         for d in self.decisions if isinstance(d, choice_lib.Choice)}
+        self.train_loss = keras.metrics.Mean(name="loss")
+        self.arch_loss = keras.metrics.Mean(name="arch_loss")
+        self.abar_changes = keras.metrics.Mean(name="abar_changes")
+        self.built = True
+
+    def _initial(self, decision, rng):
+        shape = (decision.num_rows, decision.num_columns)
+        if self.searcher == "nasp":
+            return np.full(shape, 0.5, np.float32)  # as the reference's cells
+        if self.searcher == "darts1":
+            return (1e-3 * rng.standard_normal(shape)).astype(np.float32)
+        # random: a uniform draw, as a one-hot pattern prox_C1 returns unchanged.
+        pattern = np.zeros(shape, np.float32)
+        if isinstance(decision, choice_lib.Choice):
+            pattern[0, rng.randint(shape[1])] = 1.0
+        else:
+            pattern[rng.choice(shape[0], decision.n_chosen, replace=False), 0] = 1.0
+        return pattern
+
+    # The discrete architecture.
+
+    def _keep(self, decision):
+        return decision.n_chosen if isinstance(decision, choice_lib.InputChoice) else 1
+
+    def discrete_arch(self):
+        """{decision name: (Ā, selected index)} with Ā = prox_C1(A): a Choice
+        keeps its largest entry, an InputChoice its `n_chosen` largest rows."""
+        return {d.name: proximal.prox_c1(self.arch_vars[d.name], (d.num_rows,), self._keep(d),
+                                         self.keep_value)
+                for d in self.decisions}
+
+    def _indices(self):
+        """Each decision's choice: a Choice's candidate index, an
+        InputChoice's kept inputs."""
+        arch = self.discrete_arch()
+        found = []
+        for d in self.decisions:
+            index = arch[d.name][1].numpy()
+            found.append(int(index[0]) if isinstance(d, choice_lib.Choice)
+                         else [i for i in range(d.num_rows) if index[i] == 0])
+        return found
+
+    def choices(self):
+        """{decision name: chosen candidate name (a Choice) or sorted input
+        indices (an InputChoice)}: the architecture found, JSON-able."""
+        return choice_lib.choices_of(self.decisions, self._indices())
+
+    def write_choices(self, path):
+        choice_lib.write_choices(self.choices(), path)
+
+    def export_model(self):
+        """The chosen architecture as a plain Keras model with the supernet's
+        weights of the chosen candidates (`nasp_tf.choice.export_model`)."""
+        return choice_lib.export_model(self.model, self.choices())
+
+    # Running the model under an architecture.
+
+    def _run(self, x, arch, mode, training):
+        """The model's output with every decision set to `arch` ({name:
+        (coefficients, index)}) in `mode`, reset afterwards."""
+        for d in self.decisions:
+            d.setting.mode = mode
+            d.setting.weights, d.setting.index = arch[d.name]
+        try:
+            return self.model(x, training=training)
+        finally:
+            for d in self.decisions:
+                d.setting.mode = d.setting.weights = d.setting.index = None
+
+    def _mixture(self, matrices=None):
+        """DARTS's coefficients: the softmax of each decision's block of A
+        (or of `matrices`), over its candidates (a Choice) or its inputs (an
+        InputChoice)."""
+        matrices = matrices or self.arch_vars
+        mixture = {}
+        for d in self.decisions:
+            axis = 1 if isinstance(d, choice_lib.Choice) else 0
+            mixture[d.name] = (tf.nn.softmax(matrices[d.name], axis=axis), None)
+        return mixture
+
+    def call(self, x, training=False):
+        return self._run(x, self.discrete_arch(), "discrete", training)
+
+    def network_weights(self):
+        return self.model.trainable_weights
+
+    @property
+    def metrics(self):
+        own = [self.train_loss, self.arch_loss, self.abar_changes]
+        compiled = getattr(self, "_compile_metrics", None)
+        return own + ([compiled] if compiled is not None else [])
+
+    def _loss(self, x, y, y_pred):
+        return self.compute_loss(x=x, y=y, y_pred=y_pred, training=True)
+
+    def complexity_penalty(self, abars):
+        """R(Ā): every Choice's Ā row weighted by its candidates' parameter
+        counts (`nasp_tf.proximal.complexity_penalty`)."""
+        terms = [proximal.complexity_penalty(abars[name], costs)
+                 for name, costs in self.op_costs.items()]
+        return tf.add_n(terms) if terms else tf.constant(0.0)
+
+    # The two steps.
+
+    def update_arch(self, train, val):
+        if self.searcher == "random":
+            return
+        x, y = val
+        names = [d.name for d in self.decisions]
+        if self.searcher == "nasp":
+            arch = self.discrete_arch()
+            sources = [arch[n][0] for n in names]
+            with tf.GradientTape(watch_accessed_variables=False) as tape:
+                tape.watch(sources)
+                y_pred = self._run(x, arch, "arch", True)
+                loss = self._loss(x, y, y_pred)
+                if self.eta > 0:
+                    # R is the same on every replica: count it once in the sum.
+                    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+                    loss += self.eta * self.complexity_penalty(
+                        {n: arch[n][0] for n in names}) / replicas
+        else:
+            matrices = {n: tf.convert_to_tensor(self.arch_vars[n]) for n in names}
+            sources = [matrices[n] for n in names]
+            with tf.GradientTape(watch_accessed_variables=False) as tape:
+                tape.watch(sources)
+                y_pred = self._run(x, self._mixture(matrices), "dense", True)
+                loss = self._loss(x, y, y_pred)
+        grads = optimizers_lib.all_reduce_sum(self.gradients(tape, loss, sources))
+        grads = [tf.zeros_like(s) if g is None else g for g, s in zip(grads, sources)]
+        self.apply_if_finite(self.arch_optimizer, grads, [self.arch_vars[n] for n in names])
+        self.arch_loss.update_state(loss)
+
+    def update_weights(self, x, y):
+        weights = self.model.trainable_weights
+        if self.searcher == "darts1":
+            arch, mode = {n: (tf.stop_gradient(w), i) for n, (w, i)
+                          in self._mixture().items()}, "dense"
+        else:
+            arch, mode = self.discrete_arch(), "discrete"
+        with tf.GradientTape() as tape:
+            y_pred = self._run(x, arch, mode, True)
+            loss = self._loss(x, y, y_pred)
+        grads = optimizers_lib.global_gradients(self.gradients(tape, loss, weights), weights,
+                                                self.grad_clip)
+        self.apply_if_finite(self.weight_optimizer, grads, weights)
+        self.train_loss.update_state(loss)
+        compiled = getattr(self, "_compile_metrics", None)
+        if compiled is not None:
+            compiled.update_state(y, y_pred)
+
+    def _logs(self):
+        logs = {}
+        for metric in self.metrics:
+            result = metric.result()
+            logs.update(result) if isinstance(result, dict) else logs.update(
+                {metric.name: result})
+        return logs
+
+    def train_step(self, data):
+        super().train_step(data)
+        return self._logs()
+
+    def test_step(self, data):
+        x, y = data
+        y_pred = self(x, training=False)
+        self.train_loss.update_state(self._loss(x, y, y_pred))
+        compiled = getattr(self, "_compile_metrics", None)
+        if compiled is not None:
+            compiled.update_state(y, y_pred)
+        return self._logs()

@@ -1,0 +1,265 @@
+"""Choice, InputChoice and SpaceSearcher against numpy: the three modes of a
+decision, one full NASP step, DARTS's mixture, the random baseline, the
+penalty, and the result (choices JSON, the exported plain model)."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from nasp_tf import choice as choice_lib
+from nasp_tf.search import space as space_lib
+
+
+def _dense(units, name, seed):
+    return keras.layers.Dense(units, name=name,
+                              kernel_initializer=keras.initializers.RandomNormal(seed=seed),
+                              bias_initializer=keras.initializers.RandomNormal(seed=seed + 1))
+
+
+def _affine(layer, x):
+    kernel, bias = (w.numpy() for w in layer.weights)
+    return x @ kernel + bias
+
+
+def _two_dense_model(width=3):
+    inputs = keras.Input((4,))
+    choice = choice_lib.Choice({"a": _dense(width, "a", 1), "b": _dense(width, "b", 3),
+                                "c": _dense(width, "c", 5)}, name="head")
+    return keras.Model(inputs, choice(inputs)), choice
+
+
+def _set(decision, mode, weights, index=None):
+    decision.setting.mode = mode
+    decision.setting.weights = tf.constant(weights, tf.float32)
+    decision.setting.index = None if index is None else tf.constant(index, tf.int32)
+
+
+def _reset(decision):
+    decision.setting.mode = decision.setting.weights = decision.setting.index = None
+
+
+def test_outside_a_search_a_choice_runs_its_fixed_candidate():
+    model, choice = _two_dense_model()
+    x = np.random.RandomState(0).randn(5, 4).astype(np.float32)
+    np.testing.assert_allclose(model(x).numpy(), _affine(choice.candidates[0], x), rtol=1e-5)
+    fixed = choice_lib.Choice([_dense(3, "p", 7), _dense(3, "q", 9)], fixed="q", name="f")
+    out = fixed(x)
+    np.testing.assert_allclose(out.numpy(), _affine(fixed.candidates[1], x), rtol=1e-5)
+
+
+@pytest.mark.parametrize("selected", [0, 2])
+def test_the_three_modes_against_numpy(selected):
+    model, choice = _two_dense_model()
+    rng = np.random.RandomState(1)
+    x = rng.randn(6, 4).astype(np.float32)
+    upstream = rng.randn(6, 3).astype(np.float32)
+    outs = np.stack([_affine(c, x) for c in choice.candidates])
+    row = np.eye(3, dtype=np.float32)[selected][None]
+    mix = np.array([[0.2, 0.5, 0.3]], np.float32)
+    for mode, weights in (("discrete", row), ("arch", row), ("dense", mix)):
+        _set(choice, mode, weights, [selected])
+        xt = tf.constant(x)
+        w = tf.constant(weights)
+        choice.setting.weights = w
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch([xt, w])
+            y = model(xt)
+            loss = tf.reduce_sum(y * upstream)
+        _reset(choice)
+        expected = np.tensordot(weights[0], outs, 1)
+        np.testing.assert_allclose(y.numpy(), expected, rtol=1e-5, atol=1e-6)
+        # Into the input: sum_k w_k W_k g (only the selected kernel at a one-hot row).
+        kernels = [c.weights[0].numpy() for c in choice.candidates]
+        dx = sum(weights[0][k] * upstream @ kernels[k].T for k in range(3))
+        np.testing.assert_allclose(tape.gradient(loss, xt).numpy(), dx, rtol=1e-4, atol=1e-5)
+        grad_w = tape.gradient(loss, w)
+        if mode == "discrete":
+            # The row only scales the selected candidate.
+            expected_w = np.zeros(3, np.float32)
+            expected_w[selected] = np.sum(outs[selected] * upstream)
+        else:
+            # The mixture's gradient: <g, f_k(x)> for every candidate.
+            expected_w = np.array([np.sum(outs[k] * upstream) for k in range(3)])
+        np.testing.assert_allclose(grad_w.numpy()[0], expected_w, rtol=1e-4, atol=1e-5)
+        # Weights: only the selected candidate's outside the dense mixture.
+        grads = tape.gradient(loss, [c.weights[0] for c in choice.candidates])
+        for k, g in enumerate(grads):
+            norm = 0.0 if g is None else float(tf.reduce_sum(tf.abs(g)))
+            assert (norm > 0) == (mode == "dense" or k == selected), (mode, k)
+
+
+def test_input_choice_sums_the_kept_inputs_and_its_rows_get_the_inner_products():
+    a, b, c = (keras.Input((3,)) for _ in range(3))
+    pick = choice_lib.InputChoice(n_chosen=2, name="skip")
+    model = keras.Model([a, b, c], pick([a, b, c]))
+    rng = np.random.RandomState(2)
+    xs = [rng.randn(4, 3).astype(np.float32) for _ in range(3)]
+    np.testing.assert_allclose(model(xs).numpy(), xs[0] + xs[1], rtol=1e-6)
+    upstream = rng.randn(4, 3).astype(np.float32)
+    rows = tf.constant([[1.0], [0.0], [1.0]])
+    pick.setting.mode, pick.setting.weights = "arch", rows
+    with tf.GradientTape() as tape:
+        tape.watch(rows)
+        loss = tf.reduce_sum(model(xs) * upstream)
+    _reset(pick)
+    np.testing.assert_allclose(tape.gradient(loss, rows).numpy()[:, 0],
+                               [np.sum(x * upstream) for x in xs], rtol=1e-5)
+
+
+def test_bad_spaces_are_refused_in_one_line():
+    with pytest.raises(ValueError, match=r"Choice 'w'.*differ in shape.*'wide'"):
+        choice_lib.Choice({"narrow": keras.layers.Dense(2), "wide": keras.layers.Dense(5)},
+                          name="w")(keras.Input((3,)))
+    with pytest.raises(ValueError, match="distinct"):
+        choice_lib.Choice([keras.layers.Dense(2, name="d"), keras.layers.Dense(2, name="d")])
+    with pytest.raises(ValueError, match="inputs differ in shape"):
+        choice_lib.InputChoice(name="i")([keras.Input((3,)), keras.Input((4,))])
+    with pytest.raises(ValueError, match="fixed names no candidate"):
+        choice_lib.Choice({"a": keras.layers.Dense(2)}, fixed="b")
+    plain = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    with pytest.raises(ValueError, match="no Choice or InputChoice"):
+        space_lib.SpaceSearcher(plain)
+
+
+def _pairs(n=32, seed=0):
+    rng = np.random.RandomState(seed)
+    x = rng.randn(n, 4).astype(np.float32)
+    y = (x @ rng.randn(4, 3)).astype(np.float32)
+    return x, y
+
+
+def _sgd_searcher(searcher, eta=0.0, width=3):
+    model, choice = _two_dense_model(width)
+    found = space_lib.SpaceSearcher(model, searcher=searcher, eta=eta, grad_clip=0.0)
+    found.compile(weight_optimizer=keras.optimizers.SGD(0.1),
+                  arch_optimizer=keras.optimizers.SGD(0.3), loss="mse")
+    return found, choice
+
+
+def test_one_nasp_step_against_numpy():
+    """Ā = prox_C1(A); A <- clip(A - lr_a * dL_val/dĀ); Ā again; w of the
+    selected candidate only <- w - lr_w * dL_train/dw under the new Ā."""
+    searcher, choice = _sgd_searcher("nasp", eta=0.7)
+    start = np.array([[0.5, 0.62, 0.58]], np.float32)
+    searcher.arch_vars["head"].assign(start)
+    (xt, yt), (xv, yv) = _pairs(8, 1), _pairs(8, 2)
+    kernels = [[w.numpy() for w in c.weights] for c in choice.candidates]
+    outs_v = np.stack([xv @ k + b for k, b in kernels])
+    # Step 1 at Ā = one-hot(argmax A) = column 1.
+    resid = outs_v[1] - yv
+    grad = np.array([np.mean(2 * resid * outs_v[k]) for k in range(3)])
+    costs = np.array([4 * 3 + 3] * 3, np.float64)
+    grad += 0.7 * 2 * np.eye(3)[1] * costs / costs.sum()
+    a_new = np.clip(start[0] - 0.3 * grad, 0.0, 1.0)
+    searcher.train_step(((tf.constant(xt), tf.constant(yt)), (tf.constant(xv), tf.constant(yv))))
+    np.testing.assert_allclose(searcher.arch_vars["head"].numpy()[0], a_new, rtol=1e-5,
+                               atol=1e-6)
+    # Step 2 under the new Ā.
+    chosen = int(np.argmax(a_new))
+    k, b = kernels[chosen]
+    resid = xt @ k + b - yt
+    scale = 2.0 / resid.size
+    np.testing.assert_allclose(choice.candidates[chosen].weights[0].numpy(),
+                               k - 0.1 * scale * xt.T @ resid, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(choice.candidates[chosen].weights[1].numpy(),
+                               b - 0.1 * scale * resid.sum(0), rtol=1e-4, atol=1e-6)
+    for other in set(range(3)) - {chosen}:
+        np.testing.assert_array_equal(choice.candidates[other].weights[0].numpy(),
+                                      kernels[other][0])
+
+
+def test_one_darts_step_differentiates_the_softmax_mixture():
+    searcher, choice = _sgd_searcher("darts1")
+    start = np.array([[0.1, -0.2, 0.3]], np.float32)
+    searcher.arch_vars["head"].assign(start)
+    (xt, yt), (xv, yv) = _pairs(8, 3), _pairs(8, 4)
+    outs = np.stack([_affine(c, xv) for c in choice.candidates])
+    p = np.exp(start[0]) / np.exp(start[0]).sum()
+    resid = np.tensordot(p, outs, 1) - yv
+    dp = np.array([np.mean(2 * resid * outs[k]) for k in range(3)])
+    grad = p * (dp - np.dot(p, dp))  # through the softmax
+    searcher.train_step(((tf.constant(xt), tf.constant(yt)), (tf.constant(xv), tf.constant(yv))))
+    np.testing.assert_allclose(searcher.arch_vars["head"].numpy()[0], start[0] - 0.3 * grad,
+                               rtol=1e-4, atol=1e-6)
+
+
+def test_a_large_eta_chooses_the_small_candidate():
+    inputs = keras.Input((4,))
+    big = keras.Sequential([keras.layers.Dense(64), keras.layers.Dense(3)], name="big")
+    small = keras.layers.Dense(3, name="small")
+    model = keras.Model(inputs, choice_lib.Choice([big, small], name="head")(inputs))
+    searcher = space_lib.SpaceSearcher(model, eta=10.0)
+    assert searcher.op_costs["head"] == [4 * 64 + 64 + 64 * 3 + 3, 4 * 3 + 3]
+    searcher.compile(weight_optimizer=keras.optimizers.SGD(0.01),
+                     arch_optimizer=keras.optimizers.SGD(0.05), loss="mse")
+    (xt, yt), (xv, yv) = _pairs(64, 5), _pairs(64, 6)
+    data = tf.data.Dataset.from_tensor_slices(((xt, yt), (xv, yv))).batch(16).repeat()
+    assert searcher.choices() == {"head": "big"}  # A starts at 0.5: the first candidate
+    searcher.fit(data, epochs=1, steps_per_epoch=3, verbose=0)
+    assert searcher.choices() == {"head": "small"}
+
+
+def test_the_random_baseline_is_a_seeded_uniform_draw_that_never_moves():
+    drawn = []
+    for seed in range(40):
+        model, _ = _two_dense_model()
+        searcher = space_lib.SpaceSearcher(model, searcher="random", seed=seed)
+        drawn.append(searcher.choices()["head"])
+    assert set(drawn) == {"a", "b", "c"}
+    model, _ = _two_dense_model()
+    again = space_lib.SpaceSearcher(model, searcher="random", seed=7)
+    assert again.choices()["head"] == drawn[7]
+    again.compile(weight_optimizer=keras.optimizers.SGD(0.1),
+                  arch_optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    before = again.arch_vars["head"].numpy().copy()
+    (xt, yt), (xv, yv) = _pairs(16, 7), _pairs(16, 8)
+    again.fit(tf.data.Dataset.from_tensor_slices(((xt, yt), (xv, yv))).batch(8).repeat(),
+              epochs=1, steps_per_epoch=3, verbose=0)
+    np.testing.assert_array_equal(again.arch_vars["head"].numpy(), before)
+
+
+def _space_with_skip():
+    inputs = keras.Input((4,))
+    hidden = choice_lib.Choice({"relu": keras.layers.Dense(6, activation="relu", name="r"),
+                                "tanh": keras.layers.Dense(6, activation="tanh", name="t")},
+                               name="act")(inputs)
+    proj = keras.layers.Dense(6, name="proj")(inputs)
+    merged = choice_lib.InputChoice(1, name="skip")([hidden, proj])
+    return keras.Model(inputs, keras.layers.Dense(2, name="out")(merged))
+
+
+def test_choices_are_validated_json_and_the_export_is_the_discrete_model(tmp_path):
+    model = _space_with_skip()
+    searcher = space_lib.SpaceSearcher(model)
+    searcher.arch_vars["act"].assign([[0.2, 0.9]])
+    searcher.arch_vars["skip"].assign([[0.1], [0.8]])
+    assert searcher.choices() == {"act": "tanh", "skip": [1]}
+    path = str(tmp_path / "choices.json")
+    searcher.write_choices(path)
+    read = choice_lib.read_choices(path)
+    assert choice_lib.validate_choices(searcher.decisions, read) == {"act": "tanh", "skip": [1]}
+    for bad, phrase in (({"act": "gelu", "skip": [1]}, "names no candidate"),
+                        ({"act": "tanh"}, "miss decisions"),
+                        ({"act": "tanh", "skip": [1], "x": 1}, "does not have"),
+                        ({"act": "tanh", "skip": [2]}, "input indices")):
+        with pytest.raises(ValueError, match=phrase):
+            choice_lib.validate_choices(searcher.decisions, bad)
+    exported = searcher.export_model()
+    names = {type(layer).__name__ for layer in exported._flatten_layers(include_self=False)}
+    assert not names & {"Choice", "InputChoice"}
+    x = np.random.RandomState(9).randn(5, 4).astype(np.float32)
+    # The chosen path (skip -> the projection) in numpy.
+    layer = {l.name: l for l in model.layers}
+    expected = _affine(layer["out"], _affine(layer["proj"], x))
+    np.testing.assert_allclose(exported(x).numpy(), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(searcher(x).numpy(), expected, rtol=1e-5, atol=1e-6)
+    exported.save(str(tmp_path / "m.keras"))
+    loaded = keras.saving.load_model(str(tmp_path / "m.keras"))
+    np.testing.assert_allclose(loaded(x).numpy(), expected, rtol=1e-5, atol=1e-6)
+    fresh = choice_lib.fix_choices(_space_with_skip, {"act": "relu", "skip": [0]})
+    assert fresh.count_params() == 4 * 6 + 6 + 6 * 2 + 2
+    with open(path, encoding="utf-8") as f:
+        assert json.load(f) == {"act": "tanh", "skip": [1]}
