@@ -22,6 +22,12 @@ class _PreAggregated:
         return list(grads_and_vars)
 
 
+def sums_over_replicas(optimizer):
+    """Whether `optimizer` all-reduces the gradients it is given (Keras's own
+    optimizers do; nasp_tf's take them summed already)."""
+    return not isinstance(optimizer, _PreAggregated)
+
+
 class _ScaledRate:
     """A factor on the learning rate, kept in a variable of the optimizer (so
     checkpoints carry it): 1 unless a run restored after a NaN

@@ -167,6 +167,17 @@ class SpaceSearcher(base.TwoOptimizerModel):
     def call(self, x, training=False):
         return self._run(x, self.discrete_arch(), "discrete", training)
 
+    def _symbolic_build(self, iterator=None, data_batch=None):
+        # Under a strategy Keras builds the compiled loss and metrics from the
+        # first batch before `fit` trains, as if it were (x, y): a search's
+        # batch is a pair ((x, y), (x_val, y_val)), whose training half it is.
+        # (keras_compat checks that Keras still has this method.)
+        if (not isinstance(self.model.input, (list, tuple, dict))
+                and isinstance(data_batch, tuple) and len(data_batch) == 2
+                and all(isinstance(half, tuple) and len(half) == 2 for half in data_batch)):
+            data_batch = data_batch[0]
+        return super()._symbolic_build(iterator=iterator, data_batch=data_batch)
+
     def network_weights(self):
         return self.model.trainable_weights
 
@@ -212,9 +223,9 @@ class SpaceSearcher(base.TwoOptimizerModel):
                 tape.watch(sources)
                 y_pred = self._run(x, self._mixture(matrices), "dense", True)
                 loss = self._loss(x, y, y_pred)
-        grads = optimizers_lib.all_reduce_sum(self.gradients(tape, loss, sources))
-        grads = [tf.zeros_like(s) if g is None else g for g, s in zip(grads, sources)]
-        self.apply_if_finite(self.arch_optimizer, grads, [self.arch_vars[n] for n in names])
+        grads = [tf.zeros_like(s) if g is None else g
+                 for g, s in zip(self.gradients(tape, loss, sources), sources)]
+        self._apply(self.arch_optimizer, grads, [self.arch_vars[n] for n in names])
         self.arch_loss.update_state(loss)
 
     def update_weights(self, x, y):
@@ -227,13 +238,28 @@ class SpaceSearcher(base.TwoOptimizerModel):
         with tf.GradientTape() as tape:
             y_pred = self._run(x, arch, mode, True)
             loss = self._loss(x, y, y_pred)
-        grads = optimizers_lib.global_gradients(self.gradients(tape, loss, weights), weights,
-                                                self.grad_clip)
-        self.apply_if_finite(self.weight_optimizer, grads, weights)
+        grads = [tf.zeros(w.shape, w.dtype) if g is None else g
+                 for g, w in zip(self.gradients(tape, loss, weights), weights)]
+        self._apply(self.weight_optimizer, grads, weights, self.grad_clip)
         self.train_loss.update_state(loss)
         compiled = getattr(self, "_compile_metrics", None)
         if compiled is not None:
             compiled.update_state(y, y_pred)
+
+    def _apply(self, optimizer, grads, variables, clip_norm=0.0):
+        """Applies this replica's `grads`, clipped by the global norm of their
+        sum over the replicas. nasp_tf's optimizers take the summed
+        gradients; Keras's own sum what every replica gives them, so they get
+        this replica's share, scaled by the same clip factor."""
+        summed = optimizers_lib.all_reduce_sum(grads)
+        factor = None
+        if clip_norm > 0:
+            norm = tf.linalg.global_norm(summed)
+            factor = tf.minimum(1.0, clip_norm / norm) + (norm - norm)  # NaN stays NaN
+        chosen = grads if optimizers_lib.sums_over_replicas(optimizer) else summed
+        if factor is not None:
+            chosen = [g * tf.cast(factor, g.dtype) for g in chosen]
+        self.apply_if_finite(optimizer, chosen, variables)
 
     def _logs(self):
         logs = {}

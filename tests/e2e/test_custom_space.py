@@ -73,3 +73,29 @@ def test_the_tabular_example_runs_and_writes_its_choices(tmp_path):
     assert result["choices"] == json.loads((out / "choices.json").read_text())
     assert 0.0 <= result["test_accuracy"] <= 1.0 and result["parameters"] > 0
     assert (out / "retrained.keras").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("searcher,optimizers", [("nasp", "keras"), ("nasp", "nasp_tf"),
+                                                 ("darts1", "keras")])
+def test_a_mirrored_search_of_a_space_matches_one_device(tmp_path, searcher, optimizers):
+    """Two replicas, each half of every batch: the same A and weights as one
+    device, to float32 rounding, with Keras's optimizers (which sum the
+    replicas' gradients themselves) and with nasp_tf's (which take them
+    summed), the weight gradient clipped by its global norm."""
+    import numpy as np
+
+    worker = os.path.join(ROOT, "tests", "e2e", "space_mirrored_worker.py")
+    results = {}
+    for mode in ("single", "mirrored"):
+        path = str(tmp_path / f"{mode}.npz")
+        ran = subprocess.run([sys.executable, worker, mode, searcher, optimizers, path],
+                             capture_output=True, text=True, timeout=600,
+                             env={**os.environ, "PYTHONPATH": ROOT})
+        assert ran.returncode == 0, ran.stderr[-3000:]
+        results[mode] = np.load(path)
+    single, mirrored = results["single"], results["mirrored"]
+    assert set(single.files) == set(mirrored.files)
+    assert any(k.endswith("arch_c") for k in single.files)
+    for key in single.files:
+        np.testing.assert_allclose(mirrored[key], single[key], rtol=0, atol=1e-6, err_msg=key)
