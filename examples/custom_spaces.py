@@ -6,6 +6,7 @@ synthetic sequence task; each chosen by NASP (or DARTS, or at random).
         [--searcher=nasp|darts1|random] [--seed=0] [--epochs=20] [--retrain_epochs=60]
         [--output_dir=DIR]
     python examples/custom_spaces.py --space=digits --seeds=5   # every searcher: a table
+    python examples/custom_spaces.py --space=tabular --seeds=3 --etas=0,0.3,1,3   # sizes
 
 The data are split once (seed 0) into rows that train the weights, rows that
 train the architecture, and test rows that only the reported accuracy reads,
@@ -122,14 +123,14 @@ def loss():
     return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
 
-def run(space, searcher_name, seed, epochs, retrain_epochs, out):
+def run(space, searcher_name, seed, epochs, retrain_epochs, out, eta=0.0):
     """One search, the retraining of its choices, the test accuracy."""
     build, data, batch_size = SPACES[space]
     os.makedirs(out, exist_ok=True)
     keras.backend.clear_session()  # every run starts alike, in one process or many
     keras.utils.set_random_seed(seed)
     (x_w, y_w), (x_a, y_a), (x_test, y_test) = data()
-    searcher = nasp_tf.SpaceSearcher(build(), searcher=searcher_name, seed=seed)
+    searcher = nasp_tf.SpaceSearcher(build(), searcher=searcher_name, seed=seed, eta=eta)
     searcher.compile(weight_optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
                      arch_optimizer=keras.optimizers.Adam(3e-3), loss=loss(),
                      metrics=["accuracy"])
@@ -146,7 +147,8 @@ def run(space, searcher_name, seed, epochs, retrain_epochs, out):
               epochs=retrain_epochs, verbose=0)
     _, accuracy = model.evaluate(x_test, y_test, verbose=0)
     model.save(os.path.join(out, "retrained.keras"))
-    return {"space": space, "searcher": searcher_name, "seed": seed, "choices": choices,
+    return {"space": space, "searcher": searcher_name, "seed": seed, "eta": eta,
+            "choices": choices,
             "parameters": model.count_params(), "test_accuracy": accuracy}
 
 
@@ -181,14 +183,32 @@ def main():
     parser.add_argument("--searcher", default="nasp", choices=["nasp", "darts1", "random"])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--seeds", type=int, default=0)
+    parser.add_argument("--eta", type=float, default=0.0, help="NASP's size penalty")
+    parser.add_argument("--etas", default="",
+                        help="comma-separated: NASP at each eta for seeds 0..--seeds-1, a table")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--retrain_epochs", type=int, default=60)
     parser.add_argument("--output_dir", default=None)
     args = parser.parse_args()
     out = args.output_dir or tempfile.mkdtemp(prefix="custom_space_")
+    if args.etas:
+        results = []
+        for eta, seed in itertools.product([float(e) for e in args.etas.split(",")],
+                                           range(max(args.seeds, 1))):
+            results.append(run(args.space, "nasp", seed, args.epochs, args.retrain_epochs,
+                               os.path.join(out, f"eta{eta:g}_{seed}"), eta))
+            print(json.dumps(results[-1]), flush=True)
+        print("| eta | n | mean parameters | min–max parameters | mean test accuracy |")
+        print("|---|---|---|---|---|")
+        for eta in sorted({r["eta"] for r in results}):
+            runs = [r for r in results if r["eta"] == eta]
+            sizes = [r["parameters"] for r in runs]
+            print(f"| {eta:g} | {len(runs)} | {np.mean(sizes):,.0f} | {min(sizes):,}–"
+                  f"{max(sizes):,} | {np.mean([r['test_accuracy'] for r in runs]):.4f} |")
+        return
     if not args.seeds:
         print(json.dumps(run(args.space, args.searcher, args.seed, args.epochs,
-                             args.retrain_epochs, out)))
+                             args.retrain_epochs, out, args.eta)))
         return
     results = []
     for seed, name in itertools.product(range(args.seeds), ("nasp", "darts1", "random")):
