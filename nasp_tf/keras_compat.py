@@ -64,6 +64,19 @@ def _variable_creator_initial_value():
         "self", "replica_id", "device", "primary_var"]
 
 
+def _symbolic_build():
+    import keras
+
+    return _parameters(keras.Model._symbolic_build)[:3] == ["self", "iterator", "data_batch"]
+
+
+def _flatten_layers():
+    import keras
+
+    return _parameters(keras.layers.Layer._flatten_layers)[:3] == [
+        "self", "include_self", "recursive"]
+
+
 WORKAROUNDS = (
     Workaround("keras.src.backend.tensorflow.trainer.reduce_per_replica(values, strategy, "
                "reduction)", "nasp_tf.distribute._reduce_logs_across_workers",
@@ -74,6 +87,15 @@ WORKAROUNDS = (
                "fit builds the model from a batch reduced over the replicas, which fails in "
                "eager mode under MultiWorkerMirroredStrategy (keras-team/keras#20585)",
                _maybe_symbolic_build),
+    Workaround("keras.Model._symbolic_build(iterator, data_batch)",
+               "nasp_tf.search.space.SpaceSearcher",
+               "under a strategy fit builds the compiled loss and metrics from the first batch "
+               "taken as (x, y); a search's batch is a pair of such, so the searcher passes "
+               "on its training half", _symbolic_build),
+    Workaround("keras.layers.Layer._flatten_layers(include_self, recursive)",
+               "nasp_tf.choice.find_decisions",
+               "the one way to list every sublayer of a model, in nested models and in "
+               "layers of the user's own alike; Keras has no public one", _flatten_layers),
     Workaround("keras.optimizers.Optimizer._get_variable_index",
                "nasp_tf.optimizers.TorchSGD, nasp_tf.search.base (DARTS's unrolled step)",
                "the one way to find a variable's momentum slot; Keras has no public one",
