@@ -37,15 +37,18 @@ def build_searcher(name="nasp", space="darts7", image_shape=(32, 32, 3), num_cla
 def search_pairs(x_train, y_train, x_val, y_val, batch_size=64, seed=0):
     """An endless tf.data.Dataset of ((x_train, y_train), (x_val, y_val)) batch
     pairs, each half reshuffled every pass: what a searcher's `fit` takes
-    (pass `steps_per_epoch`). Images are float arrays [N, H, W, C] (normalised
-    as you like); labels integer class ids."""
+    (pass `steps_per_epoch`). `x` are float arrays, [N, H, W, C] images for a
+    cell searcher or whatever a `SpaceSearcher`'s model takes (normalised as
+    you like); `y` class ids (int64) or, for a regression, float targets
+    (float32)."""
     import tensorflow as tf
 
     from nasp_tf.data import passes
 
     def half(x, y, offset):
-        data = tf.data.Dataset.from_tensor_slices((np.asarray(x, np.float32),
-                                                   np.asarray(y, np.int64)))
+        y = np.asarray(y)
+        y = y.astype(np.float32 if y.dtype.kind == "f" else np.int64)
+        data = tf.data.Dataset.from_tensor_slices((np.asarray(x, np.float32), y))
         return passes.permuted_passes(data, len(x), seed + offset).batch(
             batch_size, drop_remainder=True)
 

@@ -263,3 +263,15 @@ def test_choices_are_validated_json_and_the_export_is_the_discrete_model(tmp_pat
     assert fresh.count_params() == 4 * 6 + 6 + 6 * 2 + 2
     with open(path, encoding="utf-8") as f:
         assert json.load(f) == {"act": "tanh", "skip": [1]}
+
+
+def test_search_pairs_keep_float_targets_for_a_regression():
+    import nasp_tf
+
+    (xt, yt), (xv, yv) = _pairs(16, 10), _pairs(16, 11)
+    (x, y), (x_val, y_val) = next(iter(nasp_tf.search_pairs(xt, yt, xv, yv, batch_size=16)))
+    assert y.dtype == tf.float32 and y_val.dtype == tf.float32
+    # A pass is a permutation of the rows: the targets sum as the array's.
+    np.testing.assert_allclose(y.numpy().sum(0), yt.sum(0), rtol=1e-5)
+    labels = next(iter(nasp_tf.search_pairs(xt, np.arange(16) % 3, xv, np.arange(16) % 3, 8)))
+    assert labels[0][1].dtype == tf.int64
