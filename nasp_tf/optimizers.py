@@ -242,16 +242,22 @@ def all_reduce_sum(grads):
     return ctx.all_reduce(tf.distribute.ReduceOp.SUM, list(grads))
 
 
+def global_norm_scale(grads, clip_norm):
+    """The factor `clip_by_global_norm` multiplies every gradient by:
+    min(1, clip_norm / ||grads||), NaN if the norm is infinite or NaN."""
+    half_squared = tf.reduce_sum(tf.stack([tf.raw_ops.L2Loss(t=g) for g in grads]))
+    norm = tf.sqrt(half_squared * 2.0)
+    limit = tf.constant(clip_norm, tf.float32)
+    # As TF: an infinite or NaN norm makes every clipped gradient NaN.
+    return limit * tf.minimum(1.0 / norm, 1.0 / limit) + (norm - norm)
+
+
 def clip_by_global_norm(grads, clip_norm):
     """`tf.clip_by_global_norm(grads, clip_norm)[0]`, the same arithmetic
     (so the same numbers) without its per-tensor colocation scope and
     identity op: on a supernet's ~900 gradients those were a tenth of the
     weight step's graph."""
-    half_squared = tf.reduce_sum(tf.stack([tf.raw_ops.L2Loss(t=g) for g in grads]))
-    norm = tf.sqrt(half_squared * 2.0)
-    limit = tf.constant(clip_norm, tf.float32)
-    # As TF: an infinite or NaN norm makes every clipped gradient NaN.
-    scale = limit * tf.minimum(1.0 / norm, 1.0 / limit) + (norm - norm)
+    scale = global_norm_scale(grads, clip_norm)
     return [tf.raw_ops.Mul(x=g, y=tf.cast(scale, g.dtype)) for g in grads]
 
 

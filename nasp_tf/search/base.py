@@ -75,7 +75,7 @@ class TwoOptimizerModel(precision.LossScaling, distribute.StrategyModel):
             self.update_arch(train, search)
             self.record_changes(before, self.selected_indices())
             self.update_weights(*train)
-        return {m.name: m.result() for m in self.metrics}
+        return self.get_metrics_result()
 
     def arch_numpy(self):
         """{cell kind: (A, Ā)} as numpy arrays."""

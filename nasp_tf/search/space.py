@@ -182,10 +182,18 @@ class SpaceSearcher(base.TwoOptimizerModel):
         return self.model.trainable_weights
 
     @property
+    def _compiled_metrics(self):
+        """The metrics given to `compile` (one Keras object), or None."""
+        return getattr(self, "_compile_metrics", None)
+
+    @property
     def metrics(self):
         own = [self.train_loss, self.arch_loss, self.abar_changes]
-        compiled = getattr(self, "_compile_metrics", None)
-        return own + ([compiled] if compiled is not None else [])
+        return own + ([self._compiled_metrics] if self._compiled_metrics is not None else [])
+
+    def _update_compiled_metrics(self, y, y_pred):
+        if self._compiled_metrics is not None:
+            self._compiled_metrics.update_state(y, y_pred)
 
     def _loss(self, x, y, y_pred):
         return self.compute_loss(x=x, y=y, y_pred=y_pred, training=True)
@@ -223,9 +231,8 @@ class SpaceSearcher(base.TwoOptimizerModel):
                 tape.watch(sources)
                 y_pred = self._run(x, self._mixture(matrices), "dense", True)
                 loss = self._loss(x, y, y_pred)
-        grads = [tf.zeros_like(s) if g is None else g
-                 for g, s in zip(self.gradients(tape, loss, sources), sources)]
-        self._apply(self.arch_optimizer, grads, [self.arch_vars[n] for n in names])
+        self._apply(self.arch_optimizer, self.gradients(tape, loss, sources),
+                    [self.arch_vars[n] for n in names])
         self.arch_loss.update_state(loss)
 
     def update_weights(self, x, y):
@@ -238,46 +245,31 @@ class SpaceSearcher(base.TwoOptimizerModel):
         with tf.GradientTape() as tape:
             y_pred = self._run(x, arch, mode, True)
             loss = self._loss(x, y, y_pred)
-        grads = [tf.zeros(w.shape, w.dtype) if g is None else g
-                 for g, w in zip(self.gradients(tape, loss, weights), weights)]
-        self._apply(self.weight_optimizer, grads, weights, self.grad_clip)
+        self._apply(self.weight_optimizer, self.gradients(tape, loss, weights), weights,
+                    self.grad_clip)
         self.train_loss.update_state(loss)
-        compiled = getattr(self, "_compile_metrics", None)
-        if compiled is not None:
-            compiled.update_state(y, y_pred)
+        self._update_compiled_metrics(y, y_pred)
 
     def _apply(self, optimizer, grads, variables, clip_norm=0.0):
-        """Applies this replica's `grads`, clipped by the global norm of their
-        sum over the replicas. nasp_tf's optimizers take the summed
-        gradients; Keras's own sum what every replica gives them, so they get
-        this replica's share, scaled by the same clip factor."""
-        summed = optimizers_lib.all_reduce_sum(grads)
-        factor = None
-        if clip_norm > 0:
-            norm = tf.linalg.global_norm(summed)
-            factor = tf.minimum(1.0, clip_norm / norm) + (norm - norm)  # NaN stays NaN
-        chosen = grads if optimizers_lib.sums_over_replicas(optimizer) else summed
-        if factor is not None:
-            chosen = [g * tf.cast(factor, g.dtype) for g in chosen]
-        self.apply_if_finite(optimizer, chosen, variables)
-
-    def _logs(self):
-        logs = {}
-        for metric in self.metrics:
-            result = metric.result()
-            logs.update(result) if isinstance(result, dict) else logs.update(
-                {metric.name: result})
-        return logs
-
-    def train_step(self, data):
-        super().train_step(data)
-        return self._logs()
+        """Applies this replica's `grads` (None: zero), clipped by the global
+        norm of their sum over the replicas. nasp_tf's optimizers take the
+        clipped sum (`global_gradients`, as the cell searchers); Keras's own
+        sum what every replica gives them, so they get this replica's share,
+        scaled by the factor the sum's norm gives."""
+        grads = [tf.zeros(v.shape, v.dtype) if g is None else g
+                 for g, v in zip(grads, variables)]
+        if not optimizers_lib.sums_over_replicas(optimizer):
+            grads = optimizers_lib.global_gradients(grads, variables, clip_norm)
+        elif clip_norm > 0:
+            scale = optimizers_lib.global_norm_scale(optimizers_lib.all_reduce_sum(grads),
+                                                     clip_norm)
+            grads = [g * tf.cast(scale, g.dtype) for g in grads]
+        self.apply_if_finite(optimizer, grads, variables)
 
     def test_step(self, data):
         x, y = data
         y_pred = self(x, training=False)
         self.train_loss.update_state(self._loss(x, y, y_pred))
-        compiled = getattr(self, "_compile_metrics", None)
-        if compiled is not None:
-            compiled.update_state(y, y_pred)
-        return self._logs()
+        self._update_compiled_metrics(y, y_pred)
+        return self.get_metrics_result()
+
