@@ -187,23 +187,28 @@ def test_one_darts_step_differentiates_the_softmax_mixture():
 
 
 def test_a_large_eta_chooses_the_small_candidate():
-    # One step: the penalty's pull on the selected big candidate (2 eta p_big / sum p,
-    # about 20) outweighs any loss gradient; later steps move the small one by its
-    # loss gradient alone, which decides between two cheap-enough rows.
-    keras.utils.set_random_seed(0)
-    inputs = keras.Input((4,))
-    big = keras.Sequential([keras.layers.Dense(64), keras.layers.Dense(3)], name="big")
-    small = keras.layers.Dense(3, name="small")
-    model = keras.Model(inputs, choice_lib.Choice([big, small], name="head")(inputs))
-    searcher = space_lib.SpaceSearcher(model, eta=10.0)
-    assert searcher.op_costs["head"] == [4 * 64 + 64 + 64 * 3 + 3, 4 * 3 + 3]
-    searcher.compile(weight_optimizer=keras.optimizers.SGD(0.01),
-                     arch_optimizer=keras.optimizers.SGD(0.05), loss="mse")
-    (xt, yt), (xv, yv) = _pairs(64, 5), _pairs(64, 6)
-    data = tf.data.Dataset.from_tensor_slices(((xt, yt), (xv, yv))).batch(16).repeat()
-    assert searcher.choices() == {"head": "big"}  # A starts at 0.5: the first candidate
-    searcher.fit(data, epochs=1, steps_per_epoch=1, verbose=0)
-    assert searcher.choices() == {"head": "small"}
+    """One seeded step from the same weights: without the penalty the big
+    candidate stays selected; with eta = 10 its pull (2 eta p_big / sum p,
+    about 20) clips the big candidate's entry to 0 and the small one is chosen."""
+
+    def one_step(eta):
+        keras.utils.set_random_seed(1)
+        inputs = keras.Input((4,))
+        big = keras.Sequential([keras.layers.Dense(64), keras.layers.Dense(3)], name="big")
+        small = keras.layers.Dense(3, name="small")
+        model = keras.Model(inputs, choice_lib.Choice([big, small], name="head")(inputs))
+        searcher = space_lib.SpaceSearcher(model, eta=eta)
+        assert searcher.op_costs["head"] == [4 * 64 + 64 + 64 * 3 + 3, 4 * 3 + 3]
+        searcher.compile(weight_optimizer=keras.optimizers.SGD(0.01),
+                         arch_optimizer=keras.optimizers.SGD(0.05), loss="mse")
+        (xt, yt), (xv, yv) = _pairs(64, 5), _pairs(64, 6)
+        data = tf.data.Dataset.from_tensor_slices(((xt, yt), (xv, yv))).batch(16).repeat()
+        assert searcher.choices() == {"head": "big"}  # A starts at 0.5: the first candidate
+        searcher.fit(data, epochs=1, steps_per_epoch=1, verbose=0)
+        return searcher.choices()
+
+    assert one_step(0.0) == {"head": "big"}
+    assert one_step(10.0) == {"head": "small"}
 
 
 def test_the_random_baseline_is_a_seeded_uniform_draw_that_never_moves():
