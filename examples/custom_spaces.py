@@ -7,6 +7,7 @@ synthetic sequence task; each chosen by NASP (or DARTS, or at random).
         [--output_dir=DIR]
     python examples/custom_spaces.py --space=digits --seeds=5   # every searcher: a table
     python examples/custom_spaces.py --space=tabular --seeds=3 --etas=0,0.3,1,3   # sizes
+    python examples/custom_spaces.py --space=tabular --write_data=tabular.npz   # for bin/
 
 The data are split once (seed 0) into rows that train the weights, rows that
 train the architecture, and test rows that only the reported accuracy reads,
@@ -189,7 +190,16 @@ def main():
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--retrain_epochs", type=int, default=60)
     parser.add_argument("--output_dir", default=None)
+    parser.add_argument("--write_data", default=None, metavar="FILE.npz",
+                        help="only write the space's data for bin/search.py and bin/train.py: "
+                             "x_train/y_train (the weight and architecture rows), x_test/y_test")
     args = parser.parse_args()
+    if args.write_data:
+        (x_w, y_w), (x_a, y_a), (x_t, y_t) = SPACES[args.space][1]()
+        np.savez(args.write_data, x_train=np.concatenate([x_w, x_a]),
+                 y_train=np.concatenate([y_w, y_a]), x_test=x_t, y_test=y_t)
+        print(f"wrote {args.write_data}")
+        return
     out = args.output_dir or tempfile.mkdtemp(prefix="custom_space_")
     if args.etas:
         results = []

@@ -34,13 +34,13 @@ def build_searcher(name="nasp", space="darts7", image_shape=(32, 32, 3), num_cla
     return searcher_class(supernet, name="searcher", **dict(entry.options), **kwargs)
 
 
-def search_pairs(x_train, y_train, x_val, y_val, batch_size=64, seed=0):
+def search_pairs(x_train, y_train, x_val, y_val, batch_size=64, seed=0, start_step=0):
     """An endless tf.data.Dataset of ((x_train, y_train), (x_val, y_val)) batch
     pairs, each half reshuffled every pass: what a searcher's `fit` takes
     (pass `steps_per_epoch`). `x` are float arrays, [N, H, W, C] images for a
     cell searcher or whatever a `SpaceSearcher`'s model takes (normalised as
     you like); `y` class ids (int64) or, for a regression, float targets
-    (float32)."""
+    (float32). `start_step` starts the stream at that pair (a resumed run)."""
     import tensorflow as tf
 
     from nasp_tf.data import passes
@@ -49,7 +49,8 @@ def search_pairs(x_train, y_train, x_val, y_val, batch_size=64, seed=0):
         y = np.asarray(y)
         y = y.astype(np.float32 if y.dtype.kind == "f" else np.int64)
         data = tf.data.Dataset.from_tensor_slices((np.asarray(x, np.float32), y))
-        return passes.permuted_passes(data, len(x), seed + offset).batch(
+        return passes.permuted_passes(data, len(x), seed + offset,
+                                      start_step * batch_size).batch(
             batch_size, drop_remainder=True)
 
     return tf.data.Dataset.zip((half(x_train, y_train, 0), half(x_val, y_val, 1))) \

@@ -95,6 +95,7 @@ class SearchConfig(TextSettings, RunSettings):
     cutout: int = 0
     max_examples: int = 0
     jit_compile: bool = False
+    task: str = "classification"
     dry_run: bool = False
     json: str = None
     # Read by some searchers only (nasp_tf.search.registry.SEARCHER_FLAGS).
@@ -121,6 +122,9 @@ class TrainConfig(TextSettings, RunSettings):
     """bin/train.py: a final network retrained from a genotype, and its export."""
     output_dir: str = "runs/train"
     genotype: str = None
+    space: str = None
+    choices: str = None
+    task: str = "classification"
     dataset: str = "cifar10"
     data_dir: str = None
     manual_dir: str = None

@@ -14,6 +14,7 @@ from absl import flags
 
 from nasp_tf import run_dir
 from nasp_tf import shipped
+from nasp_tf import space_spec
 
 # Text corpora send bin/search.py and bin/train.py down the recurrent-cell path.
 TEXT_DATASETS = ("ptb", "wt2", "ptb_sample", "synthetic_text")
@@ -23,7 +24,8 @@ USER_DATA_PREFIXES = ("tfds", "folder", "npz")
 USER_DATA_FORMS = "tfds:NAME, folder:DIR or npz:FILE"
 STRATEGIES = ("default", "mirrored", "multi_worker")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")  # as nasp_tf.precision
-FAMILIES = ("images", "text")
+# A space of the user's own (--space=module:function) is a family of its own.
+FAMILIES = ("images", "text", "space")
 
 # The flags of the recurrent-model path (define_text_flags).
 TEXT_FLAGS = ("train_file", "valid_file", "test_file", "rnn_units", "rnn_steps", "bptt",
@@ -38,10 +40,19 @@ def user_data(dataset):
     return (prefix, rest) if colon and prefix in USER_DATA_PREFIXES else None
 
 
-def family(dataset):
-    """The data family of a --dataset value: "text" or "images" (the user's own
-    data, `tfds:`, `folder:` and `npz:`, is images)."""
+def family(dataset, space=None):
+    """The family of a job: "space" when --space names a space of the user's
+    own (module:function), else that of the --dataset value: "text" or
+    "images" (the user's own data, `tfds:`, `folder:` and `npz:`, is images)."""
+    if space_spec.is_custom(space):
+        return "space"
     return "text" if dataset in TEXT_DATASETS else "images"
+
+
+def family_of(values):
+    """The family of parsed flags (`family`; --space may be absent)."""
+    space = values["space"].value if "space" in values else None
+    return family(values["dataset"].value, space)
 
 
 def dataset_problem(dataset, names):
@@ -89,6 +100,30 @@ def define_dataset_flag(names, help_text, default):
 
     flags.DEFINE_string("dataset", default, help_text)
     flags.register_validator("dataset", check)
+
+
+def register_space_validator():
+    """--space: a built-in cell space or module:function (`nasp_tf.space_spec`),
+    whose module must be found; a space of your own trains on npz:FILE."""
+
+    def check(value):
+        problem = space_spec.problem(value) if space_spec.is_custom(value) else None
+        if problem:
+            raise flags.ValidationError(problem)
+        return True
+
+    flags.register_validator("space", check)
+
+    def check_dataset(values):
+        if (space_spec.is_custom(values["space"])
+                and not values["dataset"].startswith("npz:")):
+            raise flags.ValidationError(
+                f"a space of your own trains on arrays: give --dataset=npz:FILE (x_train, "
+                f"y_train[, x_test, y_test] of any shape your model takes). Received: "
+                f"--dataset={values['dataset']}")
+        return True
+
+    flags.register_multi_flags_validator(["space", "dataset"], check_dataset)
 
 
 def register_data_dir_validator():
@@ -167,7 +202,7 @@ class FlagSet:
       modules: the modules whose flags the binary defines.
       family_only: {family: flag names that apply to that family only}.
       searcher_flags: flag names that only some searchers read, and
-        `reads(searcher, name)` says whether a searcher reads one.
+        `reads(searcher, name, family)` says whether a searcher reads one.
     """
 
     def __init__(self, modules, family_only, searcher_flags=(), reads=None):
@@ -180,29 +215,36 @@ class FlagSet:
         values = flags.FLAGS
         return [f.name for m in self.modules for f in values.get_flags_for_module(m)]
 
+    def families_of(self, name):
+        """The families flag `name` is listed for (empty: every family)."""
+        return [fam for fam, names in self.family_only.items() if name in names]
+
     def applies(self, name, values):
         """Whether flag `name` does anything for the parsed `values`."""
         if not self.family_only:
             return True
-        fam = family(values.dataset)
-        for other, names in self.family_only.items():
-            if other != fam and name in names:
-                return False
+        fam = family_of(values)
+        listed = self.families_of(name)
+        if listed and fam not in listed:
+            return False
         if name in self.searcher_flags and self.reads is not None:
-            return self.reads(values.searcher, name)
+            return self.reads(values.searcher, name, fam)
         return True
 
     def not_applicable(self, values):
         """The first given flag that does nothing here, as a one-line message, or None."""
         if not self.family_only:
             return None
-        fam = family(values.dataset)
+        fam = family_of(values)
         for name in self.names():
             if not values[name].present or self.applies(name, values):
                 continue
-            if any(name in names for other, names in self.family_only.items() if other != fam):
-                return (f"--{name} does not apply to {fam} datasets (--dataset="
-                        f"{values.dataset}); remove it from the command line or flagfile")
+            listed = self.families_of(name)
+            if listed and fam not in listed:
+                what = ("a space of your own (--space=module:function)" if fam == "space"
+                        else f"{fam} datasets (--dataset={values.dataset})")
+                return (f"--{name} does not apply to {what}; remove it from the command "
+                        "line or flagfile")
             return (f"--{name} is not read by --searcher={values.searcher}; remove it from "
                     "the command line or flagfile")
         return None
@@ -218,19 +260,18 @@ class FlagSet:
         """The binary's own flags, grouped by where they apply, with defaults."""
         values = flags.FLAGS
         groups = {"for every run": []}
-        for fam, names in self.family_only.items():
-            groups[f"{fam} only"] = []
-        if self.searcher_flags:
-            groups["read by some searchers only (see --searcher)"] = []
         for name in sorted(self.names()):
+            listed = self.families_of(name)
             if name in self.searcher_flags:
                 group = "read by some searchers only (see --searcher)"
+            elif listed:
+                group = " and ".join(listed) + " only"
             else:
-                group = next((f"{fam} only" for fam, names in self.family_only.items()
-                              if name in names), "for every run")
+                group = "for every run"
             flag = values[name]
             default = flag.default_as_str or "''"
-            groups[group].append(f"  --{name} (default {default})\n      {flag.help}")
+            groups.setdefault(group, []).append(f"  --{name} (default {default})\n      "
+                                                f"{flag.help}")
         lines = [f"usage: {program} [--flagfile=FILE] [--flag=value ...]", ""]
         for title, entries in groups.items():
             if entries:
@@ -378,4 +419,9 @@ def _plain(message):
                                for name in os.listdir(d) if name.endswith(".flags"))
         return (f"the flagfile {missing.group(1)} does not exist; the shipped configs are "
                 f"{', '.join(shipped_names)} (--flagfile=configs/NAME.flags)")
+    # A check of several flags: absl lists their values first ("flags a=1, b=2: ");
+    # the message names what matters.
+    several = re.match(r"flags \w+=[^\n]*?(, \w+=[^\n]*?)+: (--|[a-z])", message)
+    if several:
+        message = message[several.end(2) - len(several.group(2)):]
     return message.replace("ERROR:: ", "")

@@ -105,13 +105,16 @@ def launch():
 
 def recipe(binary, family):
     """The function that runs a (binary, data family) job: the one dispatch table."""
-    from nasp_tf.pipelines import image_search, image_train, text_search, text_train
+    from nasp_tf.pipelines import (image_search, image_train, space_search, space_train,
+                                   text_search, text_train)
 
     return {
         ("search", "images"): image_search.run,
         ("search", "text"): text_search.run,
+        ("search", "space"): space_search.run,
         ("train", "images"): image_train.run,
         ("train", "text"): text_train.run,
+        ("train", "space"): space_train.run,
     }[(binary, family)]
 
 
@@ -139,7 +142,7 @@ def run_job(binary, argv, flag_set, config_class):
         import tensorflow as tf
     # tf.distribute logs every cross-device reduction at INFO.
     tf.get_logger().setLevel("WARNING")
-    run = recipe(binary, flags_common.family(config.dataset))
+    run = recipe(binary, flags_common.family(config.dataset, config.space))
     return run_main(program, lambda: run(config, flags_text), config.output_dir)
 
 
@@ -148,13 +151,24 @@ def check_inputs(binary, config, flags_text):
     and what may be written into --output_dir (`nasp_tf.run_dir`)."""
     from nasp_tf import genotype as genotype_lib
     from nasp_tf import run_dir
+    from nasp_tf.errors import UserError
 
-    if binary == "train":
-        text = flags_common.family(config.dataset) == "text"
-        if not text:
-            genotype_lib.load_cnn_genotype(config.genotype)
-        elif config.genotype != "LSTM":
-            genotype_lib.load_rnn_genotype(config.genotype)
+    family = flags_common.family(config.dataset, config.space)
+    if binary == "train" and family == "space":
+        try:
+            with open(config.choices, encoding="utf-8") as f:
+                choices = json.load(f)
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise UserError(f"--choices={config.choices} is not a readable JSON file "
+                            f"({getattr(e, 'msg', e)}); give the choices.json a search "
+                            "wrote") from None
+        if not isinstance(choices, dict):
+            raise UserError(f"--choices={config.choices} must hold a JSON object {{decision: "
+                            f"choice}}. Received: {type(choices).__name__}")
+    elif binary == "train" and family == "images":
+        genotype_lib.load_cnn_genotype(config.genotype)
+    elif binary == "train" and config.genotype != "LSTM":
+        genotype_lib.load_rnn_genotype(config.genotype)
     if config.dry_run:
         return  # writes nothing into the run directory
     export_only = binary == "train" and config.export_only

@@ -14,7 +14,6 @@ from nasp_tf.data import DIGITS_PROTOCOL
 from nasp_tf.search import registry
 
 DATASETS = ("cifar10", "digits", "synthetic") + DIGITS_PROTOCOL + common.TEXT_DATASETS
-SPACES = ("darts7", "nasp12")
 
 
 def define_flags():
@@ -34,8 +33,17 @@ def define_flags():
     f.DEFINE_string("data_dir", d.data_dir, "Images: the tensorflow-datasets directory (default "
                     "~/tensorflow_datasets); text (ptb, wt2): the corpus directory.")
     f.DEFINE_bool("download", d.download, "Download CIFAR-10 with tfds when it is not prepared.")
-    f.DEFINE_enum("space", d.space, SPACES, "Search space: `darts7` (DARTS's 7 ops, both "
-                  "cells) or `nasp12` (8 normal ops, 5 reduction ops).")
+    f.DEFINE_string("space", d.space, "Search space: `darts7` (DARTS's 7 ops, both cells), "
+                    "`nasp12` (8 normal ops, 5 reduction ops), or a space of your own as "
+                    "module:function (an importable module or a .py file, and a function "
+                    "returning a Keras model with nasp_tf.Choice layers; e.g. "
+                    "examples/custom_spaces.py:tabular_space) searched on --dataset=npz:FILE "
+                    "(docs/custom-spaces.md).")
+    common.register_space_validator()
+    f.DEFINE_enum("task", d.task, ("classification", "regression"), "A space of your own: "
+                  "`classification` (y: class ids; the model gives one logit per class; "
+                  "cross-entropy, accuracy) or `regression` (y: float targets; mean squared "
+                  "error, mean absolute error).")
     f.DEFINE_enum("searcher", d.searcher, list(registry.SEARCHERS), "Search algorithm: "
                   + "; ".join(f"`{e.name}`, {e.summary}" for e in registry.SEARCHERS.values()))
     f.DEFINE_integer("epochs", d.epochs, "Search epochs.", lower_bound=1)
@@ -106,25 +114,46 @@ def define_flags():
         ["learning_rate", "learning_rate_min"],
         lambda v: v["learning_rate_min"] <= v["learning_rate"],
         "--learning_rate_min must not exceed --learning_rate")
-    flags.register_multi_flags_validator(
-        ["searcher", "dataset"],
-        lambda v: v["searcher"] not in registry.SEARCHERS or common.family(v["dataset"])
-        in registry.SEARCHERS[v["searcher"]].families(),
-        "this --searcher has no recurrent version: for text datasets use "
-        + ", ".join(n for n, e in registry.SEARCHERS.items() if "text" in e.families()))
+    flags.register_multi_flags_validator(["searcher", "dataset", "space"], _check_searcher)
 
 
-# Flags of image searches only (the text path reads the TEXT_FLAGS instead).
+def _check_searcher(values):
+    problem = searcher_problem(values)
+    if problem:
+        raise flags.ValidationError(problem)
+    return True
+
+
+def searcher_problem(values):
+    """Why --searcher cannot search the job's family, or None."""
+    name = values["searcher"]
+    fam = common.family(values["dataset"], values["space"])
+    if name not in registry.SEARCHERS or fam in registry.SEARCHERS[name].families():
+        return None
+    able = ", ".join(n for n, e in registry.SEARCHERS.items() if fam in e.families())
+    what = {"text": "text datasets", "images": "images (darts7 and nasp12 cells)",
+            "space": "a space of your own (--space=module:function)"}[fam]
+    return f"--searcher={name} does not search {what}; choose one of {able}"
+
+
+# Flags of image searches only (the text path reads the TEXT_FLAGS instead),
+# and of a space of your own (some shared with images).
 IMAGE_FLAGS = ("download", "space", "init_channels", "layers", "nodes", "learning_rate_min",
-               "train_portion", "cutout", "max_examples", "jit_compile", "penalize")
+               "train_portion", "cutout", "max_examples", "jit_compile", "penalize",
+               "dry_run", "json")
+SPACE_FLAGS = ("space", "task", "learning_rate_min", "train_portion", "max_examples")
+TEXT_ONLY_FLAGS = common.TEXT_FLAGS + ("dry_run", "json")
 
 
-def _searcher_reads(searcher, name):
-    return searcher in registry.SEARCHERS and name in registry.SEARCHERS[searcher].flags
+def _searcher_reads(searcher, name, family):
+    if searcher not in registry.SEARCHERS or name not in registry.SEARCHERS[searcher].flags:
+        return False
+    return family != "space" or name in registry.SPACE_FLAGS
 
 
 FLAG_SET = common.FlagSet([__name__, common.__name__],
-                          {"images": IMAGE_FLAGS, "text": common.TEXT_FLAGS},
+                          {"images": IMAGE_FLAGS, "text": TEXT_ONLY_FLAGS,
+                           "space": SPACE_FLAGS},
                           registry.SEARCHER_FLAGS, _searcher_reads)
 serialize = FLAG_SET.serialize
 parse_or_exit = FLAG_SET.parse_or_exit

@@ -7,6 +7,7 @@ from absl import flags
 
 from nasp_tf import config
 from nasp_tf import run_dir
+from nasp_tf import space_spec
 from nasp_tf.cli import flags_common as common
 from nasp_tf.data import DIGITS_PROTOCOL
 
@@ -19,6 +20,14 @@ def define_flags():
     f.DEFINE_string("genotype", d.genotype, "A genotype JSON file (e.g. runs/quickstart/genotype.json)"
                     " or a published name: NASP, DARTS_V1, DARTS_V2 (text datasets: "
                     "DARTS_V1, DARTS_V2, ENAS, or LSTM for a keras.layers.LSTM baseline).")
+    f.DEFINE_string("space", d.space, "A space of your own, as searched (module:function, "
+                    "docs/custom-spaces.md): retrains the architecture --choices names, "
+                    "built fresh, on --dataset=npz:FILE (instead of --genotype).")
+    f.DEFINE_string("choices", d.choices, "A space of your own: the choices JSON a search "
+                    "wrote (e.g. runs/search/choices.json).")
+    f.DEFINE_enum("task", d.task, ("classification", "regression"), "A space of your own: "
+                  "`classification` (class ids, logits; cross-entropy, accuracy) or "
+                  "`regression` (float targets; mean squared error).")
     common.define_dataset_flag(DATASETS, "Data to train on: images (cifar10, imagenet2012, "
                                "digits, digits_foldK, synthetic, or your own: tfds:NAME, folder:DIR, "
                                "npz:FILE) or text (ptb, wt2: a corpus directory in --data_dir; "
@@ -82,7 +91,10 @@ def define_flags():
     f.DEFINE_integer("test_batch_size", d.test_batch_size, "Text: batch of the final test evaluation "
                      "(the reference uses 1).", lower_bound=1)
 
-    flags.mark_flag_as_required("genotype")
+    flags.register_multi_flags_validator(
+        ["genotype", "space", "choices"], _what_to_train,
+        "give --genotype (a cell), or --space with --choices (a space of your own)")
+    common.register_space_validator()
     common.define_run_flags(config.TrainConfig)
     common.register_strategy_validators()
     common.register_data_dir_validator()
@@ -95,13 +107,38 @@ def define_flags():
                              "--manual_dir must be an existing directory")
 
 
-# Flags of image retraining only, and of text retraining only.
+def _what_to_train(values):
+    """--genotype, or --space with --choices: one thing to train, said in one line."""
+    genotype, space, choices = values["genotype"], values["space"], values["choices"]
+    if space is not None and not space_spec.is_custom(space):
+        raise flags.ValidationError(
+            f"bin/train.py --space takes a space of your own (module:function); the cell "
+            f"spaces are retrained from a genotype: --genotype=FILE. Received: --space={space}")
+    if space is None and genotype is None:
+        raise flags.ValidationError("give --genotype (a genotype JSON file or a published "
+                                    "name), or --space=module:function with --choices=FILE")
+    if space is not None and genotype is not None:
+        raise flags.ValidationError("give --genotype or --space with --choices, not both")
+    if space is not None and choices is None:
+        raise flags.ValidationError(f"--space={space}: add --choices=FILE, the choices.json "
+                                    "its search wrote")
+    if choices is not None and not os.path.isfile(choices):
+        hint = (f"; its search wrote {os.path.join(choices, 'choices.json')}"
+                if os.path.isdir(choices) else "")
+        raise flags.ValidationError(f"--choices must be a choices JSON file. Received: "
+                                    f"{choices!r}{hint}")
+    return True
+
+
+# Flags of image retraining only, of text retraining only, and of a space of
+# your own (some shared with images).
 IMAGE_FLAGS = ("manual_dir", "download", "init_channels", "layers", "auxiliary", "aux_weight",
                "drop_path_prob", "cutout", "lr_schedule", "learning_rate_min", "lr_gamma",
-               "label_smoothing", "max_examples", "save_predictions")
-TEXT_FLAGS = common.TEXT_FLAGS + ("nonmono", "asgd", "test_batch_size")
+               "label_smoothing", "max_examples", "save_predictions", "genotype")
+TEXT_FLAGS = common.TEXT_FLAGS + ("nonmono", "asgd", "test_batch_size", "genotype")
+SPACE_FLAGS = ("space", "choices", "task", "learning_rate_min", "max_examples")
 
 FLAG_SET = common.FlagSet([__name__, common.__name__],
-                          {"images": IMAGE_FLAGS, "text": TEXT_FLAGS})
+                          {"images": IMAGE_FLAGS, "text": TEXT_FLAGS, "space": SPACE_FLAGS})
 serialize = FLAG_SET.serialize
 parse_or_exit = FLAG_SET.parse_or_exit

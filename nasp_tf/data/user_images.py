@@ -202,6 +202,19 @@ def npz_source(path, name=None):
       name: the source's name (default "npz:PATH").
     """
     name = name or f"npz:{path}"
+    arrays = read_npz(path, name)
+    class_names = arrays.get("class_names")
+    if class_names is not None:
+        class_names = [str(c) for c in np.ravel(class_names)]
+    return arrays_source(name, arrays["x_train"], arrays["y_train"], arrays.get("x_test"),
+                         arrays.get("y_test"), class_names)
+
+
+def read_npz(path, name):
+    """The arrays of `NPZ_KEYS` in the .npz archive at `path`, read without
+    unpickling: x_train and y_train, x_test and y_test (both or neither),
+    class_names if present. Raises `DataError` with one line naming `name`
+    for a file that is missing, empty, not an archive, or lacks keys."""
     if not os.path.isfile(path):
         raise DataError(f"{name}: the .npz file does not exist. Received: {path!r}; give a "
                         "file written by numpy.savez with x_train and y_train")
@@ -233,15 +246,10 @@ def npz_source(path, name=None):
                             f"{', '.join(found) or '(none)'}; the keys are x_train, y_train "
                             "and optionally x_test with y_test, and class_names")
         try:
-            arrays = {k: archive[k] for k in NPZ_KEYS if k in found}
+            return {k: archive[k] for k in NPZ_KEYS if k in found}
         except ValueError as e:  # object arrays, which would need pickle
             raise DataError(f"{name}: cannot read the arrays ({e}). Received: {path!r}; "
                             "save plain numeric arrays (and strings for class_names)") from None
-    class_names = arrays.get("class_names")
-    if class_names is not None:
-        class_names = [str(c) for c in np.ravel(class_names)]
-    return arrays_source(name, arrays["x_train"], arrays["y_train"], arrays.get("x_test"),
-                         arrays.get("y_test"), class_names)
 
 
 def _class_folders(directory):

@@ -11,7 +11,8 @@ from nasp_tf import optimizers as optimizers_lib
 from nasp_tf import proximal
 from nasp_tf.search import base
 
-# The searchers a space of your own runs (the cell searchers' names).
+# The searchers a space of your own runs (the cell searchers' names; the
+# registry's entries with a `space` class are these).
 ALGORITHMS = ("nasp", "darts1", "random")
 
 
@@ -88,6 +89,12 @@ class SpaceSearcher(base.TwoOptimizerModel):
         self.arch_loss = keras.metrics.Mean(name="arch_loss")
         self.abar_changes = keras.metrics.Mean(name="abar_changes")
         self.built = True
+
+    @classmethod
+    def settings(cls, config):
+        """The keyword arguments a `SearchConfig` gives (beside `searcher`)."""
+        return {"eta": config.eta, "keep_value": config.prox_value == "keep",
+                "grad_clip": config.grad_clip, "seed": config.seed}
 
     def _initial(self, decision, rng):
         shape = (decision.num_rows, decision.num_columns)

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from nasp_tf import genotype as genotype_lib
@@ -18,6 +19,35 @@ TINY_SEARCH = ["--dataset=synthetic", "--epochs=1", "--steps_per_epoch=2", "--ba
                "--init_channels=4", "--layers=3", "--nodes=1", "--verbose=0"]
 TINY_TRAIN = ["--dataset=synthetic", "--epochs=1", "--steps_per_epoch=2", "--batch_size=8",
               "--init_channels=4", "--layers=3", "--verbose=0", "--genotype=DARTS_V2"]
+
+ROWS = "--dataset=npz:{w}/rows.npz"
+OUT = "--output_dir={w}/out"
+SPACES = """
+import keras
+import nasp_tf
+
+
+def good():
+    inputs = keras.Input((6,))
+    h = nasp_tf.Choice({"a": keras.layers.Dense(4), "b": keras.layers.Dense(4, "relu")},
+                       name="block")(inputs)
+    return keras.Model(inputs, keras.layers.Dense(2)(h))
+
+
+def no_choice():
+    inputs = keras.Input((6,))
+    return keras.Model(inputs, keras.layers.Dense(2)(inputs))
+
+
+def mismatch():
+    inputs = keras.Input((6,))
+    h = nasp_tf.Choice([keras.layers.Dense(4), keras.layers.Dense(5)], name="widths")(inputs)
+    return keras.Model(inputs, keras.layers.Dense(2)(h))
+
+
+def not_model():
+    return "a model"
+"""
 
 # (id, binary, arguments, a phrase the line must contain). {w} is the
 # workspace: `run/` is a run directory made by other flags, `plain/` a
@@ -107,6 +137,36 @@ CASES = [
     ("genotype-lstm-for-images", "train.py", ["--genotype=LSTM"], "recurrent"),
     ("bench-pin-unknown", "bench.py", ["--pin=NASNET"], "--pin"),
     ("bench-pin-on-text", "bench.py", ["--task=text", "--pin=worst"], "--pin"),
+    # A space of your own (--space=module:function; spaces.py is in the workspace).
+    ("space-module-missing", "search.py", ["--space=nope_module:space", ROWS], "nope_module"),
+    ("space-file-missing", "search.py", ["--space={w}/nope.py:space", ROWS], "does not exist"),
+    ("space-not-a-function-name", "search.py", ["--space=spaces:9x", ROWS], "function name"),
+    ("space-on-digits", "search.py", ["--space=spaces:good", "--dataset=digits"], "npz:FILE"),
+    ("space-searcher-darts2", "search.py", ["--space=spaces:good", ROWS, "--searcher=darts2"],
+     "--searcher=darts2"),
+    ("random-on-images", "search.py", ["--searcher=random"], "--searcher=random"),
+    ("space-cutout", "search.py", ["--space=spaces:good", ROWS, "--cutout=4"], "--cutout"),
+    ("space-import-fails", "search.py", ["--space=broken:space", ROWS, OUT],
+     "importing broken failed: ZeroDivisionError"),
+    ("space-no-such-function", "search.py", ["--space=spaces:nothing", ROWS, OUT],
+     "no function 'nothing'"),
+    ("space-without-choice", "search.py", ["--space=spaces:no_choice", ROWS, OUT],
+     "without any nasp_tf.Choice"),
+    ("space-shapes-differ", "search.py", ["--space=spaces:mismatch", ROWS, OUT],
+     "differ in shape"),
+    ("space-returns-no-model", "search.py", ["--space=spaces:not_model", ROWS, OUT],
+     "must return a keras.Model"),
+    ("space-rows-wrong-shape", "search.py",
+     ["--space=spaces:good", "--dataset=npz:{w}/wide.npz", OUT], "rows of shape"),
+    ("train-space-no-choices", "train.py", ["--space=spaces:good", ROWS], "--choices"),
+    ("train-space-and-genotype", "train.py",
+     ["--space=spaces:good", "--choices={w}/choices.json", "--genotype=NASP", ROWS], "not both"),
+    ("train-space-builtin", "train.py", ["--space=darts7", "--choices={w}/choices.json"],
+     "--genotype"),
+    ("train-choices-not-json", "train.py",
+     ["--space=spaces:good", "--choices={w}/bad.json", ROWS, OUT], "not a readable JSON"),
+    ("train-choices-other-space", "train.py",
+     ["--space=spaces:good", "--choices={w}/other_choices.json", ROWS, OUT], "does not fit"),
 ]
 
 
@@ -138,6 +198,13 @@ def workspace(tmp_path_factory):
     wrong["normal"][0][0] = "conv_7x7"
     (w / "wrong_op.json").write_text(json.dumps(wrong))
     (w / "rnn.json").write_text(json.dumps(genotype_lib.RNN_PUBLISHED["DARTS_V2"].to_json()))
+    (w / "spaces.py").write_text(SPACES)
+    (w / "broken.py").write_text("RATE = 1 / 0\n")
+    rng = np.random.RandomState(0)
+    np.savez(w / "rows.npz", x_train=rng.rand(40, 6), y_train=rng.randint(0, 2, 40))
+    np.savez(w / "wide.npz", x_train=rng.rand(40, 7), y_train=rng.randint(0, 2, 40))
+    (w / "choices.json").write_text('{"block": "a"}\n')
+    (w / "other_choices.json").write_text('{"depth": [0]}\n')
     return w
 
 

@@ -23,7 +23,7 @@ def run(binary, *args):
     ("search.py", ["--searcher=darts1", "--derive=softmax"], "not read by --searcher=darts1"),
     ("search.py", ["--searcher=darts2", "--eta=1"], "--eta is not read by --searcher=darts2"),
     ("search.py", ["--searcher=nasp", "--pa_order=1"], "--pa_order is not read"),
-    ("search.py", ["--dataset=ptb_sample", "--searcher=pa"], "no recurrent version"),
+    ("search.py", ["--dataset=ptb_sample", "--searcher=pa"], "does not search text datasets"),
     ("search.py", ["--cpu_devices=2"], "add --strategy=mirrored"),
     ("train.py", ["--genotype=NASP", "--cpu_devices=2"], "add --strategy=mirrored"),
     ("train.py", ["--genotype=DARTS_V2", "--dataset=ptb_sample", "--cutout=3"],

@@ -188,6 +188,31 @@ def test_every_searcher_killed_twice_ends_like_an_uninterrupted_one(tmp_path, ro
         np.testing.assert_array_equal(first[key], second[key], err_msg=key)
 
 
+def test_a_search_of_a_space_of_your_own_killed_twice_ends_like_an_uninterrupted_one(
+        tmp_path, root, run_bin):
+    rng = np.random.RandomState(0)
+    x = rng.standard_normal((200, 30)).astype(np.float32)
+    data = tmp_path / "rows.npz"
+    np.savez(data, x_train=x, y_train=(x[:, 0] + x[:, 1] > 0).astype(np.int64))
+    args = ["--space=examples/custom_spaces.py:tabular_space", f"--dataset=npz:{data}",
+            "--batch_size=16", "--epochs=2", "--steps_per_epoch=3", "--arch_learning_rate=0.05",
+            "--verbose=0", "--seed=4", "--deterministic", "--checkpoint_every=1"]
+    whole, killed = _whole_and_killed(tmp_path, root, run_bin, "search.py", args, (2, 4), 5,
+                                      "choices.json")
+    with open(os.path.join(whole, "choices.json"), encoding="utf-8") as f:
+        expected = json.load(f)
+    with open(os.path.join(killed, "choices.json"), encoding="utf-8") as f:
+        assert json.load(f) == expected
+    first, second = _arrays(whole), _arrays(killed)
+    assert sorted(first) == sorted(second) and len(first) == 2 * 3 * 2  # epochs x decisions x A/Ā
+    for key in first:
+        np.testing.assert_array_equal(first[key], second[key], err_msg=key)
+    first, second = _final_weights(whole), _final_weights(killed)
+    assert sorted(first) == sorted(second) and any(k.startswith("weights/") for k in first)
+    for key in first:
+        np.testing.assert_array_equal(second[key], first[key], err_msg=key)
+
+
 # The averaged-SGD switch of a text retraining: one validation loss per
 # finished epoch, so an epoch run again after a kill is not counted twice.
 # Three epochs: at rate 20 this tiny model's loss explodes in a fourth.

@@ -64,4 +64,4 @@ def test_bin_search_on_text_with_first_order_darts(tmp_path, run_bin, one_line_e
         assert all(act != "none" for act, _ in json.load(f)["recurrent"])
     unsupported = run_bin("search.py", "--dataset=synthetic_text", "--searcher=pa",
                           f"--output_dir={tmp_path}/pa", check=False)
-    assert "no recurrent version" in one_line_error(unsupported)
+    assert "does not search text datasets" in one_line_error(unsupported)

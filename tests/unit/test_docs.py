@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 
@@ -21,7 +22,7 @@ PROGRAMS = {"search.py": "search", "train.py": "train", "bench.py": "bench",
             "nasp-launch": "launch"}
 # Stand-ins for the user's own paths in the examples.
 PLACEHOLDER_DIRS = ("my_pictures", "DIR_WITH_ILSVRC2012_TARS", "data/penn", "data/wikitext-2")
-PLACEHOLDER_FILES = ("my_pictures.npz",)
+PLACEHOLDER_FILES = ("my_pictures.npz", "tabular.npz", "runs/tabular_search/choices.json")
 
 
 def test_the_readme_is_a_front_door():
@@ -89,7 +90,9 @@ def workspace(tmp_path_factory):
     for name in PLACEHOLDER_DIRS:
         (work / name).mkdir(parents=True)
     for name in PLACEHOLDER_FILES:
+        (work / name).parent.mkdir(parents=True, exist_ok=True)
         (work / name).write_bytes(b"")
+    shutil.copytree(os.path.join(ROOT, "examples"), work / "examples")  # --space=examples/...
     return work
 
 

@@ -24,7 +24,10 @@ def test_every_entry_loads_and_reads_a_search_config(name, family):
 
 
 def test_the_registry_covers_both_families_and_refuses_what_is_missing():
-    assert {f for _, f in ENTRIES} == {"images", "text"}
+    assert {f for _, f in ENTRIES} == {"images", "text", "space"}
+    # The searchers of a space of your own are those SpaceSearcher runs.
+    from nasp_tf.search import space
+    assert tuple(n for n, f in ENTRIES if f == "space") == space.ALGORITHMS
     with pytest.raises(ValueError, match="no text version"):
         registry.get("pa").load("text")
     with pytest.raises(ValueError, match="Unknown searcher"):

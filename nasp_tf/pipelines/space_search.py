@@ -1,0 +1,147 @@
+"""Search of a space of the user's own (bin/search.py --space=module:function).
+
+The model `module:function` returns is searched by `nasp_tf.SpaceSearcher`
+on --dataset=npz:FILE: its training rows are split once (a fixed order) into
+the first --train_portion, which trains the weights, and the rest, which
+trains A and is the epoch line's validation; the test rows are not read.
+
+Writes the run directory: flags.txt, choices.json (the architecture found),
+initial_choices.json (the one it started from), choices/epoch_NNN.json,
+arch/epoch_NNN.npz (A and Ā of every decision), history.json, log.txt,
+checkpoints/, tensorboard/.
+"""
+
+import json
+import os
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from nasp_tf import api
+from nasp_tf import atomic
+from nasp_tf import choice as choice_lib
+from nasp_tf import counting
+from nasp_tf import optimizers
+from nasp_tf.errors import DataError
+from nasp_tf.pipelines import common
+from nasp_tf.pipelines import space_inputs
+from nasp_tf.search import base
+from nasp_tf.search import registry
+
+
+def build_searcher(config, model, steps_per_epoch):
+    """The `SpaceSearcher` of `model`, compiled with both optimizers and the
+    loss and metrics of --task (call inside the strategy scope)."""
+    searcher_class = registry.get(config.searcher).load("space")
+    searcher = searcher_class(model, searcher=config.searcher, name="searcher",
+                              **searcher_class.settings(config))
+    schedule = optimizers.EpochCosineDecay(config.learning_rate, config.learning_rate_min,
+                                           config.epochs, steps_per_epoch, offset=1)
+    loss, metrics = space_inputs.loss_and_metrics(config.task)
+    searcher.compile(
+        weight_optimizer=optimizers.TorchSGD(schedule, config.momentum, config.weight_decay),
+        arch_optimizer=base.TwoOptimizerModel.arch_optimizer_for(config, steps_per_epoch),
+        loss=loss, metrics=metrics)
+    return searcher, schedule
+
+
+def split(data, train_portion, batch_size):
+    """(weight rows, architecture rows) of the training arrays: the first
+    `train_portion` and the rest; each must hold a batch."""
+    n = len(data["x_train"])
+    cut = int(round(n * train_portion))
+    halves = ((data["x_train"][:cut], data["y_train"][:cut]),
+              (data["x_train"][cut:], data["y_train"][cut:]))
+    for (x, _), what in zip(halves, ("weights", "architecture")):
+        if len(x) < batch_size:
+            raise DataError(f"the {what} half of the {n} training rows holds {len(x)}, "
+                            f"fewer than one batch of {batch_size}; lower --batch_size, or "
+                            "change --train_portion")
+    return halves
+
+
+class ChoicesHistory(keras.callbacks.Callback):
+    """After every epoch: choices/epoch_NNN.json, arch/epoch_NNN.npz (A and Ā
+    of every decision), the epoch's metrics in history.json, a checkpoint, one
+    log line.
+
+    Args:
+      run_dir: the run directory.
+      save: callable(epochs done) that checkpoints the run (`Run.save`).
+      epochs: total epochs (for the log line).
+    """
+
+    def __init__(self, run_dir, save, epochs):
+        super().__init__()
+        self.run_dir, self.save, self.epochs = run_dir, save, epochs
+        for sub in ("choices", "arch"):
+            os.makedirs(os.path.join(run_dir, sub), exist_ok=True)
+        self._start = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self.model.stop_training or not all(np.isfinite(float(v)) for v in logs.values()):
+            return  # the NaN guard reports it; keep the last good epoch's files
+        number = epoch + 1
+        choices = self.model.choices()
+        choice_lib.write_choices(choices, os.path.join(self.run_dir, "choices",
+                                                       f"epoch_{number:03d}.json"))
+        arch = self.model.discrete_arch()
+        with atomic.writing(os.path.join(self.run_dir, "arch", f"epoch_{number:03d}.npz")) as tmp:
+            np.savez(tmp, **{f"{kind}_{name}": m for name, variable in
+                             self.model.arch_vars.items()
+                             for kind, m in (("A", variable.numpy()),
+                                             ("Abar", arch[name][0].numpy()))})
+        path = os.path.join(self.run_dir, "history.json")
+        history = []
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as f:
+                history = [e for e in json.load(f) if e["epoch"] < number]
+        history.append({"epoch": number, **{k: float(v) for k, v in sorted(logs.items())}})
+        atomic.write_text(path, json.dumps(history, indent=1))
+        self.save(number)
+        metrics = " ".join(f"{k}={float(v):.4f}" for k, v in sorted(logs.items()))
+        logging.info("epoch %d/%d %.1fs %s | %s", number, self.epochs, time.time() - self._start,
+                     metrics, json.dumps(choices, sort_keys=True))
+
+
+def run(config, flags_text=""):
+    run = common.Run(config, flags_text)
+    with run.strategy.scope():
+        model = space_inputs.build_space(config.space)
+    data = space_inputs.load_arrays(config.dataset, config.task, model, config.max_examples)
+    (x_w, y_w), (x_a, y_a) = split(data, config.train_portion, config.batch_size)
+    steps = config.steps_per_epoch or len(x_w) // config.batch_size
+    logging.info("%s: %d rows train the weights, %d the architecture; %d steps per epoch, "
+                 "global batch %d, %d replica(s)", config.dataset, len(x_w), len(x_a), steps,
+                 config.batch_size, run.strategy.num_replicas_in_sync)
+    with run.strategy.scope():
+        searcher, schedule = build_searcher(config, model, steps)
+    initial = searcher.choices()  # before any restore
+    run.resume(searcher, weight_optimizer=searcher.weight_optimizer,
+               arch_optimizer=searcher.arch_optimizer)
+    if not os.path.exists(run.path("initial_choices.json")):
+        choice_lib.write_choices(initial, run.path("initial_choices.json"))
+    logging.info("space %s: %d decisions, %d parameters; initial choices %s", config.space,
+                 len(searcher.decisions), counting.parameter_count(model),
+                 json.dumps(initial, sort_keys=True))
+
+    def pairs_from(epoch, step):  # the stream from where a checkpoint left it
+        return api.search_pairs(x_w, y_w, x_a, y_a, config.batch_size, config.seed,
+                                start_step=epoch * steps + step)
+
+    validation = tf.data.Dataset.from_tensor_slices((x_a, y_a)).batch(config.batch_size)
+    history = ChoicesHistory(run.dir, run.save, config.epochs)
+    run.fit(searcher, pairs_from, steps, validation, [history], schedule.lr_at_epoch,
+            what="choices")
+    choices = searcher.choices()
+    choice_lib.write_choices(choices, run.path("choices.json"))
+    logging.info("choices: %s", json.dumps(choices, sort_keys=True))
+    print(f"choices: {json.dumps(choices, sort_keys=True)}")
+    return choices
