@@ -10,6 +10,7 @@ architecture fails loudly instead of half-matching.
 import os
 import re
 
+import keras
 import tensorflow as tf
 from absl import logging
 
@@ -26,6 +27,95 @@ def variables_by_path(layer):
                              "distinct names")
         table[key] = variable
     return table
+
+
+def _tf_variable(variable):
+    """The tf.Variable (a distributed one under a strategy) of a Keras variable."""
+    return variable.value if isinstance(variable, keras.Variable) else variable
+
+
+def _is_on_read(variable):
+    value = _tf_variable(variable)
+    return (getattr(value, "synchronization", None) == tf.VariableSynchronization.ON_READ
+            and getattr(value, "aggregation", None) == tf.VariableAggregation.MEAN)
+
+
+class _OnReadPack:
+    """The replica-averaged values of a list of on-read variables (batch-norm
+    statistics), read in one collective per dtype.
+
+    A checkpoint saves an on-read variable as its mean over the replicas,
+    and TensorFlow reads each one with a collective of its own: 1,174 of
+    them for the image supernet, about 17 s per checkpoint on a cluster of
+    two workers on one machine. Here every variable's replica-local value
+    is concatenated, averaged over the replicas at once and sliced: the same
+    values, saved under the same keys. Each save reads the pack once (its
+    members are served in turn; the next request after all of them starts
+    a new read); every worker serves its members in the same order, so the
+    collectives match.
+    """
+
+    def __init__(self, variables, strategy):
+        self.variables = list(variables)
+        self.strategy = strategy
+        self._values, self._served = None, 0
+
+    def value_of(self, index):
+        if self._values is None or self._served >= len(self.variables):
+            self._values, self._served = self._read(), 0
+        self._served += 1
+        return self._values[index]
+
+    def _read(self):
+        with self.strategy.scope():
+            return self._read_in_scope(self.strategy)
+
+    def _read_in_scope(self, strategy):
+        values = [None] * len(self.variables)
+        by_dtype = {}
+        for i, variable in enumerate(self.variables):
+            by_dtype.setdefault(variable.dtype, []).append(i)
+        for indices in by_dtype.values():
+            members = [self.variables[i] for i in indices]
+            # In a replica context an on-read variable reads the replica's own copy.
+            local = strategy.run(lambda members=members: tf.concat(
+                [tf.reshape(tf.convert_to_tensor(v), [-1]) for v in members], 0))
+            packed = strategy.reduce(tf.distribute.ReduceOp.MEAN, local, axis=None)
+            sizes = [int(tf.size(v)) for v in members]
+            for i, part, member in zip(indices, tf.split(packed, sizes), members):
+                values[i] = tf.reshape(part, member.shape)
+        return values
+
+
+class _PackedOnRead(tf.__internal__.tracking.Trackable):
+    """One on-read variable in a checkpoint, read through its `_OnReadPack`
+    and restored into every replica's copy; saved under the key a variable
+    has, so checkpoints are the same either way."""
+
+    def __init__(self, pack, index):
+        self._pack, self._index = pack, index
+        self._variable = pack.variables[index]
+
+    def _serialize_to_tensors(self):
+        return {"VARIABLE_VALUE": self._pack.value_of(self._index)}
+
+    def _restore_from_tensors(self, restored_tensors):
+        return self._variable.assign(restored_tensors["VARIABLE_VALUE"])
+
+
+def _packed_on_read(table):
+    """`table` ({key: variable}) with its on-read variables saved through one
+    `_OnReadPack` (under a distribution strategy only: else they are plain)."""
+    if not tf.distribute.has_strategy():
+        return table
+    keys = [k for k, v in table.items() if _is_on_read(v)]
+    if not keys:
+        return table
+    pack = _OnReadPack([_tf_variable(table[k]) for k in keys], tf.distribute.get_strategy())
+    packed = dict(table)
+    for index, key in enumerate(keys):
+        packed[key] = _PackedOnRead(pack, index)
+    return packed
 
 
 def seed_states(layer):
@@ -45,7 +135,8 @@ def make_checkpoint(layer, **trackables):
     (steps done in the next epoch)."""
     carried = layer.carried_states() if hasattr(layer, "carried_states") else {}
     return tf.train.Checkpoint(
-        weights=variables_by_path(layer), seeds=seed_states(layer), carried=carried,
+        weights=_packed_on_read(variables_by_path(layer)), seeds=seed_states(layer),
+        carried=carried,
         epoch=tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch"),
         step=tf.Variable(0, dtype=tf.int64, trainable=False, name="step"), **trackables)
 

@@ -74,3 +74,24 @@ class TestMirrored:
         assert report["a_max_diff"] < 1e-3 * report["a_moved"]
         assert report["weight_max_rel_diff"] < 1e-3
         assert report["hidden_max_diff"] < 1e-4
+
+
+def test_on_read_statistics_are_checkpointed_as_their_mean_in_one_read(tmp_path, root):
+    """Batch-norm statistics that differ between two replicas: the checkpoint
+    holds each one's mean over the replicas (numpy's), under the keys and with
+    the values of TensorFlow's own per-variable checkpoint, and a restore puts
+    the mean into every replica's copy."""
+    import subprocess
+    import sys
+
+    worker = os.path.join(root, "tests", "e2e", "on_read_checkpoint_worker.py")
+    ran = subprocess.run([sys.executable, worker, str(tmp_path)], capture_output=True,
+                         text=True, timeout=600, env={**os.environ, "PYTHONPATH": root})
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    report = json.loads(ran.stdout.strip().splitlines()[-1])
+    assert len(report["packed"]) == 4  # bn1's and bn2's moving mean and variance
+    assert report["keys_equal"] and report["values_equal_plain"]
+    assert len(report["stats"]) == 4
+    for path, found in report["stats"].items():
+        assert found["replicas_differed"] > 0.1, path
+        assert found["saved_minus_mean"] < 1e-6 and found["restored_minus_mean"] < 1e-6, path
