@@ -73,12 +73,17 @@ class Choice(keras.layers.Layer):
         layer names, or a dict {name: layer}.
       fixed: the candidate run outside a search (name or index; default the
         first).
+      decision: the decision (row of A) this layer stands for, by name;
+        Choice layers with one decision are chosen together (the edges of
+        every normal cell of a DARTS network share the normal cell's rows).
+        Default: the layer's name.
       **kwargs: `keras.layers.Layer` arguments (give a `name`: it is the
         decision's name in the search's result).
     """
 
-    def __init__(self, candidates, fixed=None, **kwargs):
+    def __init__(self, candidates, fixed=None, decision=None, **kwargs):
         super().__init__(**kwargs)
+        self.decision = str(decision) if decision else self.name
         if isinstance(candidates, dict):
             names, layers = [str(n) for n in candidates], list(candidates.values())
         else:
@@ -117,6 +122,7 @@ class Choice(keras.layers.Layer):
         if len(set(shapes.values())) > 1:
             raise ValueError(f"Choice {self.name!r}: the candidates' outputs differ in shape "
                              f"for the input shape {tuple(input_shape)}. Received: {shapes}")
+        self._output_tail = next(iter(shapes.values()))[1:]
 
     def _run(self, k, x, training):
         return self.candidates[k](x, training=training)
@@ -128,24 +134,55 @@ class Choice(keras.layers.Layer):
         if setting.mode == "dense":
             outs = tf.stack([self._run(k, x, training) for k in range(self.num_columns)])
             return tf.tensordot(tf.cast(setting.weights[0], outs.dtype), outs, 1)
+        if setting.mode not in ("discrete", "arch"):
+            raise ValueError(f"mode must be one of {MODES}. Received: {setting.mode!r}")
         index = setting.index[0]
         row = setting.weights[0]
         # The coefficient of the selected candidate: 1 in the code's prox_C1,
         # A's own value with keep_value.
         scale = tf.reduce_sum(row * tf.one_hot(index, self.num_columns, dtype=row.dtype))
-        branches = [lambda k=k: self._run(k, x, training) for k in range(self.num_columns)]
+        if setting.mode == "arch":
+            # d/da_k = <dL/dy, f_k(x)> comes from a stopped stack of every
+            # candidate (each updates its batch-norm statistics here, once).
+            outs = tf.stop_gradient(tf.stack([self._run(k, x, training)
+                                              for k in range(self.num_columns)]))
+            run = self._run_again
+        else:
+            run = self._run
+        branches = [lambda k=k: run(k, x, training) for k in range(self.num_columns)]
+        # Index `num_columns`: the edge is pruned (an InputChoice ranked by it
+        # dropped it) and computes nothing.
+        branches.append(lambda: self._nothing(x))
         selected = tf.switch_case(index, branches)
         scale = tf.cast(scale, selected.dtype)
         if setting.mode == "discrete":
             return scale * selected
-        if setting.mode != "arch":
-            raise ValueError(f"mode must be one of {MODES}. Received: {setting.mode!r}")
-        # d/da_k = <dL/dy, f_k(x)> comes from the stopped stack; dL/dx flows
-        # through the selected candidate alone, the only one with a non-zero a_k.
-        outs = tf.stop_gradient(tf.stack([self._run(k, x, training)
-                                          for k in range(self.num_columns)]))
+        # dL/dx flows through the selected candidate alone, the only one with
+        # a non-zero a_k.
         mixed = tf.tensordot(tf.cast(row, outs.dtype), outs, 1)
         return mixed + tf.stop_gradient(scale) * (selected - tf.stop_gradient(selected))
+
+    def _run_again(self, k, x, training):
+        """Candidate k run a second time in one step (for its gradient): its
+        non-trainable state (batch-norm statistics, seeds) is put back as it
+        was, so a step moves it once, as the CNN supernet's ops do."""
+        if not training:
+            return self._run(k, x, training)
+        state = self.candidates[k].non_trainable_variables
+        saved = [tf.identity(v) for v in state]
+        with tf.control_dependencies(saved):
+            out = self._run(k, x, training)
+        with tf.control_dependencies([out]):
+            restored = [v.assign(value) for v, value in zip(state, saved)]
+        with tf.control_dependencies(restored):
+            return tf.identity(out)
+
+    def _nothing(self, x):
+        tail = getattr(self, "_output_tail", None)
+        if tail is None or any(d is None for d in tail):
+            return tf.zeros_like(self._run(0, x, False))
+        return tf.zeros(tf.concat([tf.shape(x)[:1], tf.constant(tail, tf.int32)], 0),
+                        self.compute_dtype)
 
     def choice_of(self, index):
         """The JSON value of a choice: the candidate's name."""
@@ -159,7 +196,7 @@ class Choice(keras.layers.Layer):
         config.update(candidates={name: keras.saving.serialize_keras_object(layer)
                                   for name, layer in zip(self.candidate_names,
                                                          self.candidates)},
-                      fixed=self.fixed)
+                      fixed=self.fixed, decision=self.decision)
         return config
 
     @classmethod
@@ -182,11 +219,21 @@ class InputChoice(keras.layers.Layer):
       n_chosen: how many inputs are summed.
       fixed: the input indices used outside a search (default the first
         `n_chosen`).
+      decision: the decision (rows of A) this layer stands for, shared by
+        the InputChoice layers that name it; default the layer's name.
+      ranked_by: the decisions of the Choice layers whose outputs are the
+        inputs, in input order. The layer then has no rows of A of its own:
+        it keeps the `n_chosen` inputs whose Choice's largest entry of A is
+        largest (a dropped input's Choice computes nothing) and sums its
+        inputs, as prox_C1 of a DARTS cell keeps two edges per node, ranked
+        by their strongest op.
       **kwargs: `keras.layers.Layer` arguments (give a `name`).
     """
 
-    def __init__(self, n_chosen=1, fixed=None, **kwargs):
+    def __init__(self, n_chosen=1, fixed=None, decision=None, ranked_by=None, **kwargs):
         super().__init__(**kwargs)
+        self.decision = str(decision) if decision else self.name
+        self.ranked_by = None if ranked_by is None else tuple(str(n) for n in ranked_by)
         if isinstance(n_chosen, bool) or not isinstance(n_chosen, int) or n_chosen < 1:
             raise ValueError(f"InputChoice {self.name!r}: n_chosen must be a positive "
                              f"integer. Received: n_chosen={n_chosen!r}")
@@ -219,6 +266,10 @@ class InputChoice(keras.layers.Layer):
             raise ValueError(f"InputChoice {self.name!r} chooses {self.n_chosen} of "
                              f"{len(shapes)} inputs. Received: {len(shapes)} inputs")
         self.num_inputs = len(shapes)
+        if self.ranked_by is not None and len(self.ranked_by) != self.num_inputs:
+            raise ValueError(f"InputChoice {self.name!r}: ranked_by names one Choice decision "
+                             f"per input. Received: {len(self.ranked_by)} decisions for "
+                             f"{self.num_inputs} inputs")
         if self.fixed is None:
             self.fixed = list(range(self.n_chosen))
         if max(self.fixed) >= self.num_inputs or min(self.fixed) < 0:
@@ -233,6 +284,10 @@ class InputChoice(keras.layers.Layer):
         setting = self.setting
         if setting.mode is None:
             return tf.add_n([inputs[i] for i in self.fixed])
+        if self.ranked_by is not None:
+            # The Choices that feed it have pruned the dropped inputs to zero,
+            # and each one's gradient needs the node's, unscaled.
+            return tf.add_n(inputs)
         # Ā (or DARTS's softmax) times the stacked inputs: the gradient with
         # respect to row i is <dL/dy, x_i>, the one into x_i is a_i dL/dy.
         stacked = tf.stack(inputs)
@@ -254,7 +309,8 @@ class InputChoice(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(n_chosen=self.n_chosen, fixed=self.fixed)
+        config.update(n_chosen=self.n_chosen, fixed=self.fixed, decision=self.decision,
+                      ranked_by=None if self.ranked_by is None else list(self.ranked_by))
         return config
 
 
@@ -262,8 +318,8 @@ DECISIONS = (Choice, InputChoice)
 
 
 def find_decisions(model):
-    """Every `Choice` and `InputChoice` in `model` (built), in the order Keras
-    lists its layers; their names must be distinct."""
+    """Every `Choice` and `InputChoice` layer in `model` (built), in the order
+    Keras lists its layers; their names must be distinct."""
     found, seen = [], set()
     for layer in model._flatten_layers(include_self=False, recursive=True):
         if isinstance(layer, DECISIONS) and id(layer) not in seen:
@@ -272,25 +328,48 @@ def find_decisions(model):
     names = [d.name for d in found]
     if len(set(names)) != len(names):
         duplicated = sorted({n for n in names if names.count(n) > 1})
-        raise ValueError(f"decision names must be distinct (they key the result). "
-                         f"Received: {duplicated} more than once")
+        raise ValueError(f"decision layer names must be distinct. Received: {duplicated} "
+                         "more than once")
     return found
 
 
+def _signature(layer):
+    if isinstance(layer, Choice):
+        return ("Choice", layer.candidate_names)
+    return ("InputChoice", layer.num_inputs, layer.n_chosen, layer.ranked_by)
+
+
+def group_decisions(layers):
+    """{decision: [its layers]} in first-seen order; the layers of one
+    decision must be alike (a Choice's candidate names, an InputChoice's
+    inputs and n_chosen), else a ValueError names them."""
+    groups = {}
+    for layer in layers:
+        group = groups.setdefault(layer.decision, [])
+        if group and _signature(group[0]) != _signature(layer):
+            raise ValueError(f"the layers of decision {layer.decision!r} differ: "
+                             f"{group[0].name!r} is {_signature(group[0])}, {layer.name!r} "
+                             f"is {_signature(layer)}. Received: two unlike layers with "
+                             "one decision")
+        group.append(layer)
+    return groups
+
+
 def choices_of(decisions, indices):
-    """{name: JSON choice} from each decision's selected index (a Choice) or
-    kept inputs (an InputChoice)."""
-    return {d.name: d.choice_of(i) for d, i in zip(decisions, indices)}
+    """{decision: JSON choice} from each decision's selected index (a Choice)
+    or kept inputs (an InputChoice); `decisions` has one layer per decision."""
+    return {d.decision: d.choice_of(i) for d, i in zip(decisions, indices)}
 
 
 def validate_choices(decisions, choices):
-    """`choices` checked against the decisions of a space: {name: value} with
-    a value for every decision and no other key; raises ValueError naming
-    the first mismatch."""
+    """`choices` checked against the decision layers of a space: {decision:
+    value} with a value for every decision and no other key; raises
+    ValueError naming the first mismatch."""
     if not isinstance(choices, dict):
         raise ValueError(f"choices must be a JSON object {{decision: choice}}. "
                          f"Received: {type(choices).__name__}")
-    names = [d.name for d in decisions]
+    representatives = [layers[0] for layers in group_decisions(decisions).values()]
+    names = [d.decision for d in representatives]
     unknown = sorted(set(choices) - set(names))
     missing = [n for n in names if n not in choices]
     if unknown:
@@ -298,8 +377,8 @@ def validate_choices(decisions, choices):
                          f"its decisions are {names}")
     if missing:
         raise ValueError(f"the choices miss decisions of this space: {missing}")
-    return {d.name: (d.choice_of(d.index_of(choices[d.name])) if isinstance(d, Choice)
-                     else d.index_of(choices[d.name])) for d in decisions}
+    return {d.decision: (d.choice_of(d.index_of(choices[d.decision])) if isinstance(d, Choice)
+                         else d.index_of(choices[d.decision])) for d in representatives}
 
 
 def write_choices(choices, path):
@@ -332,14 +411,14 @@ def export_model(model, choices):
     choices = validate_choices(decisions, choices)
 
     def chosen(layer):
-        return layer.candidates[layer.index_of(choices[layer.name])]
+        return layer.candidates[layer.index_of(choices[layer.decision])]
 
     def call_function(layer, *args, **kwargs):
         if isinstance(layer, Choice):
             return chosen(layer)(*args, **kwargs)
         if isinstance(layer, InputChoice):
             inputs = list(args[0])
-            kept = [inputs[i] for i in choices[layer.name]]
+            kept = [inputs[i] for i in choices[layer.decision]]
             return kept[0] if len(kept) == 1 else keras.layers.Add(
                 name=f"{layer.name}_sum")(kept)
         return layer(*args, **kwargs)

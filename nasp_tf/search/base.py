@@ -222,49 +222,9 @@ class CNNSearcher(TwoOptimizerModel):
           (this replica's share of the gradient, one tensor per arch input;
           the validation logits).
         """
-        weights = self.supernet.trainable_weights
-        statistics = self.supernet.non_trainable_weights
-        optimizer = self.weight_optimizer
-        xi = tf.cast(optimizer.learning_rate, tf.float32)
-        saved = [tf.identity(w) for w in weights]
-
-        with tf.GradientTape() as tape:
-            loss, _ = loss_at(train, arch_inputs)
-        saved_statistics = [tf.identity(s) for s in statistics]
-        # The training gradient is not clipped here, as in the DARTS code.
-        grads = optimizers_lib.global_gradients(self.gradients(tape, loss, weights), weights)
-        unrolled = []
-        for w, g, value in zip(weights, grads, saved):
-            momentum = optimizer.momentums[optimizer._get_variable_index(w)]
-            step = value * optimizer.l2 + g
-            unrolled.append(value - xi * (optimizer.momentum * momentum + step))
-
-        with tf.GradientTape(watch_accessed_variables=False) as tape:
-            tape.watch([arch_inputs, unrolled])
-            with weights_at(weights, unrolled):
-                loss, logits = loss_at(val, arch_inputs)
-        arch_grads, vector = self.gradients(tape, loss, (arch_inputs, unrolled))
-        vector = optimizers_lib.global_gradients(vector, weights)
-        radius = 0.01 / tf.linalg.global_norm(vector)
-
-        def train_arch_gradient(sign):
-            with tf.GradientTape(watch_accessed_variables=False) as tape:
-                tape.watch(arch_inputs)
-                with weights_at(weights, [w + sign * radius * v
-                                          for w, v in zip(saved, vector)]):
-                    loss, _ = loss_at(train, arch_inputs)
-            return self.gradients(tape, loss, arch_inputs)
-
-        plus = train_arch_gradient(1.0)
-        with tf.control_dependencies(plus):
-            # Nothing else orders the two passes: run side by side they keep
-            # both passes' activations alive at once (the paper-size darts7
-            # step then needed over 24 GB).
-            minus = train_arch_gradient(-1.0)
-        for statistic, value in zip(statistics, saved_statistics):
-            statistic.assign(value)
-        return [g - xi * (p - m) / (2.0 * radius)
-                for g, p, m in zip(arch_grads, plus, minus)], logits
+        return unrolled_arch_gradient(self, self.supernet.trainable_weights,
+                                      self.supernet.non_trainable_weights, train, val,
+                                      arch_inputs, loss_at)
 
     def test_step(self, data):
         images, labels = data
@@ -282,6 +242,53 @@ class CNNSearcher(TwoOptimizerModel):
         numbered as in the genotype JSON, and the op names."""
         rows = genotype_lib.cnn_edge_labels(self.supernet.num_nodes)
         return {kind: (rows, list(self.supernet.space.ops(kind))) for kind in self.arch_vars}
+
+
+def unrolled_arch_gradient(searcher, weights, statistics, train, val, arch_inputs, loss_at):
+    """`CNNSearcher.unrolled_arch_gradient` for any searcher: `weights` are the
+    network's trainable weights, `statistics` its non-trainable ones (restored
+    after the unrolled passes), `searcher.weight_optimizer` a `TorchSGD`."""
+    optimizer = searcher.weight_optimizer
+    xi = tf.cast(optimizer.learning_rate, tf.float32)
+    saved = [tf.identity(w) for w in weights]
+
+    with tf.GradientTape() as tape:
+        loss, _ = loss_at(train, arch_inputs)
+    saved_statistics = [tf.identity(s) for s in statistics]
+    # The training gradient is not clipped here, as in the DARTS code.
+    grads = optimizers_lib.global_gradients(searcher.gradients(tape, loss, weights), weights)
+    unrolled = []
+    for w, g, value in zip(weights, grads, saved):
+        momentum = optimizer.momentums[optimizer._get_variable_index(w)]
+        step = value * optimizer.l2 + g
+        unrolled.append(value - xi * (optimizer.momentum * momentum + step))
+
+    with tf.GradientTape(watch_accessed_variables=False) as tape:
+        tape.watch([arch_inputs, unrolled])
+        with weights_at(weights, unrolled):
+            loss, logits = loss_at(val, arch_inputs)
+    arch_grads, vector = searcher.gradients(tape, loss, (arch_inputs, unrolled))
+    vector = optimizers_lib.global_gradients(vector, weights)
+    radius = 0.01 / tf.linalg.global_norm(vector)
+
+    def train_arch_gradient(sign):
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(arch_inputs)
+            with weights_at(weights, [w + sign * radius * v
+                                      for w, v in zip(saved, vector)]):
+                loss, _ = loss_at(train, arch_inputs)
+        return searcher.gradients(tape, loss, arch_inputs)
+
+    plus = train_arch_gradient(1.0)
+    with tf.control_dependencies(plus):
+        # Nothing else orders the two passes: run side by side they keep
+        # both passes' activations alive at once (the paper-size darts7
+        # step then needed over 24 GB).
+        minus = train_arch_gradient(-1.0)
+    for statistic, value in zip(statistics, saved_statistics):
+        statistic.assign(value)
+    return [g - xi * (p - m) / (2.0 * radius)
+            for g, p, m in zip(arch_grads, plus, minus)], logits
 
 
 def weights_at(variables, values):

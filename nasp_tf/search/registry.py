@@ -77,7 +77,7 @@ SEARCHERS = {entry.name: entry for entry in (
     SearcherEntry("darts2", "DARTS-2nd", "DARTS second order: the unrolled step with a "
                   "finite-difference Hessian-vector product",
                   images="nasp_tf.search.darts:DARTSSearcher",
-                  text="nasp_tf.search.darts_rnn:DARTSRNNSearcher",
+                  text="nasp_tf.search.darts_rnn:DARTSRNNSearcher", space=_SPACE,
                   options=(("order", 2),)),
     SearcherEntry("pa", "PA", "the paper's PA-standard (eq. 10): A itself stays discrete, "
                   "A <- prox_C(A - eps grad F(A)), second-order gradient",

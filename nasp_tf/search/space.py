@@ -13,7 +13,8 @@ from nasp_tf.search import base
 
 # The searchers a space of your own runs (the cell searchers' names; the
 # registry's entries with a `space` class are these).
-ALGORITHMS = ("nasp", "darts1", "random")
+ALGORITHMS = ("nasp", "darts1", "darts2", "random")
+DARTS = ("darts1", "darts2")
 
 
 class SpaceSearcher(base.TwoOptimizerModel):
@@ -30,6 +31,9 @@ class SpaceSearcher(base.TwoOptimizerModel):
       then a weight step with only the selected candidates running.
     - "darts1": the softmax of each block of A mixes every candidate
       (inputs); first-order gradient on A, then a weight step on the mixture.
+    - "darts2": as darts1 with DARTS's second-order gradient on A, through
+      one unrolled weight step (the weight optimizer must be nasp_tf's
+      `TorchSGD`, whose step it unrolls).
     - "random": a uniformly random choice of every decision, drawn from
       `seed`, held fixed; only the weight step runs (the baseline).
 
@@ -69,26 +73,55 @@ class SpaceSearcher(base.TwoOptimizerModel):
         self.keep_value = bool(keep_value)
         self.grad_clip = float(grad_clip)
         self.seed = int(seed)
-        self.decisions = choice_lib.find_decisions(model)
+        # One layer per decision (its layers: `decision_layers`).
+        self.decision_layers = choice_lib.group_decisions(choice_lib.find_decisions(model))
+        self.decisions = [layers[0] for layers in self.decision_layers.values()]
         if not self.decisions:
             raise ValueError(f"the model has no Choice or InputChoice layer: nothing to "
                              f"search. Received: {model.name!r}")
-        self.arch_is_logits = searcher == "darts1"
+        self.arch_is_logits = searcher in DARTS
+        # {ranked InputChoice decision: the Choice decisions that rank its inputs}.
+        self.ranked = self._ranked_groups()
         rng = np.random.RandomState(self.seed)
         self.arch_vars = {}
         for decision in self.decisions:
+            if decision.decision in self.ranked:
+                continue  # no rows of its own: its inputs' Choices rank them
             initial = self._initial(decision, rng)
-            self.arch_vars[decision.name] = self.add_weight(
-                name=f"arch_{decision.name}", shape=initial.shape,
+            self.arch_vars[decision.decision] = self.add_weight(
+                name=f"arch_{decision.decision}", shape=initial.shape,
                 initializer=keras.initializers.Constant(initial), trainable=False,
                 constraint=proximal.prox_c2 if searcher == "nasp" else None,
                 aggregation="only_first_replica", autocast=False)
-        self.op_costs = {d.name: [counting.parameter_count(c) for c in d.candidates]
-                         for d in self.decisions if isinstance(d, choice_lib.Choice)}
+        # A shared decision costs what all of its layers' candidates add up to.
+        self.op_costs = {
+            key: [sum(counting.parameter_count(layer.candidates[k]) for layer in layers)
+                  for k in range(layers[0].num_columns)]
+            for key, layers in self.decision_layers.items()
+            if isinstance(layers[0], choice_lib.Choice)}
         self.train_loss = keras.metrics.Mean(name="loss")
         self.arch_loss = keras.metrics.Mean(name="arch_loss")
         self.abar_changes = keras.metrics.Mean(name="abar_changes")
         self.built = True
+
+    def _ranked_groups(self):
+        groups, ranked = {}, {}
+        for d in self.decisions:
+            if not isinstance(d, choice_lib.InputChoice) or d.ranked_by is None:
+                continue
+            for name in d.ranked_by:
+                layers = self.decision_layers.get(name)
+                if not layers or not isinstance(layers[0], choice_lib.Choice):
+                    raise ValueError(f"InputChoice {d.name!r} is ranked by {name!r}, which "
+                                     f"is no Choice decision of the model. Received: "
+                                     f"ranked_by={list(d.ranked_by)}")
+                if name in ranked:
+                    raise ValueError(f"the Choice decision {name!r} ranks the inputs of two "
+                                     f"InputChoice decisions. Received: {ranked[name]!r} and "
+                                     f"{d.decision!r}")
+                ranked[name] = d.decision
+            groups[d.decision] = list(d.ranked_by)
+        return groups
 
     @classmethod
     def settings(cls, config):
@@ -100,12 +133,13 @@ class SpaceSearcher(base.TwoOptimizerModel):
         shape = (decision.num_rows, decision.num_columns)
         if self.searcher == "nasp":
             return np.full(shape, 0.5, np.float32)  # as the reference's cells
-        if self.searcher == "darts1":
+        if self.searcher in DARTS:
             return (1e-3 * rng.standard_normal(shape)).astype(np.float32)
-        # random: a uniform draw, as a one-hot pattern prox_C1 returns unchanged.
+        # random: a uniform draw, as a one-hot pattern prox_C1 returns unchanged
+        # (of a random height: a ranked InputChoice keeps the highest rows).
         pattern = np.zeros(shape, np.float32)
         if isinstance(decision, choice_lib.Choice):
-            pattern[0, rng.randint(shape[1])] = 1.0
+            pattern[0, rng.randint(shape[1])] = rng.uniform(0.5, 1.0)
         else:
             pattern[rng.choice(shape[0], decision.n_chosen, replace=False), 0] = 1.0
         return pattern
@@ -117,20 +151,47 @@ class SpaceSearcher(base.TwoOptimizerModel):
 
     def discrete_arch(self):
         """{decision name: (Ā, selected index)} with Ā = prox_C1(A): a Choice
-        keeps its largest entry, an InputChoice its `n_chosen` largest rows."""
-        return {d.name: proximal.prox_c1(self.arch_vars[d.name], (d.num_rows,), self._keep(d),
-                                         self.keep_value)
-                for d in self.decisions}
+        keeps its largest entry, an InputChoice its `n_chosen` largest rows.
+        The Choices that rank an InputChoice's inputs are projected together,
+        as a DARTS cell's node: each keeps its largest entry and only the
+        `n_chosen` of them with the largest kept entries survive (the others'
+        Ā rows are zero, their index the number of candidates); the
+        InputChoice itself gets (None, None)."""
+        arch = {}
+        members = {name for names in self.ranked.values() for name in names}
+        for d in self.decisions:
+            key = d.decision
+            if key in self.ranked:
+                names = self.ranked[key]
+                abar, index = proximal.prox_c1(
+                    tf.concat([self.arch_vars[n] for n in names], 0), (len(names),),
+                    d.n_chosen, self.keep_value)
+                for i, name in enumerate(names):
+                    arch[name] = (abar[i:i + 1], index[i:i + 1])
+                arch[key] = (None, None)
+            elif key not in members:
+                arch[key] = proximal.prox_c1(self.arch_vars[key], (d.num_rows,), self._keep(d),
+                                             self.keep_value)
+        return arch
 
     def _indices(self):
-        """Each decision's choice: a Choice's candidate index, an
-        InputChoice's kept inputs."""
+        """Each decision's choice: a Choice's candidate index (its largest
+        entry when a ranked InputChoice dropped it), an InputChoice's kept
+        inputs."""
         arch = self.discrete_arch()
         found = []
         for d in self.decisions:
-            index = arch[d.name][1].numpy()
-            found.append(int(index[0]) if isinstance(d, choice_lib.Choice)
-                         else [i for i in range(d.num_rows) if index[i] == 0])
+            if d.decision in self.ranked:
+                found.append([i for i, name in enumerate(self.ranked[d.decision])
+                              if int(arch[name][1][0]) < self.decision_layers[name][0]
+                              .num_columns])
+                continue
+            index = arch[d.decision][1].numpy()
+            if isinstance(d, choice_lib.Choice):
+                found.append(int(index[0]) if index[0] < d.num_columns
+                             else int(np.argmax(self.arch_vars[d.decision].numpy()[0])))
+            else:
+                found.append([i for i in range(d.num_rows) if index[i] == 0])
         return found
 
     def choices(self):
@@ -151,13 +212,14 @@ class SpaceSearcher(base.TwoOptimizerModel):
     def _run(self, x, arch, mode, training):
         """The model's output with every decision set to `arch` ({name:
         (coefficients, index)}) in `mode`, reset afterwards."""
-        for d in self.decisions:
+        layers = [layer for group in self.decision_layers.values() for layer in group]
+        for d in layers:
             d.setting.mode = mode
-            d.setting.weights, d.setting.index = arch[d.name]
+            d.setting.weights, d.setting.index = arch[d.decision]
         try:
             return self.model(x, training=training)
         finally:
-            for d in self.decisions:
+            for d in layers:
                 d.setting.mode = d.setting.weights = d.setting.index = None
 
     def _mixture(self, matrices=None):
@@ -167,8 +229,11 @@ class SpaceSearcher(base.TwoOptimizerModel):
         matrices = matrices or self.arch_vars
         mixture = {}
         for d in self.decisions:
+            if d.decision in self.ranked:  # DARTS mixes every input; it derives later
+                mixture[d.decision] = (None, None)
+                continue
             axis = 1 if isinstance(d, choice_lib.Choice) else 0
-            mixture[d.name] = (tf.nn.softmax(matrices[d.name], axis=axis), None)
+            mixture[d.decision] = (tf.nn.softmax(matrices[d.decision], axis=axis), None)
         return mixture
 
     def call(self, x, training=False):
@@ -218,7 +283,7 @@ class SpaceSearcher(base.TwoOptimizerModel):
         if self.searcher == "random":
             return
         x, y = val
-        names = [d.name for d in self.decisions]
+        names = list(self.arch_vars)
         if self.searcher == "nasp":
             arch = self.discrete_arch()
             sources = [arch[n][0] for n in names]
@@ -231,6 +296,24 @@ class SpaceSearcher(base.TwoOptimizerModel):
                     replicas = tf.distribute.get_strategy().num_replicas_in_sync
                     loss += self.eta * self.complexity_penalty(
                         {n: arch[n][0] for n in names}) / replicas
+        elif self.searcher == "darts2":
+            if not isinstance(self.weight_optimizer, optimizers_lib.TorchSGD):
+                raise ValueError("darts2 unrolls the weight optimizer's step: compile with "
+                                 "nasp_tf.optimizers.TorchSGD as the weight_optimizer. "
+                                 f"Received: {type(self.weight_optimizer).__name__}")
+            sources = [tf.convert_to_tensor(self.arch_vars[n]) for n in names]
+
+            def loss_at(batch, inputs):
+                y_pred = self._run(batch[0], self._mixture(dict(zip(names, inputs))), "dense",
+                                   True)
+                return self._loss(batch[0], batch[1], y_pred), y_pred
+
+            grads, y_pred = base.unrolled_arch_gradient(
+                self, self.model.trainable_weights, self.model.non_trainable_weights, train,
+                val, sources, loss_at)
+            self._apply(self.arch_optimizer, grads, [self.arch_vars[n] for n in names])
+            self.arch_loss.update_state(self._loss(x, y, y_pred))
+            return
         else:
             matrices = {n: tf.convert_to_tensor(self.arch_vars[n]) for n in names}
             sources = [matrices[n] for n in names]
@@ -244,8 +327,8 @@ class SpaceSearcher(base.TwoOptimizerModel):
 
     def update_weights(self, x, y):
         weights = self.model.trainable_weights
-        if self.searcher == "darts1":
-            arch, mode = {n: (tf.stop_gradient(w), i) for n, (w, i)
+        if self.searcher in DARTS:
+            arch, mode = {n: (None if w is None else tf.stop_gradient(w), i) for n, (w, i)
                           in self._mixture().items()}, "dense"
         else:
             arch, mode = self.discrete_arch(), "discrete"

@@ -284,3 +284,59 @@ def test_search_pairs_keep_float_targets_for_a_regression():
     np.testing.assert_allclose(y.numpy().sum(0), yt.sum(0), rtol=1e-5)
     labels = next(iter(nasp_tf.search_pairs(xt, np.arange(16) % 3, xv, np.arange(16) % 3, 8)))
     assert labels[0][1].dtype == tf.int64
+
+
+def _shared_space():
+    """Two blocks that share one decision, then a node that keeps two of three
+    branches, ranked by the branches' Choices."""
+    inputs = keras.Input((4,))
+    h = inputs
+    for i in range(2):
+        h = choice_lib.Choice({"a": keras.layers.Dense(4), "b": keras.layers.Dense(4, "tanh")},
+                              decision="block", name=f"block{i}")(h)
+    branches = [choice_lib.Choice({"x": keras.layers.Dense(4), "y": keras.layers.Dense(4)},
+                                  name=f"branch{i}")(h) for i in range(3)]
+    node = choice_lib.InputChoice(2, ranked_by=["branch0", "branch1", "branch2"],
+                                  name="node")(branches)
+    return keras.Model(inputs, node)
+
+
+def test_shared_decisions_have_one_row_and_a_ranked_node_drops_its_weakest_branch():
+    searcher = space_lib.SpaceSearcher(_shared_space(), "nasp")
+    assert sorted(searcher.arch_vars) == ["block", "branch0", "branch1", "branch2"]
+    assert len(searcher.decision_layers["block"]) == 2
+    a = {"block": [[0.2, 0.7]], "branch0": [[0.6, 0.3]], "branch1": [[0.1, 0.4]],
+         "branch2": [[0.9, 0.5]]}
+    for name, value in a.items():
+        searcher.arch_vars[name].assign(np.array(value, np.float32))
+    # numpy: each branch keeps its largest entry; the node keeps the two branches
+    # whose kept entries are largest (branch1's 0.4 is the smallest).
+    strength = {n: max(a[n][0]) for n in ("branch0", "branch1", "branch2")}
+    dropped = min(strength, key=strength.get)
+    assert dropped == "branch1"
+    arch = searcher.discrete_arch()
+    assert arch["node"] == (None, None)
+    np.testing.assert_array_equal(arch[dropped][0].numpy(), [[0.0, 0.0]])
+    assert int(arch[dropped][1][0]) == 2  # the candidate count: computes nothing
+    assert searcher.choices() == {"block": "b", "branch0": "x", "branch1": "y",
+                                  "branch2": "x", "node": [0, 2]}
+    # The discrete model: both blocks run "b", the node sums branches 0 and 2.
+    x = np.random.RandomState(0).standard_normal((3, 4)).astype(np.float32)
+    model = searcher.model
+    h = x
+    for i in range(2):
+        h = model.get_layer(f"block{i}").candidates[1](h).numpy()
+    expected = sum(model.get_layer(f"branch{i}").candidates[0](h).numpy() for i in (0, 2))
+    np.testing.assert_allclose(searcher(x).numpy(), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(searcher.export_model()(x).numpy(), expected, rtol=1e-5,
+                               atol=1e-6)
+    # The shared block's cost is both layers' candidates.
+    assert searcher.op_costs["block"] == [2 * 20, 2 * 20]
+
+
+def test_layers_of_one_decision_must_be_alike():
+    inputs = keras.Input((4,))
+    h = choice_lib.Choice({"a": keras.layers.Dense(4)}, decision="d", name="one")(inputs)
+    h = choice_lib.Choice({"b": keras.layers.Dense(4)}, decision="d", name="two")(h)
+    with pytest.raises(ValueError, match="the layers of decision 'd' differ"):
+        space_lib.SpaceSearcher(keras.Model(inputs, h), "nasp")
