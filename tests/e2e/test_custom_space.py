@@ -181,3 +181,17 @@ def test_a_search_of_a_space_never_reads_the_test_rows(tmp_path, run_bin):
         assert len(history) == 2
         losses = [v for epoch in history for k, v in epoch.items() if "loss" in k]
         assert len(losses) == 8 and max(losses) < 5, history
+
+
+def test_a_space_of_your_own_is_refused_on_a_cluster_in_one_line(tmp_path, root,
+                                                                  one_line_error):
+    data = _rows(tmp_path / "rows.npz")
+    cluster = json.dumps({"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]},
+                          "task": {"type": "worker", "index": 0}})
+    ran = subprocess.run([sys.executable, os.path.join(root, "bin", "search.py"),
+                          f"--space={SPACE}", f"--dataset=npz:{data}",
+                          "--strategy=multi_worker", f"--output_dir={tmp_path / 'out'}"],
+                         cwd=root, capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "TF_CONFIG": cluster})
+    assert "does not run on a cluster yet" in one_line_error(ran)
+    assert not (tmp_path / "out").exists()
