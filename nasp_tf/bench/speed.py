@@ -37,11 +37,17 @@ TEXT_PRESETS = {
 }
 TASKS = ("images", "text")
 SPACES = ("darts7", "nasp12")
-SEARCHERS = tuple(n for n, e in registry.SEARCHERS.items() if "images" in e.families())
+# NASP by `SpaceSearcher` on the same cells written with nasp_tf.Choice
+# (`nasp_tf.cnn.choice_network`): what a space of your own costs against the
+# built-in supernet.
+CHOICE = "nasp_choice"
+SEARCHERS = tuple(n for n, e in registry.SEARCHERS.items() if "images" in e.families()) \
+    + (CHOICE,)
 TEXT_SEARCHERS = tuple(n for n, e in registry.SEARCHERS.items() if "text" in e.families())
-LABELS = {name: entry.label for name, entry in registry.SEARCHERS.items()}
+LABELS = {**{name: entry.label for name, entry in registry.SEARCHERS.items()},
+          CHOICE: "NASP on Choice cells"}
 # The searchers whose Ā is prox_c1(A): --pin fixes it for their timed steps.
-PINNABLE = ("nasp", "pa", "pa_lazy")
+PINNABLE = ("nasp", "pa", "pa_lazy", CHOICE)
 XLA = "_xla"
 # --pin=worst: every edge the costliest op of its cell (`worst_genotype`).
 WORST = "worst"
@@ -122,7 +128,10 @@ def step_worker(spec):
         init_channels=preset["init_channels"], layers=preset["layers"],
         nodes=preset["nodes"], jit_compile=xla)
     start = time.perf_counter()
-    searcher, _ = image_search.build_searcher(config, (32, 32, 3), 10, steps_per_epoch=391)
+    if name == CHOICE:
+        searcher = _choice_searcher(config)
+    else:
+        searcher, _ = image_search.build_searcher(config, (32, 32, 3), 10, steps_per_epoch=391)
     build_s = time.perf_counter() - start
     rng = np.random.default_rng(spec["seed"])
 
@@ -131,12 +140,34 @@ def step_worker(spec):
                 tf.constant(rng.integers(0, 10, preset["batch_size"]), tf.int32))
 
     train, val = batch(), batch()
-    before_step, pinned = _pin(searcher, spec.get("pin"))
+    before_step, pinned = _pin(searcher, spec.get("pin"), config)
     timed = _time_steps(searcher, xla, train, val, spec, before_step, lambda: _ops_run(searcher))
+    network = searcher.model if name == CHOICE else searcher.supernet
     return {"searcher": name, "space": spec["space"], "preset": spec["preset"],
             "policy": spec.get("policy", "float32"), "pin": spec.get("pin"),
             "pinned_genotype": pinned, **timed, "build_s": build_s,
-            **_process_facts(counting.parameter_count(searcher.supernet))}
+            **_process_facts(counting.parameter_count(network))}
+
+
+def _choice_searcher(config):
+    """NASP's `SpaceSearcher` on the Choice-built cells of `config`, with the
+    optimizers `image_search.build_searcher` gives the built-in one."""
+    import keras
+
+    from nasp_tf import optimizers
+    from nasp_tf.cnn import choice_network
+    from nasp_tf.search import base, space
+
+    model = choice_network.choice_search_network(config.space, 10, config.init_channels,
+                                                 config.layers, config.nodes, (32, 32, 3))
+    searcher = space.SpaceSearcher(model, "nasp", grad_clip=config.grad_clip, name="searcher")
+    schedule = optimizers.EpochCosineDecay(config.learning_rate, config.learning_rate_min,
+                                           config.epochs, 391, offset=1)
+    searcher.compile(
+        weight_optimizer=optimizers.TorchSGD(schedule, config.momentum, config.weight_decay),
+        arch_optimizer=base.TwoOptimizerModel.arch_optimizer_for(config, 391),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return searcher
 
 
 def worst_genotype(supernet):
@@ -155,23 +186,32 @@ def worst_genotype(supernet):
                                     cells["reduce"], concat)
 
 
-def _pin(searcher, pin):
+def _pin(searcher, pin, config):
     """(a function that pins Ā to the cell `pin` names before each step, the
     pinned genotype's JSON), or (None, None). Only searchers whose Ā is
-    prox_c1(A) are pinned (NASP, PA); DARTS's weight step runs the whole
-    mixture whatever A is."""
+    prox_c1(A) are pinned (NASP, PA, NASP on Choice cells); DARTS's weight
+    step runs the whole mixture whatever A is."""
     from nasp_tf import genotype as genotype_lib
+    from nasp_tf.cnn import search_model
 
-    if not pin or getattr(searcher, "project", None) is None:
+    choice_cells = not hasattr(searcher, "supernet")
+    if not pin or (not choice_cells and getattr(searcher, "project", None) is None):
         return None, None
-    supernet = searcher.supernet
+    # The Choice cells' costs and ops are the built-in supernet's (built untimed).
+    supernet = search_model.SearchNetwork(config.space, 10, config.init_channels,
+                                          config.layers, config.nodes) \
+        if choice_cells else searcher.supernet
     genotype = (worst_genotype(supernet) if pin == WORST
                 else genotype_lib.load_cnn_genotype(pin))
     matrices = genotype_lib.arch_matrices_of(genotype, supernet.space, supernet.num_nodes)
 
     def pin_arch():
         for kind, matrix in matrices.items():
-            searcher.arch_vars[kind].assign(matrix)
+            if choice_cells:  # a row of A per edge: decisions "normal_E", "reduce_E"
+                for edge in range(matrix.shape[0]):
+                    searcher.arch_vars[f"{kind}_{edge}"].assign(matrix[edge:edge + 1])
+            else:
+                searcher.arch_vars[kind].assign(matrix)
 
     return pin_arch, genotype.to_json()
 
@@ -181,6 +221,11 @@ def _ops_run(searcher):
     every kept edge, or the whole mixture."""
     if getattr(searcher, "mixture", None) is not None:
         return "mixture of every op on every edge"
+    if not hasattr(searcher, "supernet"):  # Choice cells: {decision: op}
+        kinds = {}
+        for decision, op in searcher.choices().items():
+            kinds.setdefault(decision.split("_")[0], []).append(op)
+        return kinds
     space = searcher.supernet.space
     return {kind: [space.ops(kind)[i] for i in index.numpy() if i < len(space.ops(kind))]
             for kind, index in searcher.selected_indices().items()}
