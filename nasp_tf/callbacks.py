@@ -57,18 +57,13 @@ class TensorBoard(keras.callbacks.TensorBoard):
         return logs
 
 
-class SearchHistory(keras.callbacks.Callback):
-    """Writes what a search found after every epoch, and checkpoints it.
-
-    Per epoch: `genotypes/epoch_NNN.json`, `arch/epoch_NNN.npz` (A and Ā of
-    every cell kind: normal and reduce, or recurrent; NNN counts from 1),
-    the epoch's metrics in `history.json` (a list, one entry per epoch:
-    losses, `abar_changes`, ...; an epoch run again after a resume replaces
-    its entry),
-    TensorBoard heat maps of A and Ā (rows the edges "j←i" numbered as in the
-    genotype JSON, columns the ops), the genotype as text (and the
-    perplexities of a language model), a checkpoint (weights, A, both
-    optimizers, epoch), and one log line. The learning rate is `TensorBoard`'s.
+class EpochRecord(keras.callbacks.Callback):
+    """What a search keeps after every epoch: the files `record` writes, the
+    epoch's metrics in `history.json` (a list, one entry per epoch: losses,
+    `abar_changes`, ...; an epoch run again after a resume replaces its
+    entry), a checkpoint (weights, A, both optimizers, epoch) and one log
+    line ending in what `record` returns. An epoch whose loss is not finite
+    leaves the last good epoch's files (the NaN guard reports it).
 
     Args:
       run_dir: the run directory.
@@ -76,14 +71,16 @@ class SearchHistory(keras.callbacks.Callback):
       epochs: total epochs (for the log line).
     """
 
+    # Subdirectories of the run directory that `record` writes into.
+    subdirs = ()
+
     def __init__(self, run_dir, save, epochs):
         super().__init__()
         self.run_dir = run_dir
         self.save = save
         self.epochs = epochs
-        for sub in ("genotypes", "arch"):
+        for sub in self.subdirs:
             os.makedirs(os.path.join(run_dir, sub), exist_ok=True)
-        self.writer = tf.summary.create_file_writer(os.path.join(run_dir, "tensorboard", "arch"))
         self._start = 0.0
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -94,30 +91,16 @@ class SearchHistory(keras.callbacks.Callback):
         if self.model.stop_training or not all(math.isfinite(float(v)) for v in logs.values()):
             return  # the NaN guard reports it; keep the last good epoch's files
         number = epoch + 1
-        arch = self.arch_matrices()
-        genotype = self.model.genotype()
-        genotype_lib.write_json(
-            genotype, os.path.join(self.run_dir, "genotypes", f"epoch_{number:03d}.json"))
-        with atomic.writing(os.path.join(self.run_dir, "arch",
-                                         f"epoch_{number:03d}.npz")) as tmp:
-            np.savez(tmp, **{f"{name}_{kind}": m for kind, (a, abar) in arch.items()
-                             for name, m in (("A", a), ("Abar", abar))})
-        labels = self.model.arch_labels()
-        with self.writer.as_default(step=epoch):
-            for kind, (a, abar) in arch.items():
-                rows, cols = labels[kind]
-                for tag, matrix in (("Abar", abar), ("A", self.display_matrix(a))):
-                    figure = genotype_lib.arch_heatmap(
-                        matrix, rows, cols, f"{tag} {kind}, epoch {number}")
-                    tf.summary.image(f"{tag}/{kind}", genotype_lib.figure_pixels(figure)[None])
-            tf.summary.text("genotype", json.dumps(genotype.to_json()))
-            self.write_summaries(logs)
-        self.writer.flush()
+        described = self.record(number, logs)
         self.write_history(number, logs)
         self.save(number)
         metrics = " ".join(f"{k}={float(v):.4f}" for k, v in sorted(logs.items()))
         logging.info("epoch %d/%d %.1fs %s | %s", number, self.epochs,
-                     time.time() - self._start, metrics, self.describe(genotype))
+                     time.time() - self._start, metrics, described)
+
+    def record(self, number, logs):
+        """Writes what epoch `number` (from 1) found; returns it as text."""
+        raise NotImplementedError
 
     def write_history(self, number, logs):
         path = os.path.join(self.run_dir, "history.json")
@@ -127,6 +110,51 @@ class SearchHistory(keras.callbacks.Callback):
                 history = [e for e in json.load(f) if e["epoch"] < number]
         history.append({"epoch": number, **{k: float(v) for k, v in sorted(logs.items())}})
         atomic.write_text(path, json.dumps(history, indent=1))
+
+
+class SearchHistory(EpochRecord):
+    """Writes what a cell search found after every epoch, and checkpoints it
+    (`EpochRecord`).
+
+    Per epoch: `genotypes/epoch_NNN.json`, `arch/epoch_NNN.npz` (A and Ā of
+    every cell kind: normal and reduce, or recurrent; NNN counts from 1),
+    TensorBoard heat maps of A and Ā (rows the edges "j←i" numbered as in the
+    genotype JSON, columns the ops), the genotype as text (and the
+    perplexities of a language model). The learning rate is `TensorBoard`'s.
+
+    Args:
+      run_dir: the run directory.
+      save: callable(epochs done) that checkpoints the run (`Run.save`).
+      epochs: total epochs (for the log line).
+    """
+
+    subdirs = ("genotypes", "arch")
+
+    def __init__(self, run_dir, save, epochs):
+        super().__init__(run_dir, save, epochs)
+        self.writer = tf.summary.create_file_writer(os.path.join(run_dir, "tensorboard", "arch"))
+
+    def record(self, number, logs):
+        arch = self.arch_matrices()
+        genotype = self.model.genotype()
+        genotype_lib.write_json(
+            genotype, os.path.join(self.run_dir, "genotypes", f"epoch_{number:03d}.json"))
+        with atomic.writing(os.path.join(self.run_dir, "arch",
+                                         f"epoch_{number:03d}.npz")) as tmp:
+            np.savez(tmp, **{f"{name}_{kind}": m for kind, (a, abar) in arch.items()
+                             for name, m in (("A", a), ("Abar", abar))})
+        labels = self.model.arch_labels()
+        with self.writer.as_default(step=number - 1):
+            for kind, (a, abar) in arch.items():
+                rows, cols = labels[kind]
+                for tag, matrix in (("Abar", abar), ("A", self.display_matrix(a))):
+                    figure = genotype_lib.arch_heatmap(
+                        matrix, rows, cols, f"{tag} {kind}, epoch {number}")
+                    tf.summary.image(f"{tag}/{kind}", genotype_lib.figure_pixels(figure)[None])
+            tf.summary.text("genotype", json.dumps(genotype.to_json()))
+            self.write_summaries(logs)
+        self.writer.flush()
+        return self.describe(genotype)
 
     def arch_matrices(self):
         """{cell kind: (A, Ā)} as numpy arrays."""

@@ -13,22 +13,20 @@ checkpoints/, tensorboard/.
 
 import json
 import os
-import time
 
-import keras
 import numpy as np
 import tensorflow as tf
 from absl import logging
 
 from nasp_tf import api
 from nasp_tf import atomic
+from nasp_tf import callbacks as callbacks_lib
 from nasp_tf import choice as choice_lib
 from nasp_tf import counting
 from nasp_tf import optimizers
 from nasp_tf.errors import DataError
 from nasp_tf.pipelines import common
 from nasp_tf.pipelines import space_inputs
-from nasp_tf.search import base
 from nasp_tf.search import registry
 
 
@@ -43,7 +41,7 @@ def build_searcher(config, model, steps_per_epoch):
     loss, metrics = space_inputs.loss_and_metrics(config.task)
     searcher.compile(
         weight_optimizer=optimizers.TorchSGD(schedule, config.momentum, config.weight_decay),
-        arch_optimizer=base.TwoOptimizerModel.arch_optimizer_for(config, steps_per_epoch),
+        arch_optimizer=searcher_class.arch_optimizer_for(config, steps_per_epoch),
         loss=loss, metrics=metrics)
     return searcher, schedule
 
@@ -63,10 +61,10 @@ def split(data, train_portion, batch_size):
     return halves
 
 
-class ChoicesHistory(keras.callbacks.Callback):
-    """After every epoch: choices/epoch_NNN.json, arch/epoch_NNN.npz (A and Ā
-    of every decision), the epoch's metrics in history.json, a checkpoint, one
-    log line.
+class ChoicesHistory(callbacks_lib.EpochRecord):
+    """After every epoch (`nasp_tf.callbacks.EpochRecord`): choices/epoch_NNN.json,
+    arch/epoch_NNN.npz (A and Ā of every decision with rows of its own), the
+    metrics in history.json, a checkpoint, one log line with the choices.
 
     Args:
       run_dir: the run directory.
@@ -74,21 +72,9 @@ class ChoicesHistory(keras.callbacks.Callback):
       epochs: total epochs (for the log line).
     """
 
-    def __init__(self, run_dir, save, epochs):
-        super().__init__()
-        self.run_dir, self.save, self.epochs = run_dir, save, epochs
-        for sub in ("choices", "arch"):
-            os.makedirs(os.path.join(run_dir, sub), exist_ok=True)
-        self._start = 0.0
+    subdirs = ("choices", "arch")
 
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.time()
-
-    def on_epoch_end(self, epoch, logs=None):
-        logs = logs or {}
-        if self.model.stop_training or not all(np.isfinite(float(v)) for v in logs.values()):
-            return  # the NaN guard reports it; keep the last good epoch's files
-        number = epoch + 1
+    def record(self, number, logs):
         choices = self.model.choices()
         choice_lib.write_choices(choices, os.path.join(self.run_dir, "choices",
                                                        f"epoch_{number:03d}.json"))
@@ -98,17 +84,7 @@ class ChoicesHistory(keras.callbacks.Callback):
                              self.model.arch_vars.items()
                              for kind, m in (("A", variable.numpy()),
                                              ("Abar", arch[name][0].numpy()))})
-        path = os.path.join(self.run_dir, "history.json")
-        history = []
-        if os.path.exists(path):
-            with open(path, encoding="utf-8") as f:
-                history = [e for e in json.load(f) if e["epoch"] < number]
-        history.append({"epoch": number, **{k: float(v) for k, v in sorted(logs.items())}})
-        atomic.write_text(path, json.dumps(history, indent=1))
-        self.save(number)
-        metrics = " ".join(f"{k}={float(v):.4f}" for k, v in sorted(logs.items()))
-        logging.info("epoch %d/%d %.1fs %s | %s", number, self.epochs, time.time() - self._start,
-                     metrics, json.dumps(choices, sort_keys=True))
+        return json.dumps(choices, sort_keys=True)
 
 
 def run(config, flags_text=""):

@@ -43,6 +43,19 @@ def _arrays(run):
     return found
 
 
+def _same_search(whole, killed, result, arrays):
+    """The two runs' `result` JSON files are equal, and their A/Ā arrays of
+    every epoch (`arrays` of them) to the last bit."""
+    with open(os.path.join(whole, result), encoding="utf-8") as f:
+        expected = json.load(f)
+    with open(os.path.join(killed, result), encoding="utf-8") as f:
+        assert json.load(f) == expected
+    first, second = _arrays(whole), _arrays(killed)
+    assert sorted(first) == sorted(second) and len(first) == arrays
+    for key in first:
+        np.testing.assert_array_equal(first[key], second[key], err_msg=key)
+
+
 def _numbers(run):
     return sorted(int(re.search(r"ckpt-(\d+)\.index$", p).group(1))
                   for p in glob.glob(os.path.join(run, "checkpoints", "ckpt-*.index")))
@@ -109,14 +122,7 @@ def test_a_search_killed_twice_ends_like_an_uninterrupted_one(tmp_path, root, ru
     where = f"at epoch {epoch + 1} of 3" + (f", step {step + 1}" if step else "")
     assert where in result.stderr, result.stderr[-2000:]
 
-    with open(os.path.join(whole, "genotype.json"), encoding="utf-8") as f:
-        expected = json.load(f)
-    with open(os.path.join(killed, "genotype.json"), encoding="utf-8") as f:
-        assert json.load(f) == expected
-    first, second = _arrays(whole), _arrays(killed)
-    assert sorted(first) == sorted(second) and len(first) == 3 * 2 * 2  # epochs x kinds x A/Ā
-    for key in first:
-        np.testing.assert_array_equal(first[key], second[key], err_msg=key)
+    _same_search(whole, killed, "genotype.json", 3 * 2 * 2)  # epochs x kinds x A/Ā
     # Every invocation that ran is in the history: one new run, two resumes.
     with open(os.path.join(killed, "flags_history.txt"), encoding="utf-8") as f:
         kinds = [line.split("(")[1].split(")")[0] for line in f if line.startswith("#")]
@@ -199,14 +205,7 @@ def test_a_search_of_a_space_of_your_own_killed_twice_ends_like_an_uninterrupted
             "--verbose=0", "--seed=4", "--deterministic", "--checkpoint_every=1"]
     whole, killed = _whole_and_killed(tmp_path, root, run_bin, "search.py", args, (2, 4), 5,
                                       "choices.json")
-    with open(os.path.join(whole, "choices.json"), encoding="utf-8") as f:
-        expected = json.load(f)
-    with open(os.path.join(killed, "choices.json"), encoding="utf-8") as f:
-        assert json.load(f) == expected
-    first, second = _arrays(whole), _arrays(killed)
-    assert sorted(first) == sorted(second) and len(first) == 2 * 3 * 2  # epochs x decisions x A/Ā
-    for key in first:
-        np.testing.assert_array_equal(first[key], second[key], err_msg=key)
+    _same_search(whole, killed, "choices.json", 2 * 3 * 2)  # epochs x decisions x A/Ā
     first, second = _final_weights(whole), _final_weights(killed)
     assert sorted(first) == sorted(second) and any(k.startswith("weights/") for k in first)
     for key in first:
