@@ -19,7 +19,7 @@ FAMILIES = ("images", "text", "space")
 SEARCHER_FLAGS = ("eta", "penalize", "prox_value", "derive", "pa_learning_rate", "pa_order")
 # Of those, what a space of your own reads (`nasp_tf.search.space.SpaceSearcher`
 # has no cells to penalise or derive).
-SPACE_FLAGS = ("eta", "prox_value")
+SPACE_FLAGS = ("eta", "prox_value", "pa_learning_rate", "pa_order")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,10 +81,10 @@ SEARCHERS = {entry.name: entry for entry in (
                   options=(("order", 2),)),
     SearcherEntry("pa", "PA", "the paper's PA-standard (eq. 10): A itself stays discrete, "
                   "A <- prox_C(A - eps grad F(A)), second-order gradient",
-                  images="nasp_tf.search.pa:PASearcher", flags=_PA_FLAGS),
+                  images="nasp_tf.search.pa:PASearcher", space=_SPACE, flags=_PA_FLAGS),
     SearcherEntry("pa_lazy", "PA-lazy", "the paper's PA-lazy (eq. 11): a plain step on the "
                   "continuous A along grad F at prox_C(A), second-order gradient",
-                  images="nasp_tf.search.pa:LazyPASearcher", flags=_PA_FLAGS),
+                  images="nasp_tf.search.pa:LazyPASearcher", space=_SPACE, flags=_PA_FLAGS),
     SearcherEntry("random", "random", "the baseline of a space of your own: a uniformly "
                   "random architecture drawn from --seed, its weights trained as NASP's",
                   space=_SPACE),

@@ -13,8 +13,10 @@ from nasp_tf.search import base
 
 # The searchers a space of your own runs (the cell searchers' names; the
 # registry's entries with a `space` class are these).
-ALGORITHMS = ("nasp", "darts1", "darts2", "random")
+ALGORITHMS = ("nasp", "darts1", "darts2", "pa", "pa_lazy", "random")
 DARTS = ("darts1", "darts2")
+# The proximal-algorithm baselines: a plain step of this size by default.
+PA_STEPS = {"pa": 3.0, "pa_lazy": 0.1}
 
 
 class SpaceSearcher(base.TwoOptimizerModel):
@@ -34,6 +36,12 @@ class SpaceSearcher(base.TwoOptimizerModel):
     - "darts2": as darts1 with DARTS's second-order gradient on A, through
       one unrolled weight step (the weight optimizer must be nasp_tf's
       `TorchSGD`, whose step it unrolls).
+    - "pa" (the paper's PA-standard, eq. 10): A stays discrete, A <-
+      prox_C(A - eps grad F(A)); "pa_lazy" (eq. 11): Ā = prox_C(A), A <- A -
+      eps grad F(Ā) on the continuous A. The gradient is DARTS's second-order
+      one through an unrolled weight step (`order=2`) or NASP's (`order=1`);
+      the step is the arch optimizer's (a plain SGD step of size eps:
+      `arch_optimizer_for`); the weight step is NASP's.
     - "random": a uniformly random choice of every decision, drawn from
       `seed`, held fixed; only the weight step runs (the baseline).
 
@@ -52,11 +60,12 @@ class SpaceSearcher(base.TwoOptimizerModel):
         instead of 1 (the reference code).
       grad_clip: global-norm clip of the weight gradient (0: none).
       seed: the random baseline's draw (and DARTS's initial noise).
+      order: PA's gradient: 2 (second order, the paper) or 1 (NASP's).
       **kwargs: `keras.Model` arguments.
     """
 
     def __init__(self, model, searcher="nasp", eta=0.0, keep_value=False, grad_clip=5.0,
-                 seed=0, **kwargs):
+                 seed=0, order=2, **kwargs):
         kwargs.setdefault("name", "space_searcher")
         super().__init__(**kwargs)
         if searcher not in ALGORITHMS:
@@ -64,6 +73,9 @@ class SpaceSearcher(base.TwoOptimizerModel):
                              f"searcher={searcher!r}; choose one of {', '.join(ALGORITHMS)}")
         if eta < 0:
             raise ValueError(f"eta must be >= 0. Received: eta={eta}")
+        if order not in (1, 2):
+            raise ValueError(f"order must be 1 or 2. Received: order={order}")
+        self.order = int(order)
         if not model.built:
             raise ValueError("build the model before searching it (give it a keras.Input, or "
                              f"call it once on a batch). Received: {model.name!r}, not built")
@@ -127,11 +139,22 @@ class SpaceSearcher(base.TwoOptimizerModel):
     def settings(cls, config):
         """The keyword arguments a `SearchConfig` gives (beside `searcher`)."""
         return {"eta": config.eta, "keep_value": config.prox_value == "keep",
-                "grad_clip": config.grad_clip, "seed": config.seed}
+                "grad_clip": config.grad_clip, "seed": config.seed,
+                "order": int(config.pa_order)}
+
+    @classmethod
+    def arch_optimizer_for(cls, config, steps_per_epoch):
+        """PA's plain step of size --pa_learning_rate (`PA_STEPS` by default);
+        the others' the reference's Adam (`TwoOptimizerModel`)."""
+        if config.searcher in PA_STEPS:
+            rate = config.pa_learning_rate
+            return optimizers_lib.TorchSGD(PA_STEPS[config.searcher] if rate is None else rate,
+                                           momentum=0.0, l2=0.0)
+        return super().arch_optimizer_for(config, steps_per_epoch)
 
     def _initial(self, decision, rng):
         shape = (decision.num_rows, decision.num_columns)
-        if self.searcher == "nasp":
+        if self.searcher == "nasp" or self.searcher in PA_STEPS:
             return np.full(shape, 0.5, np.float32)  # as the reference's cells
         if self.searcher in DARTS:
             return (1e-3 * rng.standard_normal(shape)).astype(np.float32)
@@ -157,6 +180,13 @@ class SpaceSearcher(base.TwoOptimizerModel):
         `n_chosen` of them with the largest kept entries survive (the others'
         Ā rows are zero, their index the number of candidates); the
         InputChoice itself gets (None, None)."""
+        return self._project(self.arch_vars)
+
+    def _project(self, matrices):
+        """`discrete_arch` of `matrices` ({decision: A block}); PA-lazy's
+        continuous A is clipped to [0, 1] first (prox_C = prox_C1 ∘ prox_C2)."""
+        if self.searcher == "pa_lazy":
+            matrices = {n: proximal.prox_c2(m) for n, m in matrices.items()}
         arch = {}
         members = {name for names in self.ranked.values() for name in names}
         for d in self.decisions:
@@ -164,13 +194,13 @@ class SpaceSearcher(base.TwoOptimizerModel):
             if key in self.ranked:
                 names = self.ranked[key]
                 abar, index = proximal.prox_c1(
-                    tf.concat([self.arch_vars[n] for n in names], 0), (len(names),),
+                    tf.concat([matrices[n] for n in names], 0), (len(names),),
                     d.n_chosen, self.keep_value)
                 for i, name in enumerate(names):
                     arch[name] = (abar[i:i + 1], index[i:i + 1])
                 arch[key] = (None, None)
             elif key not in members:
-                arch[key] = proximal.prox_c1(self.arch_vars[key], (d.num_rows,), self._keep(d),
+                arch[key] = proximal.prox_c1(matrices[key], (d.num_rows,), self._keep(d),
                                              self.keep_value)
         return arch
 
@@ -284,7 +314,9 @@ class SpaceSearcher(base.TwoOptimizerModel):
             return
         x, y = val
         names = list(self.arch_vars)
-        if self.searcher == "nasp":
+        if self.searcher in PA_STEPS and self.order == 2:
+            return self._update_arch_pa_second_order(train, val, names)
+        if self.searcher == "nasp" or self.searcher in PA_STEPS:
             arch = self.discrete_arch()
             sources = [arch[n][0] for n in names]
             with tf.GradientTape(watch_accessed_variables=False) as tape:
@@ -293,9 +325,8 @@ class SpaceSearcher(base.TwoOptimizerModel):
                 loss = self._loss(x, y, y_pred)
                 if self.eta > 0:
                     # R is the same on every replica: count it once in the sum.
-                    replicas = tf.distribute.get_strategy().num_replicas_in_sync
                     loss += self.eta * self.complexity_penalty(
-                        {n: arch[n][0] for n in names}) / replicas
+                        {n: arch[n][0] for n in names}) / self._replicas()
         elif self.searcher == "darts2":
             if not isinstance(self.weight_optimizer, optimizers_lib.TorchSGD):
                 raise ValueError("darts2 unrolls the weight optimizer's step: compile with "
@@ -323,7 +354,52 @@ class SpaceSearcher(base.TwoOptimizerModel):
                 loss = self._loss(x, y, y_pred)
         self._apply(self.arch_optimizer, self.gradients(tape, loss, sources),
                     [self.arch_vars[n] for n in names])
+        self._keep_pa_discrete()
         self.arch_loss.update_state(loss)
+
+    @staticmethod
+    def _replicas():
+        return tf.distribute.get_strategy().num_replicas_in_sync
+
+    def _keep_pa_discrete(self):
+        """PA-standard's A stays on C: prox_C of the stepped A (the node
+        ranks of an InputChoice's Choices taken together)."""
+        if self.searcher != "pa":
+            return
+        projected = self._project({n: proximal.prox_c2(v) for n, v in self.arch_vars.items()})
+        for name, variable in self.arch_vars.items():
+            variable.assign(projected[name][0])
+
+    def _update_arch_pa_second_order(self, train, val, names):
+        """PA's step along the unrolled (second-order) gradient at Ā, taken
+        in the "arch" mode (every entry's gradient, backpropagation through
+        the selected candidates), plus eta times R's gradient."""
+        if not isinstance(self.weight_optimizer, optimizers_lib.TorchSGD):
+            raise ValueError(f"{self.searcher} with order=2 unrolls the weight optimizer's "
+                             "step: compile with nasp_tf.optimizers.TorchSGD as the "
+                             f"weight_optimizer. Received: {type(self.weight_optimizer).__name__}")
+        arch = self.discrete_arch()
+        abars = [arch[n][0] for n in names]
+
+        def loss_at(batch, inputs):
+            feed = dict(arch)
+            feed.update({n: (a, arch[n][1]) for n, a in zip(names, inputs)})
+            y_pred = self._run(batch[0], feed, "arch", True)
+            return self._loss(batch[0], batch[1], y_pred), y_pred
+
+        grads, y_pred = base.unrolled_arch_gradient(
+            self, self.model.trainable_weights, self.model.non_trainable_weights, train, val,
+            abars, loss_at)
+        if self.eta > 0:
+            with tf.GradientTape(watch_accessed_variables=False) as tape:
+                tape.watch(abars)
+                penalty = self.eta * self.complexity_penalty(dict(zip(names, abars)))
+            extra = tape.gradient(penalty, abars)
+            grads = [g if p is None else g + p / self._replicas()
+                     for g, p in zip(grads, extra)]
+        self._apply(self.arch_optimizer, grads, [self.arch_vars[n] for n in names])
+        self._keep_pa_discrete()
+        self.arch_loss.update_state(self._loss(val[0], val[1], y_pred))
 
     def update_weights(self, x, y):
         weights = self.model.trainable_weights

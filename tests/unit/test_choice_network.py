@@ -1,6 +1,7 @@
 """The DARTS cell space written with Choice layers (`nasp_tf.cnn.choice_network`)
 is the built-in supernet: with the same weights and the same A, one step of
-`SpaceSearcher` (NASP, DARTS first and second order) gives the built-in
+`SpaceSearcher` (NASP, DARTS first and second order, PA-standard and PA-lazy
+with their second-order gradient) gives the built-in
 searcher's architecture gradient, A, Ā and weights, and the same network
 after it. One algorithm, not two."""
 
@@ -103,12 +104,12 @@ def _batch(seed):
             tf.constant(rng.integers(0, CLASSES, 6)))
 
 
-@pytest.mark.parametrize("name", ["nasp", "darts1", "darts2"])
+@pytest.mark.parametrize("name", ["nasp", "darts1", "darts2", "pa", "pa_lazy"])
 def test_one_step_on_the_choice_cells_is_the_built_in_step(name):
     builtin, ours, pairs = _searchers(name)
     x, _ = _batch(9)
     # The discrete networks (DARTS's is derived without `none`: not compared).
-    discrete = name == "nasp"
+    discrete = name not in ("darts1", "darts2")
     if discrete:
         np.testing.assert_allclose(ours(x).numpy(), builtin(x).numpy(), rtol=1e-5, atol=1e-6)
     before, _ = _arch(builtin, ours)
