@@ -9,6 +9,7 @@ Every TensorBoard summary of an epoch is written at Keras's step for it: the
 0-based epoch index.
 """
 
+import abc
 import json
 import math
 import os
@@ -57,7 +58,7 @@ class TensorBoard(keras.callbacks.TensorBoard):
         return logs
 
 
-class EpochRecord(keras.callbacks.Callback):
+class EpochRecord(keras.callbacks.Callback, metaclass=abc.ABCMeta):
     """What a search keeps after every epoch: the files `record` writes, the
     epoch's metrics in `history.json` (a list, one entry per epoch: losses,
     `abar_changes`, ...; an epoch run again after a resume replaces its
@@ -98,9 +99,9 @@ class EpochRecord(keras.callbacks.Callback):
         logging.info("epoch %d/%d %.1fs %s | %s", number, self.epochs,
                      time.time() - self._start, metrics, described)
 
+    @abc.abstractmethod
     def record(self, number, logs):
         """Writes what epoch `number` (from 1) found; returns it as text."""
-        raise NotImplementedError
 
     def write_history(self, number, logs):
         path = os.path.join(self.run_dir, "history.json")

@@ -97,11 +97,11 @@ def load_function(spec):
                 module = importlib.import_module(module_name)
     except Exception as e:  # the user's code: any error it raises is theirs to fix
         raise UserError(f"--space={spec}: importing {module_name} failed: "
-                        f"{type(e).__name__}: {_first_line(e)}; fix the module, or try "
+                        f"{type(e).__name__}: {first_line(e)}; fix the module, or try "
                         f"`python -c \"import {module_name}\"` to see the whole "
                         "traceback" if not module_name.endswith(".py") else
                         f"--space={spec}: running {module_name} failed: "
-                        f"{type(e).__name__}: {_first_line(e)}; fix the file (`python "
+                        f"{type(e).__name__}: {first_line(e)}; fix the file (`python "
                         f"{module_name}` shows the whole traceback)") from None
     function = getattr(module, function_name, None)
     if not callable(function):
@@ -113,6 +113,7 @@ def load_function(spec):
     return function
 
 
-def _first_line(error):
+def first_line(error):
+    """The first line of an exception's message (for one-line refusals)."""
     text = str(error).strip()
     return text.splitlines()[0] if text else "(no message)"

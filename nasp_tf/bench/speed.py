@@ -124,7 +124,7 @@ def step_worker(spec):
     name = spec["searcher"]
     xla = name.endswith(XLA)
     config = config_lib.SearchConfig(
-        space=spec["space"], searcher=name.removesuffix(XLA),
+        space=spec["space"], searcher="nasp" if name == CHOICE else name.removesuffix(XLA),
         init_channels=preset["init_channels"], layers=preset["layers"],
         nodes=preset["nodes"], jit_compile=xla)
     start = time.perf_counter()
@@ -150,24 +150,14 @@ def step_worker(spec):
 
 
 def _choice_searcher(config):
-    """NASP's `SpaceSearcher` on the Choice-built cells of `config`, with the
-    optimizers `image_search.build_searcher` gives the built-in one."""
-    import keras
-
-    from nasp_tf import optimizers
+    """NASP's `SpaceSearcher` on the Choice-built cells of `config`, built as
+    bin/search.py builds a space's searcher (the built-in one's optimizers)."""
     from nasp_tf.cnn import choice_network
-    from nasp_tf.search import base, space
+    from nasp_tf.pipelines import space_search
 
     model = choice_network.choice_search_network(config.space, 10, config.init_channels,
                                                  config.layers, config.nodes, (32, 32, 3))
-    searcher = space.SpaceSearcher(model, "nasp", grad_clip=config.grad_clip, name="searcher")
-    schedule = optimizers.EpochCosineDecay(config.learning_rate, config.learning_rate_min,
-                                           config.epochs, 391, offset=1)
-    searcher.compile(
-        weight_optimizer=optimizers.TorchSGD(schedule, config.momentum, config.weight_decay),
-        arch_optimizer=base.TwoOptimizerModel.arch_optimizer_for(config, 391),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    return searcher
+    return space_search.build_searcher(config, model, steps_per_epoch=391)[0]
 
 
 def worst_genotype(supernet):

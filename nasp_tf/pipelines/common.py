@@ -85,6 +85,17 @@ def _log_to(path):
     _LOG_FILE["handler"] = handler
 
 
+def search_optimizers(config, searcher_class, steps_per_epoch):
+    """(weight optimizer, arch optimizer, weight schedule) of a search: the
+    reference's SGD on a per-epoch cosine and `searcher_class`'s optimizer of
+    A. The schedule steps before each epoch, as the reference's scheduler, so
+    that a search reproduces its rates epoch by epoch."""
+    schedule = optimizers.EpochCosineDecay(config.learning_rate, config.learning_rate_min,
+                                           config.epochs, steps_per_epoch, offset=1)
+    return (optimizers.TorchSGD(schedule, config.momentum, config.weight_decay),
+            searcher_class.arch_optimizer_for(config, steps_per_epoch), schedule)
+
+
 # --on_nan=restore goes back to the last good checkpoint at most this often.
 MAX_RESTORES = 3
 

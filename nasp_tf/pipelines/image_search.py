@@ -12,7 +12,6 @@ from nasp_tf import api
 from nasp_tf import callbacks as callbacks_lib
 from nasp_tf import counting
 from nasp_tf import genotype as genotype_lib
-from nasp_tf import optimizers
 from nasp_tf.data import images
 from nasp_tf.pipelines import common
 from nasp_tf.pipelines import estimate
@@ -27,14 +26,10 @@ def build_searcher(config, image_shape, num_classes, steps_per_epoch):
     searcher = api.build_searcher(config.searcher, config.space, image_shape, num_classes,
                                   config.init_channels, config.layers, config.nodes,
                                   **searcher_class.settings(config))
-    # The reference's order (its scheduler steps before each epoch), so that a
-    # search reproduces its rates epoch by epoch.
-    schedule = optimizers.EpochCosineDecay(config.learning_rate, config.learning_rate_min,
-                                           config.epochs, steps_per_epoch, offset=1)
-    searcher.compile(
-        weight_optimizer=optimizers.TorchSGD(schedule, config.momentum, config.weight_decay),
-        arch_optimizer=searcher_class.arch_optimizer_for(config, steps_per_epoch),
-        jit_compile=config.jit_compile)
+    weight_optimizer, arch_optimizer, schedule = common.search_optimizers(
+        config, searcher_class, steps_per_epoch)
+    searcher.compile(weight_optimizer=weight_optimizer, arch_optimizer=arch_optimizer,
+                     jit_compile=config.jit_compile)
     return searcher, schedule
 
 

@@ -30,9 +30,8 @@ def build_space(spec):
     try:
         model = function()
     except Exception as e:  # the user's code
-        text = str(e).strip().splitlines()
         raise UserError(f"--space={spec}: the function raised {type(e).__name__}: "
-                        f"{text[0] if text else '(no message)'}") from None
+                        f"{space_spec.first_line(e)}") from None
     if not isinstance(model, keras.Model):
         raise UserError(f"--space={spec} must return a keras.Model with nasp_tf.Choice "
                         f"layers. Received: {type(model).__name__}")

@@ -23,7 +23,6 @@ from nasp_tf import atomic
 from nasp_tf import callbacks as callbacks_lib
 from nasp_tf import choice as choice_lib
 from nasp_tf import counting
-from nasp_tf import optimizers
 from nasp_tf.errors import DataError
 from nasp_tf.pipelines import common
 from nasp_tf.pipelines import space_inputs
@@ -36,13 +35,11 @@ def build_searcher(config, model, steps_per_epoch):
     searcher_class = registry.get(config.searcher).load("space")
     searcher = searcher_class(model, searcher=config.searcher, name="searcher",
                               **searcher_class.settings(config))
-    schedule = optimizers.EpochCosineDecay(config.learning_rate, config.learning_rate_min,
-                                           config.epochs, steps_per_epoch, offset=1)
+    weight_optimizer, arch_optimizer, schedule = common.search_optimizers(
+        config, searcher_class, steps_per_epoch)
     loss, metrics = space_inputs.loss_and_metrics(config.task)
-    searcher.compile(
-        weight_optimizer=optimizers.TorchSGD(schedule, config.momentum, config.weight_decay),
-        arch_optimizer=searcher_class.arch_optimizer_for(config, steps_per_epoch),
-        loss=loss, metrics=metrics)
+    searcher.compile(weight_optimizer=weight_optimizer, arch_optimizer=arch_optimizer,
+                     loss=loss, metrics=metrics)
     return searcher, schedule
 
 

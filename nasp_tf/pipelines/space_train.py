@@ -22,7 +22,6 @@ from nasp_tf import callbacks as callbacks_lib
 from nasp_tf import choice as choice_lib
 from nasp_tf import counting
 from nasp_tf import optimizers
-from nasp_tf import space_spec
 from nasp_tf.data import passes
 from nasp_tf.errors import DataError, UserError
 from nasp_tf.pipelines import common
@@ -40,11 +39,12 @@ def read_choices(path, spec, space):
 
 
 def build_network(config):
-    """(the chosen architecture, fresh weights; the choices)."""
+    """(the chosen architecture, fresh weights; the choices): the space built
+    once, and its chosen candidates kept (`fix_choices` of the space's
+    function)."""
     space = space_inputs.build_space(config.space)
     choices = read_choices(config.choices, config.space, space)
-    function = space_spec.load_function(config.space)
-    return choice_lib.fix_choices(function, choices), choices
+    return choice_lib.export_model(space, choices), choices
 
 
 def run(config, flags_text=""):

@@ -88,6 +88,8 @@ class SpaceSearcher(base.TwoOptimizerModel):
         # One layer per decision (its layers: `decision_layers`).
         self.decision_layers = choice_lib.group_decisions(choice_lib.find_decisions(model))
         self.decisions = [layers[0] for layers in self.decision_layers.values()]
+        self._all_layers = [layer for layers in self.decision_layers.values()
+                            for layer in layers]
         if not self.decisions:
             raise ValueError(f"the model has no Choice or InputChoice layer: nothing to "
                              f"search. Received: {model.name!r}")
@@ -242,14 +244,13 @@ class SpaceSearcher(base.TwoOptimizerModel):
     def _run(self, x, arch, mode, training):
         """The model's output with every decision set to `arch` ({name:
         (coefficients, index)}) in `mode`, reset afterwards."""
-        layers = [layer for group in self.decision_layers.values() for layer in group]
-        for d in layers:
+        for d in self._all_layers:
             d.setting.mode = mode
             d.setting.weights, d.setting.index = arch[d.decision]
         try:
             return self.model(x, training=training)
         finally:
-            for d in layers:
+            for d in self._all_layers:
                 d.setting.mode = d.setting.weights = d.setting.index = None
 
     def _mixture(self, matrices=None):
@@ -328,10 +329,6 @@ class SpaceSearcher(base.TwoOptimizerModel):
                     loss += self.eta * self.complexity_penalty(
                         {n: arch[n][0] for n in names}) / self._replicas()
         elif self.searcher == "darts2":
-            if not isinstance(self.weight_optimizer, optimizers_lib.TorchSGD):
-                raise ValueError("darts2 unrolls the weight optimizer's step: compile with "
-                                 "nasp_tf.optimizers.TorchSGD as the weight_optimizer. "
-                                 f"Received: {type(self.weight_optimizer).__name__}")
             sources = [tf.convert_to_tensor(self.arch_vars[n]) for n in names]
 
             def loss_at(batch, inputs):
@@ -339,9 +336,7 @@ class SpaceSearcher(base.TwoOptimizerModel):
                                    True)
                 return self._loss(batch[0], batch[1], y_pred), y_pred
 
-            grads, y_pred = base.unrolled_arch_gradient(
-                self, self.model.trainable_weights, self.model.non_trainable_weights, train,
-                val, sources, loss_at)
+            grads, y_pred = self._unrolled_gradient(train, val, sources, loss_at)
             self._apply(self.arch_optimizer, grads, [self.arch_vars[n] for n in names])
             self.arch_loss.update_state(self._loss(x, y, y_pred))
             return
@@ -370,14 +365,21 @@ class SpaceSearcher(base.TwoOptimizerModel):
         for name, variable in self.arch_vars.items():
             variable.assign(projected[name][0])
 
+    def _unrolled_gradient(self, train, val, sources, loss_at):
+        """DARTS's second-order gradient with respect to `sources`
+        (`base.unrolled_arch_gradient`), which unrolls a `TorchSGD` step."""
+        if not isinstance(self.weight_optimizer, optimizers_lib.TorchSGD):
+            raise ValueError(f"{self.searcher} unrolls the weight optimizer's step: compile "
+                             "with nasp_tf.optimizers.TorchSGD as the weight_optimizer. "
+                             f"Received: {type(self.weight_optimizer).__name__}")
+        return base.unrolled_arch_gradient(self, self.model.trainable_weights,
+                                           self.model.non_trainable_weights, train, val,
+                                           sources, loss_at)
+
     def _update_arch_pa_second_order(self, train, val, names):
         """PA's step along the unrolled (second-order) gradient at Ā, taken
         in the "arch" mode (every entry's gradient, backpropagation through
         the selected candidates), plus eta times R's gradient."""
-        if not isinstance(self.weight_optimizer, optimizers_lib.TorchSGD):
-            raise ValueError(f"{self.searcher} with order=2 unrolls the weight optimizer's "
-                             "step: compile with nasp_tf.optimizers.TorchSGD as the "
-                             f"weight_optimizer. Received: {type(self.weight_optimizer).__name__}")
         arch = self.discrete_arch()
         abars = [arch[n][0] for n in names]
 
@@ -387,9 +389,7 @@ class SpaceSearcher(base.TwoOptimizerModel):
             y_pred = self._run(batch[0], feed, "arch", True)
             return self._loss(batch[0], batch[1], y_pred), y_pred
 
-        grads, y_pred = base.unrolled_arch_gradient(
-            self, self.model.trainable_weights, self.model.non_trainable_weights, train, val,
-            abars, loss_at)
+        grads, y_pred = self._unrolled_gradient(train, val, abars, loss_at)
         if self.eta > 0:
             with tf.GradientTape(watch_accessed_variables=False) as tape:
                 tape.watch(abars)
