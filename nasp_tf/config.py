@@ -73,6 +73,7 @@ class SearchConfig(TextSettings, RunSettings):
     seed: int = 2
     dataset: str = "cifar10"
     data_dir: str = None
+    image_size: str = None
     download: bool = True
     space: str = "darts7"
     searcher: str = "nasp"
@@ -115,6 +116,15 @@ class SearchConfig(TextSettings, RunSettings):
     pa_order: str = setting("2", "PA-standard and PA-lazy: 2, the gradient of eq. 6 with "
                             "DARTS's second-order approximation (the paper); 1, NASP's "
                             "first-order gradient at Ā.", choices=("1", "2"))
+    max_params: int = setting(
+        0, "NASP on images: a size budget instead of a fixed --eta. The final network of "
+        "--train_flagfile gets at most N parameters: eta (starting at --eta) rises while "
+        "the selected cell's network is over N and falls while under (both cells are "
+        "penalised), and the returned cell is fitted to N. 0: no budget.", lower=0)
+    train_flagfile: str = setting(
+        None, "--max_params: the bin/train.py flagfile whose network the budget counts "
+        "(--init_channels, --layers; e.g. configs/quickstart_train.flags); default "
+        "bin/train.py's defaults (C=36, 20 cells).")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,6 +137,7 @@ class TrainConfig(TextSettings, RunSettings):
     task: str = "classification"
     dataset: str = "cifar10"
     data_dir: str = None
+    image_size: str = None
     manual_dir: str = None
     download: bool = True
     init_channels: int = 36
@@ -150,6 +161,7 @@ class TrainConfig(TextSettings, RunSettings):
     dry_run: bool = False
     export_only: bool = False
     export: bool = True
+    export_tflite: bool = False
     save_predictions: bool = False
     # Text retraining: DARTS's rnn/train.py values.
     rnn_units: int = 850
@@ -161,8 +173,8 @@ class TrainConfig(TextSettings, RunSettings):
 
 @dataclasses.dataclass(frozen=True)
 class BenchConfig:
-    """bin/bench.py: the step benchmark (default), --convergence, --eta_sweep
-    or --quality (docs/benchmarks.md, docs/quality.md)."""
+    """bin/bench.py: the step benchmark (default), --convergence, --eta_sweep,
+    --quality or --latency (docs/benchmarks.md, docs/quality.md)."""
     preset: str = "small"
     task: str = "images"
     space: tuple = ("darts7",)
@@ -188,6 +200,7 @@ class BenchConfig:
     random_cells: int = 0
     quality_jobs: int = 0  # 0: one per CPU core this process may use
     pipeline: bool = False
+    latency: tuple = ()
     output_dir: str = "runs/bench"
 
     def replace(self, **changes):

@@ -19,3 +19,17 @@ def config_path(name):
         if os.path.isfile(candidate):
             return candidate
     raise FileNotFoundError(f"no shipped config {name!r} in {config_dirs()}")
+
+
+def resolve_flagfile(path):
+    """The file a --flagfile value names: the path itself when it exists
+    (relative to the current directory), else the shipped config of that name
+    when the value is a bare name or configs/<name> (e.g. `quickstart.flags`,
+    `configs/quickstart.flags`), else the path as given (absl reports it)."""
+    if os.path.exists(path) or os.path.dirname(os.path.normpath(path)) not in ("", "configs"):
+        return path
+    for directory in config_dirs():
+        candidate = os.path.join(directory, os.path.basename(path))
+        if os.path.isfile(candidate):
+            return candidate
+    return path

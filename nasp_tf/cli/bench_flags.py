@@ -94,6 +94,10 @@ def define_flags():
     f.DEFINE_integer("quality_jobs", d.quality_jobs, "--quality: searches and retrainings run "
                      "at once, each pinned to its own CPU core (0: one per core this process "
                      "may use; 1: one at a time on all cores).", lower_bound=0)
+    f.DEFINE_list("latency", list(d.latency), "Time inference instead of search steps: "
+                  "these cells' final networks (published names or genotype JSON files, "
+                  "comma-separated; --preset paper is the CIFAR-10 network, C=36, 20 "
+                  "cells) as SavedModel and TensorFlow Lite, ms per image at batch 1.")
     f.DEFINE_string("output_dir", d.output_dir, "Where --convergence, --eta_sweep and "
                     "--quality write their CSV, PNG and runs.")
 
@@ -138,6 +142,16 @@ def define_flags():
     flags.register_multi_flags_validator(
         ["task", "pin"], lambda v: not (v["pin"] and v["task"] == "text"),
         "--pin pins a CNN cell: use it with --task=images")
+    flags.register_validator("latency", lambda v: all(p != speed.WORST and _known_cell(p)
+                                                      for p in v),
+                             "--latency takes published CNN cells (NASP, DARTS_V1, DARTS_V2) "
+                             "or genotype JSON files that exist, comma-separated")
+    flags.register_multi_flags_validator(
+        ["latency", "quality", "ranking", "convergence", "eta_sweep"],
+        lambda v: not v["latency"] or not (v["quality"] or v["ranking"] or v["convergence"]
+                                           or v["eta_sweep"]),
+        "--latency is a benchmark of its own: run it alone, not with --quality, --ranking, "
+        "--convergence or --eta_sweep")
     flags.register_validator("eta_sweep", _floats_at_least_zero,
                              "--eta_sweep takes comma-separated numbers >= 0")
 

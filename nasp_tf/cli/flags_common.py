@@ -14,7 +14,9 @@ from absl import flags
 
 from nasp_tf import run_dir
 from nasp_tf import shipped
+from nasp_tf.shipped import resolve_flagfile
 from nasp_tf import space_spec
+from nasp_tf.data import checks
 
 # Text corpora send bin/search.py and bin/train.py down the recurrent-cell path.
 TEXT_DATASETS = ("ptb", "wt2", "ptb_sample", "synthetic_text")
@@ -59,8 +61,9 @@ def dataset_problem(dataset, names):
     """Why a --dataset value cannot be used, as a message, or None.
 
     Checked when the flags are parsed (no TensorFlow): a built-in name, or a
-    user-data form whose path exists. What is inside the data is checked
-    when it loads (`nasp_tf.data.user_images`).
+    user-data form whose folder layout, archive keys or tfds name will do
+    (`nasp_tf.data.checks`). The images and labels themselves are checked
+    when they load (`nasp_tf.data.user_images`).
 
     Args:
       dataset: the --dataset value.
@@ -79,13 +82,9 @@ def dataset_problem(dataset, names):
                          "npz": ("a .npz file", "my_images.npz")}[prefix]
         return (f"{prefix}: needs {what} after the colon. Received: {dataset!r}; write e.g. "
                 f"--dataset={prefix}:{example}")
-    if prefix == "folder" and not os.path.isdir(rest):
-        return (f"the image folder does not exist or is not a directory. Received: {rest!r}; "
-                "give a directory with one subfolder of images per class")
-    if prefix == "npz" and not os.path.isfile(rest):
-        return (f"the .npz file does not exist. Received: {rest!r}; give a file written by "
-                "numpy.savez with x_train and y_train")
-    return None
+    if prefix == "tfds":
+        return None  # with --data_dir (`register_data_dir_validator`)
+    return checks.folder_problem(rest) if prefix == "folder" else checks.npz_problem(rest)
 
 
 def define_dataset_flag(names, help_text, default):
@@ -126,9 +125,34 @@ def register_space_validator():
     flags.register_multi_flags_validator(["space", "dataset"], check_dataset)
 
 
+def define_image_size_flag(defaults):
+    """--image_size=H[,W]: the user's own images resized when they load
+    (`defaults`: the binary's config class)."""
+    flags.DEFINE_string("image_size", defaults.image_size, "Images of your own (tfds:, folder:, npz:): "
+                        "resize them to H,W (or HxH for one number) when they load; a "
+                        "folder's images may then differ in size.")
+
+    def check(value):
+        if value is None:
+            return True
+        try:
+            checks.parse_image_size(value)
+        except ValueError as e:
+            raise flags.ValidationError(str(e)) from None
+        return True
+
+    flags.register_validator("image_size", check)
+    flags.register_multi_flags_validator(
+        ["image_size", "dataset"],
+        lambda v: v["image_size"] is None or user_data(v["dataset"]) is not None,
+        "--image_size resizes your own images (--dataset=tfds:NAME, folder:DIR or npz:FILE); "
+        "the built-in datasets keep their size: remove --image_size")
+
+
 def register_data_dir_validator():
     """--data_dir is refused beside folder:DIR and npz:FILE, which name their
-    own path (it would be ignored); call once both flags are defined."""
+    own path (it would be ignored), and a tfds:NAME must be in the tfds catalog
+    or prepared in --data_dir; call once both flags are defined."""
 
     def names_its_path(dataset):
         user = user_data(dataset)
@@ -139,6 +163,16 @@ def register_data_dir_validator():
         lambda v: v["data_dir"] is None or not names_its_path(v["dataset"]),
         "--data_dir does not apply to --dataset=folder:DIR or npz:FILE (the path is in "
         "--dataset); remove --data_dir")
+
+    def known_to_tfds(values):
+        user = user_data(values["dataset"])
+        problem = checks.tfds_problem(user[1], values["data_dir"]) \
+            if user and user[0] == "tfds" and user[1] else None
+        if problem:
+            raise flags.ValidationError(problem)
+        return True
+
+    flags.register_multi_flags_validator(["dataset", "data_dir"], known_to_tfds)
 
 
 def define_text_flags(defaults):
@@ -366,20 +400,6 @@ def cluster_problem(text=None):
     except (ValueError, KeyError, TypeError):
         return "TF_CONFIG is not a JSON object with cluster and task"
     return None
-
-
-def resolve_flagfile(path):
-    """The file a --flagfile value names: the path itself when it exists
-    (relative to the current directory), else the shipped config of that name
-    when the value is a bare name or configs/<name> (e.g. `quickstart.flags`,
-    `configs/quickstart.flags`), else the path as given (absl reports it)."""
-    if os.path.exists(path) or os.path.dirname(os.path.normpath(path)) not in ("", "configs"):
-        return path
-    for directory in shipped.config_dirs():
-        candidate = os.path.join(directory, os.path.basename(path))
-        if os.path.isfile(candidate):
-            return candidate
-    return path
 
 
 def resolve_flagfiles(argv):

@@ -178,9 +178,12 @@ def check_inputs(binary, config, flags_text):
 
 def run_bench(config):
     """The benchmark a `BenchConfig` names; writes --json; returns the report."""
-    from nasp_tf.bench import convergence, eta_sweep, machine, quality, ranking, speed
+    from nasp_tf.bench import (convergence, eta_sweep, latency, machine, quality, ranking,
+                               speed)
 
-    if config.ranking:
+    if config.latency:
+        report = latency.run_latency(config)
+    elif config.ranking:
         report = ranking.run_ranking(config)
     elif config.quality:
         report = quality.run_quality(config, machine.machine())

@@ -5,6 +5,8 @@ a second, in one line. Flags that do not apply to the chosen data family or
 searcher are refused, not ignored.
 """
 
+import os
+
 from absl import flags
 
 from nasp_tf import config
@@ -103,6 +105,7 @@ def define_flags():
     common.define_run_flags(config.SearchConfig)
     common.register_strategy_validators()
     common.register_data_dir_validator()
+    common.define_image_size_flag(d)
     flags.register_validator("output_dir", run_dir.usable_path,
                              "--output_dir must be a directory on disk that we can write")
     flags.register_validator("json", lambda v: v is None or run_dir.usable_path(v, "--json"),
@@ -115,6 +118,14 @@ def define_flags():
         lambda v: v["learning_rate_min"] <= v["learning_rate"],
         "--learning_rate_min must not exceed --learning_rate")
     flags.register_multi_flags_validator(["searcher", "dataset", "space"], _check_searcher)
+    flags.register_validator(
+        "train_flagfile", lambda v: v is None or os.path.isfile(common.resolve_flagfile(v)),
+        "--train_flagfile must be a bin/train.py flagfile that exists (e.g. "
+        "configs/quickstart_train.flags)")
+    flags.register_multi_flags_validator(
+        ["train_flagfile", "max_params"], lambda v: v["train_flagfile"] is None
+        or v["max_params"] > 0, "--train_flagfile names the network --max_params counts: "
+        "add --max_params=N")
 
 
 def _check_searcher(values):
@@ -140,7 +151,7 @@ def searcher_problem(values):
 # and of a space of your own (some shared with images).
 IMAGE_FLAGS = ("download", "space", "init_channels", "layers", "nodes", "learning_rate_min",
                "train_portion", "cutout", "max_examples", "jit_compile", "penalize",
-               "dry_run", "json")
+               "dry_run", "json", "image_size", "max_params", "train_flagfile")
 SPACE_FLAGS = ("space", "task", "learning_rate_min", "train_portion", "max_examples")
 TEXT_ONLY_FLAGS = common.TEXT_FLAGS + ("dry_run", "json")
 

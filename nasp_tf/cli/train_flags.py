@@ -78,6 +78,10 @@ def define_flags():
     f.DEFINE_bool("export", d.export, "Write saved_model/ and model.keras at the end (--noexport: "
                   "results.json and the checkpoints only, e.g. for sweeps; --export_only "
                   "exports such a run later).")
+    f.DEFINE_bool("export_tflite", d.export_tflite, "Images: also write model.tflite "
+                  "(float32) and model_int8.tflite (int8 dynamic-range weights) for TensorFlow "
+                  "Lite, each checked against the network on the first test images "
+                  "(results.json).")
     f.DEFINE_bool("save_predictions", d.save_predictions, "Images: also write "
                   "test_predictions.json, every test example's label and predicted class in "
                   "the test data's order (error analysis; the quality benchmark measures the "
@@ -98,11 +102,15 @@ def define_flags():
     common.define_run_flags(config.TrainConfig)
     common.register_strategy_validators()
     common.register_data_dir_validator()
+    common.define_image_size_flag(d)
     flags.register_validator("output_dir", run_dir.usable_path,
                              "--output_dir must be a directory on disk that we can write")
     flags.register_multi_flags_validator(
         ["export", "export_only"], lambda v: v["export"] or not v["export_only"],
         "--export_only exports: it cannot be combined with --noexport")
+    flags.register_multi_flags_validator(
+        ["export", "export_tflite"], lambda v: v["export"] or not v["export_tflite"],
+        "--export_tflite writes beside the export: it cannot be combined with --noexport")
     flags.register_validator("manual_dir", lambda d: d is None or os.path.isdir(d),
                              "--manual_dir must be an existing directory")
 
@@ -134,7 +142,8 @@ def _what_to_train(values):
 # your own (some shared with images).
 IMAGE_FLAGS = ("manual_dir", "download", "init_channels", "layers", "auxiliary", "aux_weight",
                "drop_path_prob", "cutout", "lr_schedule", "learning_rate_min", "lr_gamma",
-               "label_smoothing", "max_examples", "save_predictions", "genotype")
+               "label_smoothing", "max_examples", "save_predictions", "genotype",
+               "export_tflite", "image_size")
 TEXT_FLAGS = common.TEXT_FLAGS + ("nonmono", "asgd", "test_batch_size", "genotype")
 SPACE_FLAGS = ("space", "choices", "task", "learning_rate_min", "max_examples")
 

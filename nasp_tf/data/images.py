@@ -151,13 +151,18 @@ def imagenet_source(data_dir, manual_dir):
                        IMAGENET_MEAN, IMAGENET_STD, 0, True, "imagenet")
 
 
-def get_source(name, data_dir=None, download=True, synthetic_size=256, manual_dir=None):
+def get_source(name, data_dir=None, download=True, synthetic_size=256, manual_dir=None,
+               image_size=None):
     """The `ImageSource` of a --dataset value: a built-in name, or the user's own
-    images as tfds:NAME, folder:DIR or npz:FILE (`nasp_tf.data.user_images`)."""
+    images as tfds:NAME, folder:DIR or npz:FILE (`nasp_tf.data.user_images`),
+    resized to `image_size` (H, W) if given."""
     if ":" in name:
         from nasp_tf.data import user_images  # imported here: it builds on this module
 
-        return user_images.get_source(name, data_dir)
+        return user_images.get_source(name, data_dir, image_size)
+    if image_size is not None:
+        raise ValueError(f"image_size resizes the user's own images (tfds:, folder:, npz:). "
+                         f"Received: image_size={image_size} with {name!r}")
     if name == "imagenet2012":
         return imagenet_source(data_dir, manual_dir)
     if name == "cifar10":

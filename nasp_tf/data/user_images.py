@@ -30,13 +30,12 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from nasp_tf.data import checks
 from nasp_tf.data.image_source import ImageSource, from_arrays
 from nasp_tf.errors import DataError
 
 # The --dataset prefixes; nasp_tf.cli.flags_common.USER_DATA_PREFIXES must match.
 PREFIXES = ("tfds", "folder", "npz")
-# What a class folder's files must end with to be read as images.
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 # The fraction of images held out as the test set when the data has none.
 HOLDOUT = 0.1
 # The seed of the holdout and of the training order: fixed, so that every
@@ -45,23 +44,41 @@ ORDER_SEED = 0
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test", "class_names")
 
 
-def get_source(spec, data_dir=None):
+def get_source(spec, data_dir=None, image_size=None):
     """The `ImageSource` of a --dataset value `tfds:NAME`, `folder:DIR` or `npz:FILE`.
 
     Args:
       spec: the --dataset value; it names the source in logs and messages.
       data_dir: the tensorflow-datasets directory of `tfds:NAME` (default
         ~/tensorflow_datasets); unused by the others.
+      image_size: (H, W) to resize every image to as it loads (bilinear,
+        antialiased), or None to keep the data's size.
     """
     prefix, _, rest = spec.partition(":")
     if prefix not in PREFIXES or not rest:
         raise DataError(f"your own images are tfds:NAME, folder:DIR or npz:FILE. Received: "
                         f"{spec!r}")
     if prefix == "tfds":
-        return tfds_source(rest, data_dir, spec)
+        return tfds_source(rest, data_dir, spec, image_size)
     if prefix == "folder":
-        return folder_source(rest, spec)
-    return npz_source(rest, spec)
+        return folder_source(rest, spec, image_size)
+    return npz_source(rest, spec, image_size)
+
+
+def resized(images, image_size, chunk=256):
+    """uint8 images [N, H, W, 3] resized to `image_size` (H, W): bilinear
+    with antialiasing (a shrink averages instead of skipping pixels),
+    rounded back to uint8; unchanged when they have that size."""
+    if image_size is None or tuple(images.shape[1:3]) == tuple(image_size):
+        return images
+    return np.concatenate([_resize(images[i:i + chunk], image_size).numpy()
+                           for i in range(0, len(images), chunk)])
+
+
+def _resize(images, image_size):
+    """`resized` of a uint8 tensor (also inside tf.data maps)."""
+    out = tf.image.resize(images, image_size, method="bilinear", antialias=True)
+    return tf.cast(tf.clip_by_value(tf.round(out), 0, 255), tf.uint8)
 
 
 def crop_padding(image_shape):
@@ -70,7 +87,8 @@ def crop_padding(image_shape):
     return max(1, min(image_shape[0], image_shape[1]) // 8)
 
 
-def arrays_source(name, x_train, y_train, x_test=None, y_test=None, class_names=None):
+def arrays_source(name, x_train, y_train, x_test=None, y_test=None, class_names=None,
+                  image_size=None):
     """An `ImageSource` of in-memory arrays, checked and brought to uint8 RGB.
 
     Args:
@@ -83,11 +101,12 @@ def arrays_source(name, x_train, y_train, x_test=None, y_test=None, class_names=
         `HOLDOUT` fraction of the training arrays is held out.
       class_names: the K class names in index order; None: K is the largest
         label + 1.
+      image_size: (H, W) to resize the images to (`resized`), or None.
     """
-    x_train = _images(name, "x_train", x_train)
+    x_train = resized(_images(name, "x_train", x_train), image_size)
     y_train = _labels(name, "y_train", y_train, len(x_train), "x_train")
     if x_test is not None:
-        x_test = _images(name, "x_test", x_test)
+        x_test = resized(_images(name, "x_test", x_test), image_size)
         y_test = _labels(name, "y_test", y_test, len(x_test), "x_test")
         if x_test.shape[1:] != x_train.shape[1:]:
             raise DataError(
@@ -190,7 +209,7 @@ def _labels(name, key, y, count, images_key):
     return y.astype(np.int64)
 
 
-def npz_source(path, name=None):
+def npz_source(path, name=None, image_size=None):
     """Images in a numpy .npz archive (written by `numpy.savez`).
 
     Keys: `x_train`, `y_train` (required), `x_test`, `y_test` (both or
@@ -207,7 +226,7 @@ def npz_source(path, name=None):
     if class_names is not None:
         class_names = [str(c) for c in np.ravel(class_names)]
     return arrays_source(name, arrays["x_train"], arrays["y_train"], arrays.get("x_test"),
-                         arrays.get("y_test"), class_names)
+                         arrays.get("y_test"), class_names, image_size)
 
 
 def read_npz(path, name):
@@ -215,60 +234,24 @@ def read_npz(path, name):
     unpickling: x_train and y_train, x_test and y_test (both or neither),
     class_names if present. Raises `DataError` with one line naming `name`
     for a file that is missing, empty, not an archive, or lacks keys."""
-    if not os.path.isfile(path):
-        raise DataError(f"{name}: the .npz file does not exist. Received: {path!r}; give a "
-                        "file written by numpy.savez with x_train and y_train")
-    if os.path.getsize(path) == 0:
-        raise DataError(f"{name}: the .npz file is empty. Received: {path!r} (0 bytes); "
-                        "write it with numpy.savez(path, x_train=..., y_train=...)")
-    with open(path, "rb") as f:
-        is_npy = f.read(6) == b"\x93NUMPY"
-    if is_npy:
-        raise DataError(f"{name}: a .npy file holds one array, not x_train and y_train. "
-                        f"Received: {path!r}; write an archive with numpy.savez(path, "
-                        "x_train=..., y_train=...)")
-    if not zipfile.is_zipfile(path):  # np.load would try to unpickle it
-        raise DataError(f"{name}: not an .npz archive (a zip file of arrays). Received: "
-                        f"{path!r}; write it with numpy.savez(path, x_train=..., y_train=...)")
+    problem = checks.npz_problem(path)
+    if problem:
+        raise DataError(f"{name}: {problem}")
     try:
         archive = np.load(path)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
         raise DataError(f"{name}: not a readable .npz archive. Received: {path!r} "
                         f"({type(e).__name__}: {e}); write it with numpy.savez(path, "
                         "x_train=..., y_train=...)") from None
-    with archive:
-        found = sorted(archive.files)
-        missing = [k for k in ("x_train", "y_train") if k not in found]
-        if ("x_test" in found) != ("y_test" in found):
-            missing.append("y_test" if "x_test" in found else "x_test")
-        if missing:
-            raise DataError(f"{name}: missing key(s) {', '.join(missing)}. Received: keys "
-                            f"{', '.join(found) or '(none)'}; the keys are x_train, y_train "
-                            "and optionally x_test with y_test, and class_names")
+    with archive:  # its keys are checked (checks.npz_problem)
         try:
-            return {k: archive[k] for k in NPZ_KEYS if k in found}
+            return {k: archive[k] for k in NPZ_KEYS if k in archive.files}
         except ValueError as e:  # object arrays, which would need pickle
             raise DataError(f"{name}: cannot read the arrays ({e}). Received: {path!r}; "
                             "save plain numeric arrays (and strings for class_names)") from None
 
 
-def _class_folders(directory):
-    """The sorted class subfolders of `directory` (hidden ones skipped)."""
-    return sorted(d for d in os.listdir(directory)
-                  if not d.startswith(".") and os.path.isdir(os.path.join(directory, d)))
-
-
-def _image_files(directory):
-    """The image files under `directory` (its subfolders too), sorted."""
-    found = []
-    for parent, dirs, files in os.walk(directory):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        found += [os.path.join(parent, f) for f in sorted(files)
-                  if f.lower().endswith(IMAGE_EXTENSIONS) and not f.startswith(".")]
-    return found
-
-
-def _read_images(name, root, directory, classes, sizes):
+def _read_images(name, root, directory, classes, sizes, image_size=None):
     """(uint8 [N, H, W, 3], int64 [N]) of the class folders of `directory`,
     or (None, None) when they hold no images.
 
@@ -280,13 +263,15 @@ def _read_images(name, root, directory, classes, sizes):
       classes: the class names; a folder's label is its index here.
       sizes: {(H, W): first file of that size}, shared by the training and
         test folders so that both must hold one size.
+      image_size: (H, W) every image is resized to as it is read (then
+        their sizes may differ), or None.
     """
     pictures, labels = [], []
     for label, cls in enumerate(classes):
         folder = os.path.join(directory, cls)
         if not os.path.isdir(folder):
             continue  # a test/ folder may lack a class
-        for path in _image_files(folder):
+        for path in checks.image_files(folder):
             where = os.path.relpath(path, root)
             if os.path.getsize(path) == 0:
                 raise DataError(f"{name}: an image file is empty. Received: {where} (0 "
@@ -298,13 +283,17 @@ def _read_images(name, root, directory, classes, sizes):
                 reason = _op_error_reason(e)
                 raise DataError(f"{name}: cannot decode an image. Received: {where} "
                                 f"({reason}); remove or replace it") from None
+            if image_size is not None:
+                pictures.append(resized(image[None], image_size)[0])
+                labels.append(label)
+                continue
             size = image.shape[:2]
             sizes.setdefault(size, where)
             if len(sizes) > 1:
                 other, other_where = next((s, w) for s, w in sizes.items() if s != size)
                 raise DataError(f"{name}: every image must have one size. Received: "
                                 f"{other_where} is {_size(other)}, {where} is {_size(size)}; "
-                                "resize them to one size")
+                                "resize them to one size, or pass --image_size=H,W")
             pictures.append(image)
             labels.append(label)
     if not pictures:
@@ -319,7 +308,7 @@ def _op_error_reason(error):
     return text.split("[Op:")[0].strip().splitlines()[0]
 
 
-def folder_source(path, name=None):
+def folder_source(path, name=None, image_size=None):
     """A folder of images, one subfolder per class.
 
     Layout: DIR/CLASS/*.png (or .jpg, .jpeg, .bmp, .gif; subfolders of a
@@ -333,50 +322,22 @@ def folder_source(path, name=None):
       name: the source's name (default "folder:PATH").
     """
     name = name or f"folder:{path}"
-    if not os.path.isdir(path):
-        raise DataError(f"{name}: the image folder does not exist or is not a directory. "
-                        f"Received: {path!r}; give a directory with one subfolder of images "
-                        "per class")
-    layout = [d for d in ("train", "test") if os.path.isdir(os.path.join(path, d))]
-    if len(layout) == 1:
-        other = "test" if layout[0] == "train" else "train"
-        raise DataError(f"{name}: a {layout[0]}/ folder needs a {other}/ folder beside it. "
-                        f"Received: {path!r} with {layout[0]}/ only; add {other}/ with its "
-                        "class folders, or put the class folders directly in the folder to "
-                        "hold out 10 % for testing")
+    problem = checks.folder_problem(path)
+    if problem:
+        raise DataError(f"{name}: {problem}")
+    layout = os.path.isdir(os.path.join(path, "train"))
     train_dir = os.path.join(path, "train") if layout else path
-    classes = _class_folders(train_dir)
-    if not classes:
-        raise DataError(f"{name}: no class folders. Received: {train_dir!r} without "
-                        f"subfolders; put the images of each class in a subfolder named after "
-                        f"it (e.g. {os.path.join(train_dir, 'cat', '1.png')})")
-    if len(classes) < 2:
-        raise DataError(f"{name}: a classifier needs at least two class folders. Received: "
-                        f"one ({classes[0]!r}) in {train_dir!r}; add a folder of images per "
-                        "other class")
-    for cls in classes:
-        if not _image_files(os.path.join(train_dir, cls)):
-            raise DataError(f"{name}: class folder {cls!r} holds no images. Received: "
-                            f"{os.path.join(train_dir, cls)!r}; add "
-                            f"{', '.join(IMAGE_EXTENSIONS)} files or remove the folder")
+    classes = checks.class_folders(train_dir)
     sizes = {}
-    x_train, y_train = _read_images(name, path, train_dir, classes, sizes)
+    x_train, y_train = _read_images(name, path, train_dir, classes, sizes, image_size)
     x_test = y_test = None
     if layout:
-        test_dir = os.path.join(path, "test")
-        extra = sorted(set(_class_folders(test_dir)) - set(classes))
-        if extra:
-            raise DataError(f"{name}: test/ has class folders train/ does not. Received: "
-                            f"{', '.join(extra)}; give them training images or remove them")
-        x_test, y_test = _read_images(name, path, test_dir, classes, sizes)
-        if x_test is None:
-            raise DataError(f"{name}: test/ holds no images. Received: {test_dir!r}; put "
-                            "test images in its class folders, or remove train/ and test/ "
-                            "to hold out 10 % of the images")
+        x_test, y_test = _read_images(name, path, os.path.join(path, "test"), classes, sizes,
+                                      image_size)
     return arrays_source(name, x_train, y_train, x_test, y_test, classes)
 
 
-def tfds_source(dataset, data_dir=None, name=None):
+def tfds_source(dataset, data_dir=None, name=None, image_size=None):
     """An image classification dataset of tensorflow-datasets, already prepared.
 
     Its supervised keys must be an image of one size (grey or RGB) and a
@@ -389,11 +350,15 @@ def tfds_source(dataset, data_dir=None, name=None):
       dataset: the tfds name, e.g. "mnist" or "emnist/letters:3.1.0".
       data_dir: the tensorflow-datasets directory (default ~/tensorflow_datasets).
       name: the source's name (default "tfds:DATASET").
+      image_size: (H, W) every image is resized to as it is read, or None.
     """
     import tensorflow_datasets as tfds
 
     name = name or f"tfds:{dataset}"
     data_dir = os.path.expanduser(data_dir or os.path.join("~", "tensorflow_datasets"))
+    problem = checks.tfds_problem(dataset, data_dir)
+    if problem:
+        raise DataError(f"{name}: {problem}")
     try:
         builder = tfds.builder(dataset, data_dir=data_dir)
     except Exception as e:  # an unknown name or version, whatever tfds raises for it
@@ -410,7 +375,7 @@ def tfds_source(dataset, data_dir=None, name=None):
                         "are not an image and a class label). Received: supervised keys "
                         f"{info.supervised_keys}; choose one whose examples are (image, label)")
     shape = tuple(features[image_key].shape)
-    if None in shape[:2] or shape[-1] not in (1, 3):
+    if (None in shape[:2] and image_size is None) or shape[-1] not in (1, 3):
         raise DataError(f"{name}: images must have one size and 1 or 3 channels. Received: "
                         f"image shape {shape}; resize the images to one size and save them "
                         "as --dataset=npz:FILE or folder:DIR")
@@ -435,6 +400,8 @@ def tfds_source(dataset, data_dir=None, name=None):
         data = builder.as_dataset(split=split, as_supervised=True, shuffle_files=False)
         if shape[-1] == 1:
             data = data.map(lambda image, label: (tf.image.grayscale_to_rgb(image), label))
+        if image_size is not None:
+            data = data.map(lambda image, label: (_resize(image, image_size), label))
         return data
 
     try:
@@ -443,7 +410,7 @@ def tfds_source(dataset, data_dir=None, name=None):
     except Exception as e:  # a corrupt or partial preparation
         raise DataError(f"{name}: cannot read it under {data_dir} ({type(e).__name__}: "
                         f"{e}); delete {builder.data_dir} and prepare it again") from None
-    image_shape = shape[:2] + (3,)
+    image_shape = (tuple(image_size) if image_size is not None else shape[:2]) + (3,)
     label = features[label_key]
     source = ImageSource(
         name, train, test, splits[train_split].num_examples, splits[test_split].num_examples,

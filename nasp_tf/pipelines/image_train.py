@@ -3,13 +3,16 @@ and exported (bin/train.py).
 
 Writes flags.txt, genotype.json (the genotype trained), checkpoints/,
 tensorboard/, results.json, saved_model/ (signature `serve`: images ->
-{"probabilities"}) and model.keras.
+{"probabilities"}) and model.keras; with --export_tflite also model.tflite and
+model_int8.tflite, checked against the network in results.json.
 """
 
 
 import json
+import os
 
 import numpy as np
+import tensorflow as tf
 from absl import logging
 
 from nasp_tf import atomic
@@ -19,7 +22,7 @@ from nasp_tf import genotype as genotype_lib
 from nasp_tf import optimizers
 from nasp_tf.cnn import model as model_lib
 from nasp_tf.cnn import trainer as trainer_lib
-from nasp_tf.data import DIGITS_PROTOCOL, images
+from nasp_tf.data import DIGITS_PROTOCOL, checks, images
 from nasp_tf.errors import UserError
 from nasp_tf.pipelines import common
 
@@ -48,14 +51,17 @@ def run(config, flags_text=""):
         if config.dataset in SHAPES:
             shape, classes = SHAPES[config.dataset]
         else:
-            source = images.get_source(config.dataset, config.data_dir, config.download)
+            source = images.get_source(
+                config.dataset, config.data_dir, config.download,
+                image_size=checks.parse_image_size(config.image_size))
             shape, classes = source.image_shape, source.num_classes
         network = build_network(config, genotype, shape, classes)
         print(f"parameters: {network.count_params_without_auxiliary()}")
         return network
     run = common.Run(config, flags_text, config.export_only)
     source = images.get_source(config.dataset, config.data_dir, config.download,
-                               manual_dir=config.manual_dir)
+                               manual_dir=config.manual_dir,
+                               image_size=checks.parse_image_size(config.image_size))
     train = source.train.take(config.max_examples) if config.max_examples else source.train
     num_train = min(config.max_examples or source.num_train, source.num_train)
     if num_train < config.batch_size:
@@ -121,7 +127,41 @@ def run(config, flags_text=""):
         network = copy
     run.export(network, lambda directory: export.export_classifier(
         network, directory, source.mean, source.std))
+    if config.export_tflite:
+        summary["tflite"] = write_tflite(network, test, source, run.dir)
+        run.write_results(summary, "tflite: " + ", ".join(
+            f"{kind} {entry['bytes']:,} bytes, top-1 agreement {entry['top1_agreement']:.4f}"
+            for kind, entry in summary["tflite"].items()))
     return results
+
+
+# Test images the TensorFlow Lite files are checked on (batch 1 each).
+TFLITE_CHECK_IMAGES = 500
+
+
+def write_tflite(network, test, source, directory):
+    """--export_tflite: model.tflite and model_int8.tflite in `directory`,
+    each checked against the Keras network on the first test images; returns
+    {kind: {file, bytes, images, max_abs_difference, top1_agreement}}."""
+    normalised, expected = [], []
+    for images_batch, _ in test:
+        normalised.append(images_batch.numpy())
+        expected.append(tf.nn.softmax(network(images_batch, training=False)).numpy())
+        if sum(len(b) for b in normalised) >= TFLITE_CHECK_IMAGES:
+            break
+    normalised = np.concatenate(normalised)[:TFLITE_CHECK_IMAGES]
+    expected = np.concatenate(expected)[:TFLITE_CHECK_IMAGES]
+    raw = normalised * np.asarray(source.std, np.float32) + np.asarray(source.mean, np.float32)
+    entries = {}
+    for kind, path in export.export_tflite(network, directory, source.mean, source.std).items():
+        got = export.tflite_predict(export.tflite_interpreter(path), raw)
+        entries[kind] = {
+            "file": os.path.basename(path), "bytes": os.path.getsize(path),
+            "images": len(raw), "max_abs_difference": float(np.max(np.abs(got - expected))),
+            "top1_agreement": float(np.mean(got.argmax(-1) == expected.argmax(-1)))}
+        logging.info("exported %s (%s): top-1 agreement with the Keras network %.4f on %d "
+                     "test images", path, kind, entries[kind]["top1_agreement"], len(raw))
+    return entries
 
 
 def write_predictions(network, test, path):

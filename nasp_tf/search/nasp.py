@@ -27,26 +27,55 @@ class NASPSearcher(base.CNNSearcher):
       keep_value: prox_c1 keeps the selected entry's value (the paper) instead
         of setting it to 1 (the code).
       keep_edges: incoming edges kept per node by prox_c1.
+      max_params: a size budget (0: none): after every architecture step,
+        eta <- clip(eta + BUDGET_RATE * (P / max_params - 1), 0, ETA_MAX),
+        where P is the parameter count of the final network of the cell Ā
+        selects (`size_table`): dual ascent on the constraint P <= max_params,
+        eta its Lagrange multiplier, starting at `eta`. Both cells are
+        penalised. The epoch's mean eta and P are the metrics `eta` and
+        `final_parameters`.
+      size_table: the `nasp_tf.cnn.final_size.SizeTable` that counts P.
       **kwargs: `CNNSearcher` arguments (grad_clip, derive).
     Reference: Yao, Xu, Tu, Zhu, "Efficient Neural Architecture Search via
       Proximal Iterations", AAAI 2020.
     """
 
     arch_initializer = keras.initializers.Constant(0.5)  # as the reference
+    # The size budget's multiplier: its change per architecture step at P = 2 x
+    # budget (a fraction of the eta that already turns convolutions into pools
+    # on digits), and its ceiling.
+    BUDGET_RATE = 0.05
+    ETA_MAX = 100.0
 
     def __init__(self, supernet, eta=0.0, penalize="normal", keep_value=False, keep_edges=2,
-                 **kwargs):
+                 max_params=0, size_table=None, **kwargs):
         if eta < 0:
             raise ValueError(f"eta must be >= 0. Received: eta={eta}")
         if penalize not in ("normal", "all"):
             raise ValueError(f"penalize must be 'normal' or 'all'. Received: {penalize!r}")
+        if max_params and size_table is None:
+            raise ValueError("max_params needs the size_table that counts the final "
+                             f"network. Received: max_params={max_params}, size_table=None")
         super().__init__(supernet, **kwargs)
         self.eta = float(eta)
-        self.penalize = penalize
+        self.max_params = int(max_params)
+        # A budget must be able to shrink the reduction cell too.
+        self.penalize = "all" if self.max_params else penalize
         self.keep_value = bool(keep_value)
         self.keep_edges = int(keep_edges)
-        kinds = base.CELL_KINDS if penalize == "all" else ("normal",)
+        kinds = base.CELL_KINDS if self.penalize == "all" else ("normal",)
         self.op_costs = {kind: supernet.op_costs(kind) for kind in kinds}
+        if self.max_params:
+            self.size_base = float(size_table.base)
+            self.size_costs = {kind: tf.constant(size_table.costs[kind], tf.float32)
+                               for kind in base.CELL_KINDS}
+            # Checkpointed with the searcher's weights: a resumed run goes on
+            # from the multiplier it had.
+            self.eta_variable = self.add_weight(
+                name="eta", shape=(), initializer=keras.initializers.Constant(self.eta),
+                trainable=False, aggregation="only_first_replica", autocast=False)
+            self.eta_metric = keras.metrics.Mean(name="eta")
+            self.size_metric = keras.metrics.Mean(name="final_parameters")
 
     def arch_constraint(self, arch_matrix):
         return proximal.prox_c2(arch_matrix)
@@ -59,7 +88,30 @@ class NASPSearcher(base.CNNSearcher):
     @classmethod
     def settings(cls, config):
         return {**super().settings(config), "eta": config.eta, "penalize": config.penalize,
-                "keep_value": config.prox_value == "keep"}
+                "keep_value": config.prox_value == "keep", "max_params": config.max_params}
+
+    @property
+    def metrics(self):
+        extra = [self.eta_metric, self.size_metric] if self.max_params else []
+        return super().metrics + extra
+
+    def final_parameters(self, arch):
+        """P: the final network's parameters with the cells `arch` selects."""
+        total = tf.constant(self.size_base, tf.float32)
+        for kind in base.CELL_KINDS:
+            selected = tf.one_hot(arch[kind][1], self.size_costs[kind].shape[1])
+            total += tf.reduce_sum(selected * self.size_costs[kind])
+        return total
+
+    def update_eta(self):
+        """One dual-ascent step of the size budget's multiplier, at the new Ā."""
+        size = self.final_parameters(self.discrete_arch())
+        eta = tf.clip_by_value(
+            self.eta_variable + self.BUDGET_RATE * (size / self.max_params - 1.0),
+            0.0, self.ETA_MAX)
+        self.eta_variable.assign(eta)
+        self.eta_metric.update_state(eta)
+        self.size_metric.update_state(size)
 
     def discrete_arch(self):
         """Ā = prox_c1(A) for both cell kinds: {kind: (Ā, selected index)}."""
@@ -86,14 +138,17 @@ class NASPSearcher(base.CNNSearcher):
                 images, {k: (abars[k], arch[k][1]) for k in base.CELL_KINDS},
                 mode="arch", training=True)
             loss = self.mean_loss(labels, logits)
-            if self.eta > 0:
+            eta = self.eta_variable if self.max_params else self.eta
+            if self.max_params or self.eta > 0:
                 # R is the same on every replica: count it once in the sum.
                 replicas = tf.distribute.get_strategy().num_replicas_in_sync
-                loss += self.eta * self.complexity_penalty(abars) / replicas
+                loss += eta * self.complexity_penalty(abars) / replicas
         grads = self.gradients(tape, loss, [abars[k] for k in base.CELL_KINDS])
         grads = optimizers_lib.all_reduce_sum(grads)
         self.apply_if_finite(self.arch_optimizer, grads,
                              [self.arch_vars[k] for k in base.CELL_KINDS])
+        if self.max_params:
+            self.update_eta()
         self.arch_loss.update_state(base.per_example_loss(labels, logits))
         self.arch_accuracy.update_state(labels, logits)
 

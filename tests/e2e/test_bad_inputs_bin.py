@@ -167,6 +167,34 @@ CASES = [
      ["--space=spaces:good", "--choices={w}/bad.json", ROWS, OUT], "not a readable JSON"),
     ("train-choices-other-space", "train.py",
      ["--space=spaces:good", "--choices={w}/other_choices.json", ROWS, OUT], "does not fit"),
+    # The user's own images, refused when the flags are parsed.
+    ("tfds-unknown-name", "search.py", ["--dataset=tfds:mnistt", OUT], "did you mean mnist"),
+    ("folder-empty", "search.py", ["--dataset=folder:{w}/empty", OUT], "no class folders"),
+    ("npz-empty", "search.py", ["--dataset=npz:{w}/empty.npz", OUT], "is empty"),
+    ("npz-keys-missing", "train.py",
+     ["--genotype=NASP", "--dataset=npz:{w}/labels_only.npz", OUT], "missing key(s) x_train"),
+    ("image-size-builtin", "search.py", ["--image_size=16", OUT], "--image_size resizes"),
+    ("image-size-too-small", "train.py",
+     ["--genotype=NASP", "--dataset=npz:{w}/rows.npz", "--image_size=4", OUT], "at least 8"),
+    ("image-size-three", "search.py",
+     ["--dataset=npz:{w}/rows.npz", "--image_size=8,8,3", OUT], "H or H,W"),
+    ("tflite-noexport", "train.py", ["--genotype=NASP", "--export_tflite", "--noexport", OUT],
+     "--export_tflite"),
+    ("tflite-on-text", "train.py",
+     ["--genotype=DARTS_V2", "--dataset=ptb_sample", "--export_tflite", OUT],
+     "--export_tflite"),
+    ("max-params-below-minimum", "search.py", [*TINY_SEARCH, "--max_params=100", OUT],
+     "below the smallest final network"),
+    ("max-params-on-text", "search.py", ["--dataset=ptb_sample", "--max_params=10000", OUT],
+     "--max_params"),
+    ("max-params-darts", "search.py", ["--searcher=darts1", "--max_params=10000", OUT],
+     "--max_params is not read by --searcher=darts1"),
+    ("train-flagfile-alone", "search.py",
+     ["--train_flagfile=configs/quickstart_train.flags", OUT], "add --max_params"),
+    ("train-flagfile-missing", "search.py",
+     ["--max_params=10000", "--train_flagfile={w}/nope.flags", OUT], "--train_flagfile"),
+    ("bench-latency-unknown", "bench.py", ["--latency=NASNET"], "--latency"),
+    ("bench-latency-with-quality", "bench.py", ["--latency=NASP", "--quality"], "--latency"),
 ]
 
 
@@ -203,6 +231,8 @@ def workspace(tmp_path_factory):
     rng = np.random.RandomState(0)
     np.savez(w / "rows.npz", x_train=rng.rand(40, 6), y_train=rng.randint(0, 2, 40))
     np.savez(w / "wide.npz", x_train=rng.rand(40, 7), y_train=rng.randint(0, 2, 40))
+    (w / "empty.npz").write_bytes(b"")
+    np.savez(w / "labels_only.npz", y_train=rng.randint(0, 2, 40))
     (w / "choices.json").write_text('{"block": "a"}\n')
     (w / "other_choices.json").write_text('{"depth": [0]}\n')
     return w

@@ -154,3 +154,27 @@ def test_baseline_searchers_run_end_to_end(searcher, extra, tmp_path, run_bin):
     # uninterrupted one.
     scaled = any("loss_scale" in name for name in checkpoint_names(str(tmp_path)))
     assert scaled == ("--mixed_precision=mixed_float16" in extra)
+
+
+@pytest.mark.slow
+def test_a_size_budget_returns_a_cell_whose_network_fits(tmp_path, run_bin):
+    # A budget just above the smallest network of the retraining flags: the
+    # searched cell is fitted to it, and bin/train.py --dry_run (which builds
+    # the network) counts no more than the budget.
+    flagfile = tmp_path / "train.flags"
+    flagfile.write_text("--dataset=synthetic\n--init_channels=4\n--layers=3\n--noauxiliary\n")
+    from nasp_tf.cnn import final_size
+
+    table = final_size.size_table(spaces.get_cnn_space("darts7"), 1, 10, 4, 3, (32, 32, 3))
+    budget = table.minimum() + 50
+    run_bin("search.py", *TINY, f"--max_params={budget}", f"--train_flagfile={flagfile}",
+            f"--output_dir={tmp_path / 'search'}")
+    report = json.loads((tmp_path / "search" / "budget.json").read_text())
+    assert report["max_params"] == budget and report["final_parameters"] <= budget
+    assert report["searched_parameters"] >= report["final_parameters"] and report["eta"] >= 0
+    history = json.loads((tmp_path / "search" / "history.json").read_text())
+    assert "eta" in history[0] and "final_parameters" in history[0]
+    result = run_bin("train.py", f"--flagfile={flagfile}", "--dry_run",
+                     f"--genotype={tmp_path / 'search' / 'genotype.json'}")
+    assert int(result.stdout.split("parameters:")[1].split()[0]) == \
+        report["final_parameters"]

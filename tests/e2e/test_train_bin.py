@@ -156,3 +156,47 @@ def test_saved_predictions_are_the_test_fold_in_order_and_give_the_reported_accu
                      "--save_predictions", f"--output_dir={tmp_path / 'text'}", check=False)
     assert "--save_predictions does not apply to text datasets" in one_line_error(
         result, prefix="train.py")
+
+
+@pytest.mark.slow
+def test_own_images_resized_and_exported_for_tensorflow_lite(tmp_path, run_bin):
+    # Digits as the user's own 8x8 images, retrained at 12x12 (--image_size),
+    # exported as SavedModel and TensorFlow Lite; the .tflite files are read
+    # here by the TensorFlow Lite interpreter and compared with the SavedModel.
+    import tensorflow as tf
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x = np.round(digits.images * 255 / 16).astype(np.uint8)
+    np.savez(tmp_path / "digits.npz", x_train=x[:300], y_train=digits.target[:300],
+             x_test=x[300:340], y_test=digits.target[300:340])
+    out = tmp_path / "run"
+    result = run_bin("train.py", f"--dataset=npz:{tmp_path / 'digits.npz'}", "--image_size=12",
+                     "--genotype=DARTS_V2", "--epochs=1", "--steps_per_epoch=4",
+                     "--batch_size=16", "--init_channels=4", "--layers=3", "--noauxiliary",
+                     "--drop_path_prob=0", "--verbose=0", "--export_tflite",
+                     f"--output_dir={out}")
+    assert "tflite: float32" in result.stdout
+    results = json.loads((out / "results.json").read_text())
+    entries = results["tflite"]
+    assert sorted(entries) == ["float32", "int8_dynamic_range"]
+    assert entries["float32"]["images"] == 40  # every test image (fewer than the cap)
+    assert entries["float32"]["max_abs_difference"] < 1e-5
+    assert entries["float32"]["top1_agreement"] == 1.0
+    assert entries["int8_dynamic_range"]["top1_agreement"] >= 0.9
+    # (C=4: no weight is large enough for the converter to quantise.)
+    assert entries["int8_dynamic_range"]["bytes"] <= entries["float32"]["bytes"]
+    served = tf.saved_model.load(str(out / "saved_model"))
+    assert served.signatures["serve"].structured_input_signature[1]["images"].shape[1:] == \
+        (12, 12, 3)
+    images = np.random.default_rng(0).random((5, 12, 12, 3), dtype=np.float32)
+    want = served.serve_float(images)["probabilities"].numpy()
+    interpreter = tf.lite.Interpreter(model_path=str(out / "model.tflite"))
+    interpreter.allocate_tensors()
+    (given,), (taken,) = interpreter.get_input_details(), interpreter.get_output_details()
+    assert list(given["shape"]) == [1, 12, 12, 3] and given["dtype"] == np.float32
+    for image, expected in zip(images, want):
+        interpreter.set_tensor(given["index"], image[None])
+        interpreter.invoke()
+        np.testing.assert_allclose(interpreter.get_tensor(taken["index"])[0], expected,
+                                   atol=1e-5)

@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -92,6 +93,13 @@ def workspace(tmp_path_factory):
     for name in PLACEHOLDER_FILES:
         (work / name).parent.mkdir(parents=True, exist_ok=True)
         (work / name).write_bytes(b"")
+    # The user's data is checked when the flags are parsed: a folder of class
+    # folders (file names are what is checked) and archives with their keys.
+    for cls in ("cat", "dog"):
+        (work / "my_pictures" / cls).mkdir()
+        (work / "my_pictures" / cls / "1.png").write_bytes(b"")
+    for name in ("my_pictures.npz", "tabular.npz"):
+        np.savez(work / name, x_train=np.zeros((4, 8, 8, 3)), y_train=np.arange(4) % 2)
     shutil.copytree(os.path.join(ROOT, "examples"), work / "examples")  # --space=examples/...
     return work
 

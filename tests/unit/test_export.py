@@ -37,3 +37,36 @@ def test_classifier_serves_probabilities_of_uint8_and_float_images(tmp_path):
     assert np.abs(grey - black).max() > 1e-4
     with pytest.raises((TypeError, ValueError)):
         served.serve(images.astype(np.int64))  # no dtype it does not document
+
+
+def test_tflite_files_classify_as_the_keras_network(tmp_path):
+    # Trained-looking batch-norm statistics, so that TensorFlow Lite's folding
+    # of them into the convolutions is exercised, not an identity. C=32: the
+    # converter quantises weights of 1,024 elements or more (32x32 1x1 convs).
+    network = model_lib.network_cifar(genotype_lib.PUBLISHED["DARTS_V2"], num_classes=5,
+                                      channels=32, layers=3, auxiliary=False,
+                                      image_shape=(10, 8, 3))
+    rng = np.random.default_rng(3)
+    for weight in network.non_trainable_weights:
+        if "moving_mean" in weight.path:
+            weight.assign(rng.normal(0, 0.3, weight.shape).astype(np.float32))
+        elif "moving_variance" in weight.path:
+            weight.assign(rng.uniform(0.5, 2.0, weight.shape).astype(np.float32))
+    mean, std = (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)
+    images = rng.random((24, 10, 8, 3), dtype=np.float32)
+    want = tf.nn.softmax(network((images - np.float32(mean)) / np.float32(std),
+                                 training=False)).numpy()
+    assert want.max(axis=1).min() < 0.99  # not saturated: the comparison means something
+    paths = export.export_tflite(network, str(tmp_path), mean, std)
+    assert sorted(paths) == ["float32", "int8_dynamic_range"]
+    sizes = {kind: (tmp_path / export.TFLITE_KINDS[kind]).stat().st_size for kind in paths}
+    assert sizes["int8_dynamic_range"] < sizes["float32"]
+    got = export.tflite_predict(export.tflite_interpreter(paths["float32"]), images)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    quantised = export.tflite_predict(export.tflite_interpreter(paths["int8_dynamic_range"]),
+                                      images)
+    np.testing.assert_allclose(quantised.sum(axis=1), 1.0, atol=1e-5)
+    assert np.abs(quantised - want).max() < 0.05
+    assert np.mean(quantised.argmax(1) == want.argmax(1)) >= 0.9
+    with pytest.raises(ValueError, match="Received: 'int4'"):
+        export.tflite_classifier(network, mean, std, "int4")

@@ -246,11 +246,17 @@ def test_tfds_dataset_of_grey_images_without_a_test_split(tmp_path):
     mean, std = expected_statistics(x_train)
     np.testing.assert_allclose(source.mean, mean, rtol=1e-9)
     np.testing.assert_allclose(source.std, std, rtol=1e-9)
+    # --image_size: the same images, resized as they are read.
+    bigger = images.get_source("tfds:tiny_grey_pictures", str(tmp_path), image_size=(12, 9))
+    assert bigger.image_shape == (12, 9, 3)
+    x_bigger, _ = everything(bigger.train)
+    np.testing.assert_array_equal(x_bigger, user_images.resized(x_train, (12, 9)))
+    np.testing.assert_allclose(bigger.mean, expected_statistics(x_bigger)[0], rtol=1e-6)
 
 
 @pytest.mark.parametrize("name,words", [
     ("mnist", ["not prepared", "download_and_prepare", "--data_dir"]),
-    ("no_such_dataset_here", ["cannot find", "tfds.list_builders"]),
+    ("no_such_dataset_here", ["has no dataset", "tfds.list_builders"]),
 ])
 def test_tfds_missing_data_is_one_line(tmp_path, name, words):
     with pytest.raises(DataError) as error:
@@ -273,21 +279,115 @@ def test_dry_run_builds_the_network_the_data_needs(tmp_path, capsys):
     assert f"parameters: {network.count_params_without_auxiliary()}" in capsys.readouterr().out
 
 
-def test_flags_know_the_user_data_forms(tmp_path):
-    # Checked when the flags are parsed, without TensorFlow: the form and the path.
+def test_flags_know_the_user_data_forms(tmp_path, image_folder):
+    # Checked when the flags are parsed, without TensorFlow: the form, the
+    # folder's layout, the archive's keys and the tfds name.
     assert flags_common.USER_DATA_PREFIXES == user_images.PREFIXES
     names = ("cifar10", "digits")
-    archive = tmp_path / "a.npz"
-    archive.write_bytes(b"")
+    folder = image_folder({"a": random_images(0, 2), "b": random_images(1, 2)})
+    archive = small_npz(tmp_path / "a.npz")
+    (tmp_path / "empty.npz").write_bytes(b"")
+    (tmp_path / "no_classes").mkdir()
     assert flags_common.dataset_problem("digits", names) is None
-    assert flags_common.dataset_problem(f"folder:{tmp_path}", names) is None
+    assert flags_common.dataset_problem(f"folder:{folder}", names) is None
     assert flags_common.dataset_problem(f"npz:{archive}", names) is None
     assert flags_common.dataset_problem("tfds:mnist", names) is None
+    assert flags_common.dataset_problem("tfds:emnist/letters:3.1.0", names) is None
     for value, words in [("mnist", ["cifar10, digits", "tfds:NAME"]),
                          ("folder:", ["after the colon"]),
                          (f"folder:{archive}", ["not a directory"]),
-                         (f"npz:{tmp_path}", ["does not exist"])]:
+                         (f"folder:{tmp_path / 'no_classes'}", ["no class folders"]),
+                         (f"npz:{tmp_path}", ["does not exist"]),
+                         (f"npz:{tmp_path / 'empty.npz'}", ["is empty"])]:
         problem = flags_common.dataset_problem(value, names)
         assert problem and "Received:" in problem, value
         assert all(w in problem for w in words), problem
     assert {flags_common.family(v) for v in ("tfds:mnist", "folder:x", "npz:y")} == {"images"}
+    # A tfds name: in the catalog, or prepared in the tfds directory.
+    from nasp_tf.data import checks
+
+    problem = checks.tfds_problem("mnistt", str(tmp_path))
+    assert "has no dataset 'mnistt'" in problem and "did you mean mnist" in problem
+    (tmp_path / "mnistt").mkdir()
+    assert checks.tfds_problem("mnistt", str(tmp_path)) is None
+
+
+def test_the_data_checks_of_the_flags_load_no_tensorflow(tmp_path):
+    # A refused --dataset costs no TensorFlow start-up: run the checks in a
+    # fresh interpreter and look at what it imported.
+    import subprocess
+    import sys
+
+    (tmp_path / "empty.npz").write_bytes(b"")
+    script = (
+        "import sys\n"
+        "from nasp_tf.cli import flags_common\n"
+        "from nasp_tf.data import checks\n"
+        f"problems = [flags_common.dataset_problem(v, ('digits',)) for v in "
+        f"('folder:{tmp_path}', 'npz:{tmp_path / 'empty.npz'}')]\n"
+        f"problems.append(checks.tfds_problem('mnistt', {str(tmp_path)!r}))\n"
+        "assert all(problems), problems\n"
+        "print('tensorflow' in sys.modules)\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "False"
+
+
+def _gradient(height, width):
+    """A smooth uint8 RGB image: red rises down the rows, green across."""
+    rows = np.linspace(0, 255, height)[:, None] * np.ones((1, width))
+    cols = np.ones((height, 1)) * np.linspace(0, 255, width)[None, :]
+    return np.round(np.stack([rows, cols, np.full((height, width), 77.0)], -1)).astype(np.uint8)
+
+
+def test_image_size_resizes_npz_images_and_keeps_their_content(tmp_path):
+    # Constant images stay exactly their colour; a smooth gradient keeps its
+    # mean (to rounding) and its ends; shape, classes and statistics follow.
+    colours = np.random.default_rng(0).integers(0, 256, (6, 3))
+    flat = np.broadcast_to(colours[:, None, None, :], (6, 20, 30, 3)).astype(np.uint8)
+    path = tmp_path / "flat.npz"
+    np.savez(path, x_train=flat, y_train=[0, 1, 0, 1, 0, 1], x_test=flat[:2], y_test=[0, 1])
+    source = images.get_source(f"npz:{path}", image_size=(8, 12))
+    assert source.image_shape == (8, 12, 3) and source.num_classes == 2
+    x_train, _ = everything(source.train)
+    assert x_train.shape == (6, 8, 12, 3)
+    for image in x_train:  # every pixel is its image's colour
+        assert any((image == c.astype(np.uint8)).all() for c in colours)
+    mean, std = expected_statistics(x_train)
+    np.testing.assert_allclose(source.mean, mean, rtol=1e-9)
+    np.testing.assert_allclose(source.std, std, rtol=1e-9)
+    smooth = _gradient(40, 40)[None]
+    small = user_images.resized(smooth, (10, 10))
+    assert small.shape == (1, 10, 10, 3) and small.dtype == np.uint8
+    np.testing.assert_allclose(small.mean(axis=(0, 1, 2)), smooth.mean(axis=(0, 1, 2)),
+                               atol=1.0)
+    assert (small[..., 2] == 77).all()
+    assert user_images.resized(smooth, (40, 40)) is smooth  # its size already
+
+
+def test_image_size_lets_a_folder_hold_images_of_several_sizes(tmp_path, image_folder):
+    folder = image_folder({"a": random_images(0, 3), "b": random_images(1, 3)})
+    write_png(tmp_path / "data" / "b" / "big.png", _gradient(16, 24))
+    with pytest.raises(DataError) as error:
+        user_images.folder_source(folder)
+    check_one_line(error, "one size", "--image_size=H,W")
+    source = images.get_source(f"folder:{folder}", image_size=(8, 8))
+    x_train, _ = everything(source.train)
+    x_test, _ = everything(source.test)
+    assert source.image_shape == (8, 8, 3) and source.num_train + source.num_test == 7
+    # The 8x8 images are read unchanged (no resampling of their own size).
+    originals = {bytes(im) for im in np.concatenate([random_images(0, 3), random_images(1, 3)])}
+    read = [bytes(im) for im in np.concatenate([x_train, x_test])]
+    assert sum(r in originals for r in read) == 6
+
+
+def test_image_size_flag_is_checked_when_parsed():
+    from nasp_tf.data import checks
+
+    assert checks.parse_image_size("16") == (16, 16)
+    assert checks.parse_image_size("16, 24") == (16, 24)
+    assert checks.parse_image_size(None) is None
+    for bad in ("4", "16,16,3", "x", "", "16,-8"):
+        with pytest.raises(ValueError, match="H or H,W"):
+            checks.parse_image_size(bad)
