@@ -190,6 +190,7 @@ class BenchConfig:
     budget: float = 240.0
     eval_every: float = 10.0
     eta_sweep: tuple = ()
+    budget_sweep: tuple = ()
     sweep_epochs: int = 10
     train_epochs: int = 10
     quality: bool = False

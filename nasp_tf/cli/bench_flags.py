@@ -67,6 +67,10 @@ def define_flags():
     f.DEFINE_list("eta_sweep", list(d.eta_sweep), "Run the size-control sweep (paper Fig. 2) "
                   "on digits for these eta values instead of the step benchmark, e.g. "
                   "0,1,4,16.")
+    f.DEFINE_list("budget_sweep", list(d.budget_sweep), "--eta_sweep (which must hold 0): "
+                  "also search with size budgets (--max_params) of these fractions of the "
+                  "eta = 0 cell (of the parameters its ops add to the smallest digits "
+                  "network), e.g. 0.25,0.5,0.75, in the same table.")
     f.DEFINE_integer("sweep_epochs", d.sweep_epochs, "--eta_sweep: search epochs per eta.",
                      lower_bound=1)
     f.DEFINE_integer("train_epochs", d.train_epochs, "--eta_sweep: retraining epochs per "
@@ -152,6 +156,13 @@ def define_flags():
                                            or v["eta_sweep"]),
         "--latency is a benchmark of its own: run it alone, not with --quality, --ranking, "
         "--convergence or --eta_sweep")
+    flags.register_validator("budget_sweep", lambda v: _floats_at_least_zero(v) and all(
+        0 < float(x) <= 1 for x in v), "--budget_sweep takes comma-separated fractions in "
+        "(0, 1]")
+    flags.register_multi_flags_validator(
+        ["budget_sweep", "eta_sweep"], lambda v: not v["budget_sweep"] or any(
+            _floats_at_least_zero([x]) and float(x) == 0 for x in v["eta_sweep"]),
+        "--budget_sweep's budgets are fractions of the eta = 0 cell: add 0 to --eta_sweep")
     flags.register_validator("eta_sweep", _floats_at_least_zero,
                              "--eta_sweep takes comma-separated numbers >= 0")
 

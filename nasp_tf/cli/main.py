@@ -12,16 +12,15 @@ Exit codes: 0 done; 2 a user error (bad flag, data, genotype or checkpoint:
 failed benchmark job); 130 interrupted.
 """
 
-import contextlib
 import json
 import os
 import sys
-import tempfile
 
 # TF_CPP_MIN_LOG_LEVEL=0 shows TensorFlow's C++ logs again.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from nasp_tf import config as config_lib  # noqa: E402
+from nasp_tf import native_logs  # noqa: E402
 from nasp_tf.cli import flags_common  # noqa: E402
 
 
@@ -138,7 +137,7 @@ def run_job(binary, argv, flag_set, config_class):
     code = run_main(program, lambda: check_inputs(binary, config, flags_text))
     if code:
         return code
-    with quiet_native_stderr():
+    with native_logs.quiet_native_stderr():
         import tensorflow as tf
     # tf.distribute logs every cross-device reduction at INFO.
     tf.get_logger().setLevel("WARNING")
@@ -228,31 +227,3 @@ def run_main(program, fn, run_dir=None):
               file=sys.stderr)
         return 1
     return 0
-
-
-@contextlib.contextmanager
-def quiet_native_stderr():
-    """Hides what native code prints on stderr while TensorFlow loads.
-
-    TensorFlow's C++ libraries log CUDA probing lines ("Could not find cuda
-    drivers ...") before its log level applies, so TF_CPP_MIN_LOG_LEVEL cannot
-    silence them. They are kept and shown only if the import itself fails.
-    Set NASP_TF_SHOW_NATIVE_LOGS=1 to see them anyway.
-    """
-    if os.environ.get("NASP_TF_SHOW_NATIVE_LOGS"):
-        yield
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            yield
-        except BaseException:
-            os.dup2(saved, 2)
-            captured.seek(0)
-            sys.stderr.write(captured.read().decode(errors="replace"))
-            raise
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
