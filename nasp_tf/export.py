@@ -9,6 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from nasp_tf import atomic
+from nasp_tf import native_logs
 
 
 def export_classifier(network, path, mean, std):
@@ -119,13 +120,14 @@ def tflite_interpreter(path=None, content=None, num_threads=None):
     """A TensorFlow Lite interpreter of the file at `path` (or of the bytes
     `content`), tensors allocated; `num_threads` None: the interpreter's
     default."""
-    with warnings.catch_warnings():
-        # TF 2.21 warns that tf.lite.Interpreter moves to the ai-edge-litert
-        # package; it still runs, and that package is not a dependency.
+    # TF 2.21 warns that tf.lite.Interpreter moves to the ai-edge-litert
+    # package (it still runs; that package is not a dependency), and the
+    # interpreter prints a line about its CPU delegate from native code.
+    with warnings.catch_warnings(), native_logs.quiet_native_stderr():
         warnings.simplefilter("ignore", UserWarning)
         interpreter = tf.lite.Interpreter(model_path=path, model_content=content,
                                           num_threads=num_threads)
-    interpreter.allocate_tensors()
+        interpreter.allocate_tensors()
     return interpreter
 
 

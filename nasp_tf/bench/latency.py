@@ -96,7 +96,10 @@ def run_latency(config):
     the table; returns the report."""
     from nasp_tf.bench import jobs
 
+    from absl import logging
+
     calls = config.steps * CALLS_PER_STEP
+    logging.set_verbosity(logging.WARNING)  # the exports' and converter's INFO lines
     rows = []
     for cell in config.latency:
         print(f"latency: {cell} ({config.preset}) ...", flush=True)

@@ -81,9 +81,11 @@ class SizeTable:
 
         Each change replaces one selected (input, op) of a node by a cheaper
         one of the same node (another op, or another input the node does not
-        take yet), the one that saves the most parameters per unit of A given
-        up (A[kept] - A[new], at least 1e-6), until the count is within the
-        budget. Returns (the genotype, the changes made as text).
+        take yet): the one that gives up the least A (A[kept] - A[new], at
+        least 1e-6) among those that bring the count within the budget, else
+        the one that saves the most parameters per unit of A given up, until
+        the count is within the budget. Returns (the genotype, the changes
+        made as text).
 
         Args:
           genotype: a `CNNGenotype` of this table's space.
@@ -94,7 +96,7 @@ class SizeTable:
         changes = []
         size = self.parameters(genotype)
         while size > budget:
-            best = None
+            best = closing = None
             for kind in KINDS:
                 matrix, costs, names = arch[kind], self.costs[kind], self.ops[kind]
                 for i, (op, source) in enumerate(pairs[kind]):
@@ -110,13 +112,18 @@ class SizeTable:
                             if saved <= 0:
                                 continue
                             lost = max(matrix[row, column] - matrix[new_row, new_column], 1e-6)
-                            score = saved / lost
-                            if best is None or score > best[0]:
-                                best = (score, kind, i, new_op, new_source, saved)
+                            change = (kind, i, new_op, new_source, saved)
+                            if best is None or saved / lost > best[0]:
+                                best = (saved / lost, *change)
+                            # One change that fits: the least A given up, not
+                            # the most parameters saved (no needless shrinking).
+                            if size - saved <= budget and (closing is None or
+                                                           lost < closing[0]):
+                                closing = (lost, *change)
             if best is None:
                 raise ValueError(f"budget {budget} is below the smallest network of this "
                                  f"space, {self.minimum()} parameters")
-            _, kind, i, new_op, new_source, saved = best
+            _, kind, i, new_op, new_source, saved = closing or best
             old = tuple(pairs[kind][i])
             pairs[kind][i] = [new_op, new_source]
             size -= saved
