@@ -98,6 +98,10 @@ def run_latency(config):
 
     from absl import logging
 
+    from nasp_tf import native_logs
+
+    with native_logs.quiet_native_stderr():
+        import tensorflow  # noqa: F401  (its start-up lines hidden)
     calls = config.steps * CALLS_PER_STEP
     logging.set_verbosity(logging.WARNING)  # the exports' and converter's INFO lines
     rows = []
