@@ -185,7 +185,7 @@ class Plan:
         """Retrains `genotype` (a path or a published name) on every split with
         every retraining seed; adds a row per run."""
         spec = TASKS[task]
-        splits = spec.splits[:1] if self.quick and task == "text" else spec.splits
+        splits = spec.splits[:1] if self.quick else spec.splits
         seeds = spec.retrain_seeds[:1] if self.quick else spec.retrain_seeds
         base = _flags(spec.train) + (list(spec.quick_train) if self.quick else [])
         # A file (absolute path) or a published cell's name.

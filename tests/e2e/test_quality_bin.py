@@ -84,8 +84,8 @@ def test_quick_quality_benchmark_writes_the_tables_csv_and_plot_and_reuses_its_r
         if searched:
             assert float(r["abar_changes_last_epoch"]) >= 0
     images = [r for r in rows if r["task"] == "images"]
-    # Both folds of the digits protocol for every cell.
-    assert {r["fold"] for r in images} == {"0", "1"}
+    # --quick: the first fold of the digits protocol for every cell.
+    assert {r["fold"] for r in images} == {"0"}
     initial = [r for r in images if r["group"] == "initial"][0]
     nasp = [r for r in images if r["group"] == "nasp"][0]
     assert json.loads(initial["genotype"]) == json.loads(nasp["initial_genotype"])
