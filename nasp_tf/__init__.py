@@ -32,6 +32,8 @@ __version__ = "0.3.0"
 _EXPORTS = {
     "build_searcher": "nasp_tf.api",
     "search_pairs": "nasp_tf.api",
+    "build_text_searcher": "nasp_tf.api",
+    "text_search_pairs": "nasp_tf.api",
     "SearchNetwork": "nasp_tf.cnn.search_model",
     "network_cifar": "nasp_tf.cnn.model",
     "network_imagenet": "nasp_tf.cnn.model",

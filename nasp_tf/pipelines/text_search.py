@@ -8,6 +8,7 @@ arch/epoch_NNN.npz, cell_recurrent.{png,dot}, checkpoints/, tensorboard/.
 
 from absl import logging
 
+from nasp_tf import api
 from nasp_tf import callbacks as callbacks_lib
 from nasp_tf import counting
 from nasp_tf import genotype as genotype_lib
@@ -16,20 +17,17 @@ from nasp_tf.data import text
 from nasp_tf.pipelines import common
 from nasp_tf.pipelines import estimate
 from nasp_tf.rnn import losses
-from nasp_tf.rnn import search_model
 from nasp_tf.search import registry
 
 
 def build_searcher(config, vocab_size, steps_per_epoch):
     """The search language model, the searcher and both optimizers (inside a
     strategy scope)."""
-    entry = registry.get(config.searcher)
-    searcher_class = entry.load("text")
-    model = search_model.search_language_model(
-        vocab_size, config.rnn_units, searcher_class.op_names, config.rnn_steps,
-        config.dropout, config.dropouth, config.dropoutx, config.dropouti, config.dropoute,
-        seed=config.seed, batch_norm=searcher_class.cell_batch_norm, name="rnn_search_model")
-    searcher = searcher_class(model, **searcher_class.settings(config), **dict(entry.options))
+    searcher_class = registry.get(config.searcher).load("text")
+    searcher = api.build_text_searcher(
+        config.searcher, vocab_size, config.rnn_units, config.rnn_steps, config.dropout,
+        config.dropouth, config.dropoutx, config.dropouti, config.dropoute, config.seed,
+        **searcher_class.settings(config))
     # The coupled decay and the seq_len/bptt scale are applied by the searcher.
     searcher.compile(
         weight_optimizer=optimizers.TorchSGD(config.learning_rate, config.momentum, 0.0),

@@ -39,13 +39,31 @@ def test_pages_speak_of_the_software_only(page):
         assert words not in text, (page, words)
 
 
+def shell_blocks(text):
+    """The code blocks of a page that name no language (its shell commands),
+    fence by fence: a ```python block is not one, nor the prose between two
+    blocks."""
+    blocks, lines, language = [], None, None
+    for line in text.splitlines():
+        if line.startswith("```"):
+            if lines is None:
+                lines, language = [], line[3:].strip()
+            else:
+                if not language:
+                    blocks.append("\n".join(lines))
+                lines = None
+        elif lines is not None:
+            lines.append(line)
+    return blocks
+
+
 def commands():
     """Every shell command of a code block in the README and docs/:
     (page, program, arguments)."""
     found = []
     for page in PAGES:
         text = open(page, encoding="utf-8").read()
-        for block in re.findall(r"```\n(.*?)```", text, re.S):
+        for block in shell_blocks(text):
             for line in block.splitlines():
                 line = line.split("  #")[0].strip()
                 if "bin/" not in line and "nasp-" not in line:
@@ -100,6 +118,13 @@ def workspace(tmp_path_factory):
         (work / "my_pictures" / cls / "1.png").write_bytes(b"")
     for name in ("my_pictures.npz", "tabular.npz"):
         np.savez(work / name, x_train=np.zeros((4, 8, 8, 3)), y_train=np.arange(4) % 2)
+    # Genotypes of runs the pages made earlier (a search's output, read by the next command).
+    from nasp_tf import genotype as genotype_lib
+
+    for run in ("quickstart", "budget"):
+        (work / "runs" / run).mkdir(parents=True, exist_ok=True)
+        genotype_lib.write_json(genotype_lib.PUBLISHED["DARTS_V2"],
+                                str(work / "runs" / run / "genotype.json"))
     shutil.copytree(os.path.join(ROOT, "examples"), work / "examples")  # --space=examples/...
     return work
 

@@ -128,6 +128,7 @@ def test_fit_meets_the_budget_with_cheaper_choices_that_a_prefers():
     assert fitted.normal[0] == ("dil_conv_3x3", 0) and len(changes) == 1
 
 
+@pytest.mark.slow
 def test_nasp_multiplier_follows_dual_ascent_and_shrinks_the_cell():
     from nasp_tf import api, optimizers
     from nasp_tf.search.nasp import NASPSearcher
