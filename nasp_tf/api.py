@@ -66,7 +66,7 @@ def build_text_searcher(name="nasp", vocab_size=10000, units=_TEXT.rnn_units,
                         dropoutx=_TEXT.dropoutx, dropouti=_TEXT.dropouti,
                         dropoute=_TEXT.dropoute, batch_size=_TEXT.batch_size,
                         bptt=_TEXT.bptt, eval_batch_size=_TEXT.eval_batch_size, seed=0,
-                        **kwargs):
+                        layer_name=None, **kwargs):
     """A recurrent-cell searcher by registry name, on a new search language model.
 
     Args:
@@ -81,6 +81,8 @@ def build_text_searcher(name="nasp", vocab_size=10000, units=_TEXT.rnn_units,
         searcher carries one hidden state per stream).
       eval_batch_size: the streams of `evaluate`'s data.
       seed: seed of the dropout masks and the initial A.
+      layer_name: the searcher's Keras name (None: its class's); checkpoints
+        key the weights by it.
       **kwargs: the searcher's own arguments (e.g. tar_beta=1e-3, eta for
         NASP; see its class).
     Returns:
@@ -98,6 +100,8 @@ def build_text_searcher(name="nasp", vocab_size=10000, units=_TEXT.rnn_units,
         name="rnn_search_model")
     streams = {"batch_size": batch_size, "search_batch_size": batch_size,
                "eval_batch_size": eval_batch_size, "bptt": bptt}
+    if layer_name:
+        kwargs["name"] = layer_name
     return searcher_class(model, **dict(entry.options), **{**streams, **kwargs})
 
 

@@ -152,7 +152,8 @@ def searcher_problem(values):
 IMAGE_FLAGS = ("download", "space", "init_channels", "layers", "nodes", "learning_rate_min",
                "train_portion", "cutout", "max_examples", "jit_compile", "penalize",
                "dry_run", "json", "image_size", "max_params", "train_flagfile")
-SPACE_FLAGS = ("space", "task", "learning_rate_min", "train_portion", "max_examples")
+SPACE_FLAGS = ("space", "task", "learning_rate_min", "train_portion", "max_examples",
+               "dry_run", "json")
 TEXT_ONLY_FLAGS = common.TEXT_FLAGS + ("dry_run", "json")
 
 

@@ -64,7 +64,7 @@ def _timed(fn, count):
 
 
 def measure(searcher, network, pairs, validation, steps_per_epoch, validation_batches,
-            config, labels_of=None):
+            config, history_class=callbacks_lib.SearchHistory):
     """Runs the search's first steps, validation and one epoch end, and
     returns the estimate of the whole search (a dict) after printing it.
 
@@ -75,6 +75,8 @@ def measure(searcher, network, pairs, validation, steps_per_epoch, validation_ba
       validation: the epoch-end validation dataset.
       steps_per_epoch, validation_batches: per epoch.
       config: the `SearchConfig` (epochs, json, output_dir).
+      history_class: the epoch-end callback of the search (an
+        `callbacks.EpochRecord`), run once into a temporary directory.
     """
     step = tf.function(searcher.train_step)
     test = tf.function(searcher.test_step)
@@ -91,7 +93,7 @@ def measure(searcher, network, pairs, validation, steps_per_epoch, validation_ba
     with tempfile.TemporaryDirectory(prefix="nasp_tf_dry_run_") as scratch:
         checkpoint = checkpoints.make_checkpoint(searcher)
         manager = checkpoints.manager_for(checkpoint, scratch)
-        history = callbacks_lib.SearchHistory(scratch, lambda epochs: manager.save(), 1)
+        history = history_class(scratch, lambda epochs: manager.save(), 1)
         history.set_model(searcher)
         verbosity = logging.get_verbosity()
         logging.set_verbosity(logging.WARNING)  # its epoch line would look like a search's
@@ -138,7 +140,7 @@ def report(estimate, config):
              if e["machine_memory_gb"] else ""))
     if e["machine_memory_gb"] and e["peak_rss_gb"] > e["machine_memory_gb"]:
         logging.warning("this search needs about %.1f GB, more than the machine's %.1f GB: "
-                        "lower --batch_size, --init_channels or --layers",
+                        "lower --batch_size or the size of the network",
                         e["peak_rss_gb"], e["machine_memory_gb"])
     if config.json:
         atomic.write_text(config.json, json.dumps(e, indent=1))

@@ -25,6 +25,7 @@ from nasp_tf import choice as choice_lib
 from nasp_tf import counting
 from nasp_tf.errors import DataError
 from nasp_tf.pipelines import common
+from nasp_tf.pipelines import estimate
 from nasp_tf.pipelines import space_inputs
 from nasp_tf.search import registry
 
@@ -85,6 +86,8 @@ class ChoicesHistory(callbacks_lib.EpochRecord):
 
 
 def run(config, flags_text=""):
+    if config.dry_run:
+        return dry_run(config)
     run = common.Run(config, flags_text)
     with run.strategy.scope():
         model = space_inputs.build_space(config.space)
@@ -118,3 +121,21 @@ def run(config, flags_text=""):
     logging.info("choices: %s", json.dumps(choices, sort_keys=True))
     print(f"choices: {json.dumps(choices, sort_keys=True)}")
     return choices
+
+
+def dry_run(config):
+    """--dry_run: the search's cost, measured on its first steps (`estimate`);
+    nothing is written into --output_dir."""
+    strategy = common.strategy_for(config)
+    with strategy.scope():
+        model = space_inputs.build_space(config.space)
+    data = space_inputs.load_arrays(config.dataset, config.task, model, config.max_examples)
+    (x_w, y_w), (x_a, y_a) = split(data, config.train_portion, config.batch_size)
+    steps = config.steps_per_epoch or len(x_w) // config.batch_size
+    with strategy.scope():
+        searcher, _ = build_searcher(config, model, steps)
+    pairs = api.search_pairs(x_w, y_w, x_a, y_a, config.batch_size, config.seed)
+    validation = tf.data.Dataset.from_tensor_slices((x_a, y_a)).batch(config.batch_size)
+    batches = -(-len(x_a) // config.batch_size)
+    return estimate.measure(searcher, model, pairs, validation, steps, batches, config,
+                            ChoicesHistory)

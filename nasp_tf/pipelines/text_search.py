@@ -24,10 +24,12 @@ def build_searcher(config, vocab_size, steps_per_epoch):
     """The search language model, the searcher and both optimizers (inside a
     strategy scope)."""
     searcher_class = registry.get(config.searcher).load("text")
+    settings = dict(searcher_class.settings(config))
     searcher = api.build_text_searcher(
-        config.searcher, vocab_size, config.rnn_units, config.rnn_steps, config.dropout,
-        config.dropouth, config.dropoutx, config.dropouti, config.dropoute, config.seed,
-        **searcher_class.settings(config))
+        config.searcher, vocab_size, units=config.rnn_units, steps=config.rnn_steps,
+        dropout=config.dropout, dropouth=config.dropouth, dropoutx=config.dropoutx,
+        dropouti=config.dropouti, dropoute=config.dropoute, seed=config.seed,
+        layer_name=settings.pop("name"), **settings)
     # The coupled decay and the seq_len/bptt scale are applied by the searcher.
     searcher.compile(
         weight_optimizer=optimizers.TorchSGD(config.learning_rate, config.momentum, 0.0),

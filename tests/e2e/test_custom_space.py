@@ -140,6 +140,18 @@ def _rows(path, test=True, poison=None):
 def test_the_command_line_searches_and_retrains_an_example_space(tmp_path, run_bin):
     data = _rows(tmp_path / "rows.npz")
     search = tmp_path / "search"
+    # --dry_run first: the estimate, and nothing written where the search will run.
+    ran = run_bin("search.py", f"--space={SPACE}", f"--dataset=npz:{data}", "--epochs=2",
+                  "--batch_size=32", f"--output_dir={search}", "--dry_run",
+                  f"--json={tmp_path / 'estimate.json'}")
+    estimate = json.loads((tmp_path / "estimate.json").read_text())
+    import numpy as np
+
+    rows = len(np.load(data)["x_train"])
+    assert estimate["steps_per_epoch"] == round(rows * 0.5) // 32
+    assert estimate["epochs"] == 2 and estimate["seconds_per_step"] > 0
+    assert estimate["parameters"] > 0 and estimate["peak_rss_gb"] > 0
+    assert "seconds for the whole search" in ran.stdout and not search.exists()
     run_bin("search.py", f"--space={SPACE}", f"--dataset=npz:{data}", "--epochs=2",
             "--batch_size=32", f"--output_dir={search}", "--deterministic", "--verbose=0")
     choices = json.loads((search / "choices.json").read_text())
