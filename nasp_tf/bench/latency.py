@@ -12,7 +12,6 @@ pool, and as many TensorFlow Lite threads.
 import os
 import statistics
 import tempfile
-import time
 
 from nasp_tf.bench import machine
 
@@ -24,14 +23,10 @@ CALLS_PER_STEP = 10
 
 
 def _milliseconds(fn, warmup, calls):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
+    from nasp_tf.pipelines import estimate
+
+    estimate.timed(fn, warmup)
+    return 1000 * statistics.median(estimate.timed(fn, calls))
 
 
 def _directory_bytes(path):

@@ -54,7 +54,8 @@ def machine_memory_gb():
     return None
 
 
-def _timed(fn, count):
+def timed(fn, count):
+    """The seconds of `count` calls of `fn`, one by one."""
     times = []
     for _ in range(count):
         start = time.perf_counter()
@@ -86,10 +87,10 @@ def measure(searcher, network, pairs, validation, steps_per_epoch, validation_ba
         float(step(next(batches))["loss"])  # waits for the step to finish
         if n == 0:
             first_step_at = process_seconds()
-    step_times = _timed(lambda: float(step(next(batches))["loss"]), TIMED)
+    step_times = timed(lambda: float(step(next(batches))["loss"]), TIMED)
     checks = iter(validation.repeat())
     float(test(next(checks))["loss"])  # compiles
-    validation_times = _timed(lambda: float(test(next(checks))["loss"]), VALIDATION_BATCHES)
+    validation_times = timed(lambda: float(test(next(checks))["loss"]), VALIDATION_BATCHES)
     with tempfile.TemporaryDirectory(prefix="nasp_tf_dry_run_") as scratch:
         checkpoint = checkpoints.make_checkpoint(searcher)
         manager = checkpoints.manager_for(checkpoint, scratch)

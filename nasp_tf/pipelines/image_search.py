@@ -83,16 +83,24 @@ def fit_to_budget(searcher, table, config, run):
     return genotype
 
 
+def search_inputs(config):
+    """What a search and its dry run read before the searcher is built: the
+    image source, the size budget's table (`budget_table`: None without one;
+    a budget no cell fits is refused here, before anything is written), the
+    search data and the steps per epoch."""
+    source = images.get_source(config.dataset, config.data_dir, config.download,
+                               image_size=checks.parse_image_size(config.image_size))
+    table = budget_table(config, source.image_shape, source.num_classes)
+    data = images.search_data(source, config.batch_size, config.seed, config.train_portion,
+                              config.cutout, config.max_examples)
+    return source, table, data, config.steps_per_epoch or data.steps_per_epoch
+
+
 def run(config, flags_text=""):
     if config.dry_run:
         return dry_run(config)
     run = common.Run(config, flags_text)
-    source = images.get_source(config.dataset, config.data_dir, config.download,
-                               image_size=checks.parse_image_size(config.image_size))
-    table = budget_table(config, source.image_shape, source.num_classes)  # may refuse it
-    data = images.search_data(source, config.batch_size, config.seed, config.train_portion,
-                              config.cutout, config.max_examples)
-    steps = config.steps_per_epoch or data.steps_per_epoch
+    source, table, data, steps = search_inputs(config)
     logging.info("%s: %d steps per epoch, global batch %d, %d replica(s)", source.name, steps,
                  config.batch_size, run.strategy.num_replicas_in_sync)
     with run.strategy.scope():
@@ -124,12 +132,7 @@ def run(config, flags_text=""):
 def dry_run(config):
     """--dry_run: the search's cost, measured on its first steps (`estimate`)."""
     strategy = common.strategy_for(config)
-    source = images.get_source(config.dataset, config.data_dir, config.download,
-                               image_size=checks.parse_image_size(config.image_size))
-    data = images.search_data(source, config.batch_size, config.seed, config.train_portion,
-                              config.cutout, config.max_examples)
-    steps = config.steps_per_epoch or data.steps_per_epoch
-    table = budget_table(config, source.image_shape, source.num_classes)
+    source, table, data, steps = search_inputs(config)
     with strategy.scope():
         searcher, _ = build_searcher(config, source.image_shape, source.num_classes, steps,
                                      table)

@@ -85,20 +85,34 @@ class ChoicesHistory(callbacks_lib.EpochRecord):
         return json.dumps(choices, sort_keys=True)
 
 
+def search_inputs(config, strategy):
+    """What a search and its dry run build and read: the model of --space
+    (in `strategy`'s scope), its (weight, architecture) rows, the steps per
+    epoch, and the compiled searcher with its weight schedule."""
+    with strategy.scope():
+        model = space_inputs.build_space(config.space)
+    data = space_inputs.load_arrays(config.dataset, config.task, model, config.max_examples)
+    weight_rows, arch_rows = split(data, config.train_portion, config.batch_size)
+    steps = config.steps_per_epoch or len(weight_rows[0]) // config.batch_size
+    with strategy.scope():
+        searcher, schedule = build_searcher(config, model, steps)
+    return model, weight_rows, arch_rows, steps, searcher, schedule
+
+
+def validation_data(x, y, batch_size):
+    """The epoch line's validation: the architecture rows in batches."""
+    return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size)
+
+
 def run(config, flags_text=""):
     if config.dry_run:
         return dry_run(config)
     run = common.Run(config, flags_text)
-    with run.strategy.scope():
-        model = space_inputs.build_space(config.space)
-    data = space_inputs.load_arrays(config.dataset, config.task, model, config.max_examples)
-    (x_w, y_w), (x_a, y_a) = split(data, config.train_portion, config.batch_size)
-    steps = config.steps_per_epoch or len(x_w) // config.batch_size
+    model, (x_w, y_w), (x_a, y_a), steps, searcher, schedule = search_inputs(
+        config, run.strategy)
     logging.info("%s: %d rows train the weights, %d the architecture; %d steps per epoch, "
                  "global batch %d, %d replica(s)", config.dataset, len(x_w), len(x_a), steps,
                  config.batch_size, run.strategy.num_replicas_in_sync)
-    with run.strategy.scope():
-        searcher, schedule = build_searcher(config, model, steps)
     initial = searcher.choices()  # before any restore
     run.resume(searcher, weight_optimizer=searcher.weight_optimizer,
                arch_optimizer=searcher.arch_optimizer)
@@ -112,7 +126,7 @@ def run(config, flags_text=""):
         return api.search_pairs(x_w, y_w, x_a, y_a, config.batch_size, config.seed,
                                 start_step=epoch * steps + step)
 
-    validation = tf.data.Dataset.from_tensor_slices((x_a, y_a)).batch(config.batch_size)
+    validation = validation_data(x_a, y_a, config.batch_size)
     history = ChoicesHistory(run.dir, run.save, config.epochs)
     run.fit(searcher, pairs_from, steps, validation, [history], schedule.lr_at_epoch,
             what="choices")
@@ -126,16 +140,10 @@ def run(config, flags_text=""):
 def dry_run(config):
     """--dry_run: the search's cost, measured on its first steps (`estimate`);
     nothing is written into --output_dir."""
-    strategy = common.strategy_for(config)
-    with strategy.scope():
-        model = space_inputs.build_space(config.space)
-    data = space_inputs.load_arrays(config.dataset, config.task, model, config.max_examples)
-    (x_w, y_w), (x_a, y_a) = split(data, config.train_portion, config.batch_size)
-    steps = config.steps_per_epoch or len(x_w) // config.batch_size
-    with strategy.scope():
-        searcher, _ = build_searcher(config, model, steps)
+    model, (x_w, y_w), (x_a, y_a), steps, searcher, _ = search_inputs(
+        config, common.strategy_for(config))
     pairs = api.search_pairs(x_w, y_w, x_a, y_a, config.batch_size, config.seed)
-    validation = tf.data.Dataset.from_tensor_slices((x_a, y_a)).batch(config.batch_size)
     batches = -(-len(x_a) // config.batch_size)
-    return estimate.measure(searcher, model, pairs, validation, steps, batches, config,
-                            ChoicesHistory)
+    return estimate.measure(searcher, model, pairs,
+                            validation_data(x_a, y_a, config.batch_size), steps, batches,
+                            config, ChoicesHistory)

@@ -73,9 +73,16 @@ class TwoOptimizerModel(precision.LossScaling, distribute.StrategyModel):
         with self.one_scaled_step():
             before = self.selected_indices()
             self.update_arch(train, search)
-            self.record_changes(before, self.selected_indices())
+            after = self.selected_indices()
+            self.record_changes(before, after)
+            self.selection_updated(after)
             self.update_weights(*train)
         return self.get_metrics_result()
+
+    def selection_updated(self, selected):
+        """Called after each architecture update with the new
+        `selected_indices()` (NASP's size budget steps its multiplier here);
+        nothing by default."""
 
     def arch_numpy(self):
         """{cell kind: (A, Ā)} as numpy arrays."""

@@ -95,17 +95,21 @@ class NASPSearcher(base.CNNSearcher):
         extra = [self.eta_metric, self.size_metric] if self.max_params else []
         return super().metrics + extra
 
-    def final_parameters(self, arch):
-        """P: the final network's parameters with the cells `arch` selects."""
+    def final_parameters(self, selected):
+        """P: the final network's parameters with the cells `selected`
+        ({kind: selected op of every row}, `selected_indices()`) gives."""
         total = tf.constant(self.size_base, tf.float32)
         for kind in base.CELL_KINDS:
-            selected = tf.one_hot(arch[kind][1], self.size_costs[kind].shape[1])
-            total += tf.reduce_sum(selected * self.size_costs[kind])
+            chosen = tf.one_hot(selected[kind], self.size_costs[kind].shape[1])
+            total += tf.reduce_sum(chosen * self.size_costs[kind])
         return total
 
-    def update_eta(self):
-        """One dual-ascent step of the size budget's multiplier, at the new Ā."""
-        size = self.final_parameters(self.discrete_arch())
+    def selection_updated(self, selected):
+        """With a size budget: one dual-ascent step of its multiplier at the
+        new Ā's selection."""
+        if not self.max_params:
+            return
+        size = self.final_parameters(selected)
         eta = tf.clip_by_value(
             self.eta_variable + self.BUDGET_RATE * (size / self.max_params - 1.0),
             0.0, self.ETA_MAX)
@@ -147,8 +151,6 @@ class NASPSearcher(base.CNNSearcher):
         grads = optimizers_lib.all_reduce_sum(grads)
         self.apply_if_finite(self.arch_optimizer, grads,
                              [self.arch_vars[k] for k in base.CELL_KINDS])
-        if self.max_params:
-            self.update_eta()
         self.arch_loss.update_state(base.per_example_loss(labels, logits))
         self.arch_accuracy.update_state(labels, logits)
 
