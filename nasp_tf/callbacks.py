@@ -21,6 +21,7 @@ import tensorflow as tf
 from absl import logging
 
 from nasp_tf import atomic
+from nasp_tf import fs
 from nasp_tf import genotype as genotype_lib
 
 
@@ -81,7 +82,7 @@ class EpochRecord(keras.callbacks.Callback, metaclass=abc.ABCMeta):
         self.save = save
         self.epochs = epochs
         for sub in self.subdirs:
-            os.makedirs(os.path.join(run_dir, sub), exist_ok=True)
+            fs.makedirs(fs.join(run_dir, sub))
         self._start = 0.0
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -106,9 +107,8 @@ class EpochRecord(keras.callbacks.Callback, metaclass=abc.ABCMeta):
     def write_history(self, number, logs):
         path = os.path.join(self.run_dir, "history.json")
         history = []
-        if os.path.exists(path):
-            with open(path, encoding="utf-8") as f:
-                history = [e for e in json.load(f) if e["epoch"] < number]
+        if fs.exists(path):
+            history = [e for e in json.loads(fs.read_text(path)) if e["epoch"] < number]
         history.append({"epoch": number, **{k: float(v) for k, v in sorted(logs.items())}})
         atomic.write_text(path, json.dumps(history, indent=1))
 
@@ -351,9 +351,8 @@ class ASGDSwitch(keras.callbacks.Callback):
         self.nonmono, self.enabled = nonmono, enabled
         self.path = os.path.join(run_dir, "history.json")
         self.state = {"val_losses": [], "best_loss": None, "switched_at": None}
-        if os.path.exists(self.path):
-            with open(self.path, encoding="utf-8") as f:
-                self.state.update(json.load(f))
+        if fs.exists(self.path):
+            self.state.update(json.loads(fs.read_text(self.path)))
         self.writer = tf.summary.create_file_writer(os.path.join(run_dir, "tensorboard",
                                                                  "asgd"))
 

@@ -30,7 +30,6 @@ choice, `fix_choices` builds the chosen architecture anew.
 """
 
 import json
-import os
 
 import keras
 import tensorflow as tf
@@ -390,10 +389,10 @@ def write_choices(choices, path):
 def read_choices(path):
     """The choices JSON at `path` (a dict; validate it against a space with
     `validate_choices`). Raises ValueError with one line if it is not JSON."""
-    if not os.path.isfile(path):
+    from nasp_tf import fs
+    if not fs.isfile(path):
         raise ValueError(f"no choices file at {path}. Received: {path!r}")
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
+    text = fs.read_text(path)
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:

@@ -5,8 +5,9 @@ command may write into it only if it is new or empty, if it repeats those
 flags (an exact resume), or if the user says `--overwrite`; then the old run
 is moved aside to `DIR.old-N`, never deleted. Every invocation that goes on
 to run is appended to `flags_history.txt`, so the directory always says how
-each part of it was made. No TensorFlow here: a refusal costs a fraction of
-a second.
+each part of it was made. No TensorFlow here for local directories: a
+refusal costs a fraction of a second. A URL (`gs://bucket/run`, any file
+system TensorFlow knows) is read and written through `nasp_tf.fs`.
 """
 
 import datetime
@@ -16,6 +17,7 @@ import shlex
 import sys
 
 from nasp_tf import atomic
+from nasp_tf import fs
 from nasp_tf.errors import UserError
 
 FLAGS_FILE = "flags.txt"
@@ -73,14 +75,41 @@ def differences(recorded, requested):
 def aside_name(path):
     """The first free `path.old-N`."""
     n = 1
-    while os.path.lexists(f"{path}.old-{n}"):
+    while fs.exists(f"{path}.old-{n}"):
         n += 1
     return f"{path}.old-{n}"
 
 
-def check_path(output_dir, what="--output_dir"):
+def _check_url(output_dir, what):
+    from nasp_tf import native_logs
+
+    # A URL's file system is TensorFlow's; its start-up lines and a failed
+    # credential lookup are printed by native code.
+    with native_logs.quiet_native_stderr():
+        import tensorflow as tf
+        try:
+            is_file = tf.io.gfile.exists(output_dir) and not tf.io.gfile.isdir(output_dir)
+            reason = None
+        except tf.errors.OpError as e:
+            reason = " ".join(str(e.message).split())
+    if reason:
+        raise UserError(f"{what}={output_dir}: TensorFlow cannot use this location ({reason}): "
+                        "check the URL's scheme and your credentials, or choose a local path")
+    if is_file and what == "--output_dir":
+        raise UserError(f"--output_dir={output_dir} is a file, not a directory: choose "
+                        "another --output_dir")
+
+
+def check_path(output_dir, what="--output_dir", remote=True):
     """A one-line UserError if `output_dir` cannot hold a run directory (or,
-    with another `what`, be written as a file)."""
+    with another `what`, be written as a file). A URL (`gs://...`) must be on
+    a file system TensorFlow can reach; with `remote=False` URLs are refused."""
+    if fs.is_remote(output_dir):
+        if not remote:
+            raise UserError(f"{what}={output_dir}: this writes local files only: choose a "
+                            "path on disk")
+        _check_url(output_dir, what)
+        return
     real = os.path.realpath(output_dir)
     for root in SPECIAL_ROOTS:
         if real == root or real.startswith(root + os.sep):
@@ -97,10 +126,14 @@ def check_path(output_dir, what="--output_dir"):
                         "path you can write to")
 
 
-def usable_path(path, what="--output_dir"):
-    """Whether `check_path` accepts `path` (for absl flag validators)."""
+def usable_path(path, what="--output_dir", remote=True):
+    """Whether `check_path` accepts `path` (for absl flag validators). A URL
+    is accepted here and checked by `plan`, which says why it is refused:
+    reaching its file system takes TensorFlow."""
+    if fs.is_remote(path):
+        return remote
     try:
-        check_path(path, what)
+        check_path(path, what, remote)
     except UserError:
         return False
     return True
@@ -120,19 +153,18 @@ def plan(output_dir, flags_text, resume=True, overwrite=False):
     `--overwrite`.
     """
     check_path(output_dir)
-    if not os.path.isdir(output_dir) or not os.listdir(output_dir):
+    if not fs.isdir(output_dir) or not fs.listdir(output_dir):
         return NEW
-    aside = aside_name(output_dir.rstrip(os.sep))
+    aside = aside_name(output_dir.rstrip("/" + os.sep))
     keep = f"add --overwrite to start again (the old run is moved to {aside}, not deleted)"
-    record = os.path.join(output_dir, FLAGS_FILE)
-    if not os.path.exists(record):
+    record = fs.join(output_dir, FLAGS_FILE)
+    if not fs.exists(record):
         if overwrite:
             return OVERWRITE
         raise UserError(f"--output_dir={output_dir} exists and is not a nasp_tf run "
                         f"directory (no {FLAGS_FILE}): choose another --output_dir or {keep}")
     try:
-        with open(record, encoding="utf-8") as f:
-            recorded = f.read()
+        recorded = fs.read_text(record)
     except (OSError, UnicodeDecodeError) as e:
         raise UserError(f"cannot read {record} ({e}): choose another --output_dir or "
                         f"{keep}") from None
@@ -156,14 +188,14 @@ def commit(output_dir, decision, flags_text, program, argv=None):
     the flags history. Returns the directory the old run went to, or None."""
     moved = None
     if decision == OVERWRITE:
-        moved = aside_name(output_dir.rstrip(os.sep))
-        os.replace(output_dir, moved)
-    os.makedirs(output_dir, exist_ok=True)
+        moved = aside_name(output_dir.rstrip("/" + os.sep))
+        fs.move(output_dir, moved)
+    fs.makedirs(output_dir)
     if decision != RESUME:
-        atomic.write_text(os.path.join(output_dir, FLAGS_FILE), flags_text)
+        atomic.write_text(fs.join(output_dir, FLAGS_FILE), flags_text)
     argv = sys.argv if argv is None else argv
     stamp = datetime.datetime.now().isoformat(timespec="seconds")
-    atomic.append_text(os.path.join(output_dir, HISTORY_FILE),
+    atomic.append_text(fs.join(output_dir, HISTORY_FILE),
                        f"# {stamp} {program} ({decision}"
                        + (f", old run moved to {moved}" if moved else "") + ")\n"
                        + " ".join(shlex.quote(a) for a in argv) + "\n")

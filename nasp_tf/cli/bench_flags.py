@@ -105,9 +105,11 @@ def define_flags():
     f.DEFINE_string("output_dir", d.output_dir, "Where --convergence, --eta_sweep and "
                     "--quality write their CSV, PNG and runs.")
 
-    flags.register_validator("output_dir", run_dir.usable_path,
+    flags.register_validator("output_dir",
+                             lambda v: run_dir.usable_path(v, remote=False),
                              "--output_dir must be a directory on disk that we can write")
-    flags.register_validator("json", lambda v: v is None or run_dir.usable_path(v, "--json"),
+    flags.register_validator("json",
+                             lambda v: v is None or run_dir.usable_path(v, "--json", False),
                              "--json must be a file path on disk that we can write")
     flags.register_validator("space", lambda v: bool(v) and set(v) <= set(speed.SPACES),
                              "--space takes a comma-separated subset of "

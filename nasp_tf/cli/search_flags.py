@@ -90,7 +90,8 @@ def define_flags():
     f.DEFINE_integer("cpu_devices", d.cpu_devices, "Split the CPU into N logical devices (to try "
                      "--strategy=mirrored without GPUs).", lower_bound=0)
     f.DEFINE_bool("jit_compile", d.jit_compile, "Compile the search step with XLA.")
-    f.DEFINE_string("output_dir", d.output_dir, "Run directory.")
+    f.DEFINE_string("output_dir", d.output_dir, "Run directory: a path, or a URL of a file "
+                    "system TensorFlow reaches (gs://bucket/run).")
     f.DEFINE_bool("dry_run", d.dry_run, "Measure instead of searching: build the supernet, "
                   "run a few steps on the real data, one validation and one epoch end, and "
                   "print the parameters, seconds per step, per epoch and for the whole "
@@ -107,8 +108,10 @@ def define_flags():
     common.register_data_dir_validator()
     common.define_image_size_flag(d)
     flags.register_validator("output_dir", run_dir.usable_path,
-                             "--output_dir must be a directory on disk that we can write")
-    flags.register_validator("json", lambda v: v is None or run_dir.usable_path(v, "--json"),
+                             "--output_dir must be a directory we can write: a path on disk "
+                             "or a URL of a file system TensorFlow reaches (gs://...)")
+    flags.register_validator("json",
+                             lambda v: v is None or run_dir.usable_path(v, "--json", False),
                              "--json must be a file path on disk that we can write")
     flags.register_multi_flags_validator(
         ["json", "dry_run"], lambda v: v["json"] is None or v["dry_run"],

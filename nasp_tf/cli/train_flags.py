@@ -71,7 +71,8 @@ def define_flags():
                   "(or logical CPU) with tf.distribute.MirroredStrategy; `multi_worker`: "
                   "the workers TF_CONFIG names (bin/launch.py starts them on one machine).")
     f.DEFINE_integer("cpu_devices", d.cpu_devices, "Split the CPU into N logical devices.", lower_bound=0)
-    f.DEFINE_string("output_dir", d.output_dir, "Run directory.")
+    f.DEFINE_string("output_dir", d.output_dir, "Run directory: a path, or a URL of a file "
+                    "system TensorFlow reaches (gs://bucket/run).")
     f.DEFINE_bool("resume", d.resume, "Continue from the run directory's last checkpoint.")
     f.DEFINE_bool("dry_run", d.dry_run, "Build the network, print `parameters: N` and exit.")
     f.DEFINE_bool("export_only", d.export_only, "Export the last checkpoint and exit.")
@@ -104,7 +105,8 @@ def define_flags():
     common.register_data_dir_validator()
     common.define_image_size_flag(d)
     flags.register_validator("output_dir", run_dir.usable_path,
-                             "--output_dir must be a directory on disk that we can write")
+                             "--output_dir must be a directory we can write: a path on disk "
+                             "or a URL of a file system TensorFlow reaches (gs://...)")
     flags.register_multi_flags_validator(
         ["export", "export_only"], lambda v: v["export"] or not v["export_only"],
         "--export_only exports: it cannot be combined with --noexport")

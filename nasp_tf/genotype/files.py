@@ -4,14 +4,16 @@ import json
 import os
 
 from nasp_tf import atomic
+from nasp_tf import fs
 from nasp_tf.errors import GenotypeError
 
 
 def read_json(path):
     """Reads a JSON file, turning every failure into a one-line GenotypeError."""
     try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
+        if not fs.isfile(path) and not fs.isdir(path):
+            raise FileNotFoundError(path)
+        return json.loads(fs.read_text(path))
     except FileNotFoundError:
         raise GenotypeError(f"genotype file {path} does not exist") from None
     except (OSError, UnicodeDecodeError) as e:
@@ -38,12 +40,12 @@ def load(path_or_name, published, from_json, what, elsewhere=()):
         if path_or_name in names:
             raise GenotypeError(f"{path_or_name} is {kind}: this dataset takes one of "
                                 f"{', '.join(sorted(published))} or a {what} JSON file")
-    if os.path.isdir(path_or_name):
-        hint = os.path.join(path_or_name, "genotype.json")
+    if fs.isdir(path_or_name):
+        hint = fs.join(path_or_name, "genotype.json")
         raise GenotypeError(f"{path_or_name} is a directory: give the genotype file in it "
-                            f"({hint})" if os.path.exists(hint) else
+                            f"({hint})" if fs.exists(hint) else
                             f"{path_or_name} is a directory, not a genotype JSON file")
-    if not os.path.exists(path_or_name) and os.sep not in path_or_name \
+    if not fs.exists(path_or_name) and os.sep not in path_or_name \
             and not path_or_name.endswith(".json"):
         raise GenotypeError(f"unknown {what} {path_or_name!r}: give a JSON file or one of "
                             f"{', '.join(sorted(published))}")

@@ -26,6 +26,7 @@ from nasp_tf import callbacks as callbacks_lib
 from nasp_tf import checkpoints
 from nasp_tf import distribute
 from nasp_tf import export
+from nasp_tf import fs
 from nasp_tf import genotype as genotype_lib
 from nasp_tf.genotype import files as genotype_files
 from nasp_tf import precision
@@ -65,13 +66,27 @@ def _hold_log():
     _LOG_FILE["handler"] = held
 
 
+class _AppendHandler(std_logging.StreamHandler):
+    """A log handler appending to a file on any file system (`nasp_tf.fs`)."""
+
+    def __init__(self, path):
+        super().__init__(fs.open_append(path))
+
+    def close(self):
+        try:
+            self.flush()
+            self.stream.close()
+        finally:
+            super().close()
+
+
 def _log_to(path):
     """Sends nasp_tf's log lines (epochs, results) to `path` too, appended by
     every invocation, as DARTS's log.txt, starting with the lines held since
     the run began; a later run in the same process takes the place of the
     earlier one's file."""
     logger = logging.get_absl_logger()
-    handler = std_logging.FileHandler(path, encoding="utf-8")
+    handler = _AppendHandler(path)
     handler.setFormatter(std_logging.Formatter("%(asctime)s %(message)s"))
     handler.addFilter(_from_nasp_tf)
     held = _LOG_FILE["handler"]
@@ -236,7 +251,7 @@ class Run:
         if not self._claimed:
             raise RuntimeError("call Run.resume before keep_initial_genotype")
         path = self.path("initial_genotype.json")
-        if not os.path.exists(path):
+        if not fs.exists(path):
             genotype_lib.write_json(genotype, path)
         logging.info("initial genotype: %s", genotype.to_json())
 

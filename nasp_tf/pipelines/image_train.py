@@ -9,7 +9,6 @@ model_int8.tflite, checked against the network in results.json.
 
 
 import json
-import os
 
 import numpy as np
 import tensorflow as tf
@@ -18,6 +17,7 @@ from absl import logging
 from nasp_tf import atomic
 from nasp_tf import callbacks as callbacks_lib
 from nasp_tf import export
+from nasp_tf import fs
 from nasp_tf import genotype as genotype_lib
 from nasp_tf import optimizers
 from nasp_tf.cnn import model as model_lib
@@ -154,9 +154,10 @@ def write_tflite(network, test, source, directory):
     raw = normalised * np.asarray(source.std, np.float32) + np.asarray(source.mean, np.float32)
     entries = {}
     for kind, path in export.export_tflite(network, directory, source.mean, source.std).items():
-        got = export.tflite_predict(export.tflite_interpreter(path), raw)
+        content = fs.read_bytes(path)  # the written file, wherever it is
+        got = export.tflite_predict(export.tflite_interpreter(content=content), raw)
         entries[kind] = {
-            "file": os.path.basename(path), "bytes": os.path.getsize(path),
+            "file": fs.basename(path), "bytes": len(content),
             "images": len(raw), "max_abs_difference": float(np.max(np.abs(got - expected))),
             "top1_agreement": float(np.mean(got.argmax(-1) == expected.argmax(-1)))}
         logging.info("exported %s (%s): top-1 agreement with the Keras network %.4f on %d "

@@ -23,6 +23,7 @@ from nasp_tf import atomic
 from nasp_tf import callbacks as callbacks_lib
 from nasp_tf import choice as choice_lib
 from nasp_tf import counting
+from nasp_tf import fs
 from nasp_tf.errors import DataError
 from nasp_tf.pipelines import common
 from nasp_tf.pipelines import estimate
@@ -116,7 +117,7 @@ def run(config, flags_text=""):
     initial = searcher.choices()  # before any restore
     run.resume(searcher, weight_optimizer=searcher.weight_optimizer,
                arch_optimizer=searcher.arch_optimizer)
-    if not os.path.exists(run.path("initial_choices.json")):
+    if not fs.exists(run.path("initial_choices.json")):
         choice_lib.write_choices(initial, run.path("initial_choices.json"))
     logging.info("space %s: %d decisions, %d parameters; initial choices %s", config.space,
                  len(searcher.decisions), counting.parameter_count(model),

@@ -9,7 +9,6 @@ after the switch), history.json, results.json, tensorboard/, saved_model/
 log-probabilities and the new state) and model.keras.
 """
 
-import os
 
 import keras
 import tensorflow as tf
@@ -19,6 +18,7 @@ from nasp_tf import callbacks as callbacks_lib
 from nasp_tf import checkpoints
 from nasp_tf import counting
 from nasp_tf import export
+from nasp_tf import fs
 from nasp_tf import genotype as genotype_lib
 from nasp_tf import optimizers
 from nasp_tf.data import text
@@ -104,7 +104,7 @@ def run(config, flags_text=""):
                         extras=lambda: {"asgd": int(trainer.is_averaging)})],
                 lambda epoch: config.learning_rate)
     best_path = run.path("best", "weights")
-    if os.path.exists(best_path + ".index"):
+    if fs.exists(best_path + ".index"):
         best.read(best_path).assert_consumed()
         logging.info("evaluating the best validation weights from %s", best_path)
     results = {"genotype": config.genotype, "parameters": parameters}

@@ -27,6 +27,8 @@ TINY = ["--dataset=synthetic", "--epochs=1", "--steps_per_epoch=2", "--batch_siz
     (["--flagfile=/nonexistent/x.flags"], "x.flags"),
     (["stray"], "unexpected arguments"),
     (["--searcher=darts3"], "--searcher=darts3"),
+    # A URL TensorFlow cannot reach, refused before a run (it made ./nofs:/b/run).
+    (["--output_dir=nofs://b/run"], "scheme 'nofs' not implemented"),
 ])
 def test_bad_flags_exit_2_with_one_line(run_bin, one_line_error, args, message):
     assert message in one_line_error(run_bin("search.py", *args, check=False))
