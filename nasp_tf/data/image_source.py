@@ -27,6 +27,9 @@ class ImageSource:
         to 224, flip, colour jitter; tests resize to 256 and centre-crop 224).
       class_names: the names of the classes in label order, where the data
         has them (the user's own data, `nasp_tf.data.user_images`), else None.
+      decode: None, or a map fn (example, label) -> (uint8 image, label):
+        then `train` and `test` hold examples that are not images yet (a
+        folder's file paths), read as batches are made (`images`).
     """
     name: str
     train: tf.data.Dataset
@@ -41,6 +44,11 @@ class ImageSource:
     flip: bool
     augmentation: str = "pad_crop"
     class_names: tuple = None
+    decode: object = None
+
+    def images(self, dataset):
+        """`dataset` (`train`, `test` or a part of them) as (uint8 image, label)."""
+        return dataset if self.decode is None else dataset.map(self.decode)
 
 
 def from_arrays(name, x_train, y_train, x_test, y_test, num_classes, crop_padding, flip):

@@ -209,13 +209,16 @@ def _imagenet_test(image):
 
 
 def make_preprocess(source, augment, cutout=0):
-    """A map fn (image, label, seed[2]) -> (normalised float image, label)."""
+    """A map fn (example, label, seed[2]) -> (normalised float image, label);
+    an example is an image, or what `source.decode` reads one from."""
     height, width, _ = source.image_shape
+    decode = source.decode or (lambda image, label: (image, label))
     if source.augmentation == "imagenet":
         mean = tf.constant(source.mean, tf.float32)
         std = tf.constant(source.std, tf.float32)
 
         def preprocess_imagenet(image, label, seed):
+            image, label = decode(image, label)
             seeds = tf.random.experimental.stateless_split(seed, 3)
             image = _imagenet_train(image, seeds) if augment else _imagenet_test(image)
             return (image - mean) / std, label
@@ -226,6 +229,7 @@ def make_preprocess(source, augment, cutout=0):
     pad = source.crop_padding
 
     def preprocess(image, label, seed):
+        image, label = decode(image, label)
         seeds = tf.random.experimental.stateless_split(seed, 3)
         if augment and pad:
             padded = tf.pad(image, [[pad, pad], [pad, pad], [0, 0]])

@@ -19,7 +19,8 @@ classes.
 
 Images are augmented as CIFAR's are (random crop from a zero-padded image,
 horizontal flip), with a padding of 1/8 of the shorter side (4 pixels for
-32x32). Folder and npz data is held in memory as uint8.
+32x32). npz data is held in memory as uint8; a folder's images are read
+from disk as they are batched.
 """
 
 import os
@@ -251,54 +252,70 @@ def read_npz(path, name):
                             "save plain numeric arrays (and strings for class_names)") from None
 
 
-def _read_images(name, root, directory, classes, sizes, image_size=None):
-    """(uint8 [N, H, W, 3], int64 [N]) of the class folders of `directory`,
-    or (None, None) when they hold no images.
-
-    Args:
-      name: the source's name, for messages.
-      root: the folder given on the command line (paths in messages are
-        relative to it).
-      directory: the folder holding the class folders.
-      classes: the class names; a folder's label is its index here.
-      sizes: {(H, W): first file of that size}, shared by the training and
-        test folders so that both must hold one size.
-      image_size: (H, W) every image is resized to as it is read (then
-        their sizes may differ), or None.
-    """
-    pictures, labels = [], []
+def _listed(directory, classes):
+    """([file path], int64 [N] labels) of the class folders of `directory`,
+    class by class, each folder's files sorted; a folder's label is its
+    index in `classes` (a test/ folder may lack a class)."""
+    paths, labels = [], []
     for label, cls in enumerate(classes):
         folder = os.path.join(directory, cls)
-        if not os.path.isdir(folder):
-            continue  # a test/ folder may lack a class
-        for path in checks.image_files(folder):
-            where = os.path.relpath(path, root)
-            if os.path.getsize(path) == 0:
-                raise DataError(f"{name}: an image file is empty. Received: {where} (0 "
-                                "bytes); remove or replace it")
-            try:
-                image = tf.io.decode_image(tf.io.read_file(path), channels=3,
-                                           expand_animations=False).numpy()
-            except tf.errors.OpError as e:
-                reason = _op_error_reason(e)
-                raise DataError(f"{name}: cannot decode an image. Received: {where} "
-                                f"({reason}); remove or replace it") from None
-            if image_size is not None:
-                pictures.append(resized(image[None], image_size)[0])
-                labels.append(label)
-                continue
-            size = image.shape[:2]
-            sizes.setdefault(size, where)
-            if len(sizes) > 1:
-                other, other_where = next((s, w) for s, w in sizes.items() if s != size)
-                raise DataError(f"{name}: every image must have one size. Received: "
-                                f"{other_where} is {_size(other)}, {where} is {_size(size)}; "
-                                "resize them to one size, or pass --image_size=H,W")
-            pictures.append(image)
-            labels.append(label)
-    if not pictures:
-        return None, None
-    return np.stack(pictures), np.array(labels, np.int64)
+        if os.path.isdir(folder):
+            found = checks.image_files(folder)
+            paths += found
+            labels += [label] * len(found)
+    return paths, np.array(labels, np.int64)
+
+
+def _file_reader(image_shape, image_size=None):
+    """The map fn (file path, label) -> (uint8 [H, W, 3] image, label) of a
+    folder's images: decoded as RGB, resized to `image_size` (as `resized`:
+    an image of that size already is left as it is)."""
+
+    def read(path, label):
+        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+        if image_size is not None:
+            target = tf.constant(image_size, tf.int32)
+            image = tf.cond(tf.reduce_all(tf.shape(image)[:2] == target), lambda: image,
+                            lambda: _resize(image, image_size))
+        image.set_shape(image_shape)
+        return image, label
+
+    return read
+
+
+def _scan(name, root, paths, measured, image_size=None):
+    """Reads every image once, without keeping it: checks that it decodes,
+    that all have one size (unless `image_size`), and measures the
+    per-channel mean and std of the [0, 1] images whose index is in
+    `measured`. Returns ((H, W, 3), mean, std)."""
+    read = _file_reader([None, None, 3], image_size)
+    sizes = {}
+    total, squares, count = np.zeros(3), np.zeros(3), 0
+    for index, path in enumerate(paths):
+        where = os.path.relpath(path, root)
+        if os.path.getsize(path) == 0:
+            raise DataError(f"{name}: an image file is empty. Received: {where} (0 "
+                            "bytes); remove or replace it")
+        try:
+            image = read(tf.constant(path), 0)[0].numpy()
+        except tf.errors.OpError as e:
+            raise DataError(f"{name}: cannot decode an image. Received: {where} "
+                            f"({_op_error_reason(e)}); remove or replace it") from None
+        size = image.shape[:2]
+        sizes.setdefault(size, where)
+        if len(sizes) > 1:
+            other, other_where = next((s, w) for s, w in sizes.items() if s != size)
+            raise DataError(f"{name}: every image must have one size. Received: "
+                            f"{other_where} is {_size(other)}, {where} is {_size(size)}; "
+                            "resize them to one size, or pass --image_size=H,W")
+        if index in measured:
+            pixels = image.reshape(-1, 3) / 255.0
+            total += pixels.sum(axis=0)
+            squares += (pixels * pixels).sum(axis=0)
+            count += len(pixels)
+    mean = total / count
+    std = np.sqrt(np.maximum(squares / count - mean * mean, 0.0))
+    return tuple(next(iter(sizes))) + (3,), tuple(map(float, mean)), tuple(map(float, std))
 
 
 def _op_error_reason(error):
@@ -315,11 +332,17 @@ def folder_source(path, name=None, image_size=None):
     class folder are read too), or DIR/train/CLASS/... with DIR/test/CLASS/...
     for a test set of one's own (test/ may lack a class, not add one). Class
     i is the i-th class folder in sorted order. Grey and RGBA images are
-    read as RGB; all images must have one size.
+    read as RGB; all images must have one size, or `image_size` is given.
+
+    The images are not held in memory: the source's datasets are of file
+    paths (`ImageSource.decode` reads them as batches are made), so a folder
+    larger than memory works. Every image is read once here, to check it
+    and to measure the normalisation on the training images.
 
     Args:
       path: the folder.
       name: the source's name (default "folder:PATH").
+      image_size: (H, W) every image is resized to as it is read, or None.
     """
     name = name or f"folder:{path}"
     problem = checks.folder_problem(path)
@@ -328,13 +351,31 @@ def folder_source(path, name=None, image_size=None):
     layout = os.path.isdir(os.path.join(path, "train"))
     train_dir = os.path.join(path, "train") if layout else path
     classes = checks.class_folders(train_dir)
-    sizes = {}
-    x_train, y_train = _read_images(name, path, train_dir, classes, sizes, image_size)
-    x_test = y_test = None
-    if layout:
-        x_test, y_test = _read_images(name, path, os.path.join(path, "test"), classes, sizes,
-                                      image_size)
-    return arrays_source(name, x_train, y_train, x_test, y_test, classes)
+    paths, labels = _listed(train_dir, classes)
+    test_paths, test_labels = (_listed(os.path.join(path, "test"), classes) if layout
+                               else ([], np.zeros([0], np.int64)))
+    # The holdout and the training order of `arrays_source`, on file paths
+    # (`folder_problem` made sure of two classes with images).
+    order = np.random.RandomState(ORDER_SEED).permutation(len(paths))
+    held = 0 if layout else max(1, int(round(HOLDOUT * len(paths))))
+    if not layout and len(paths) < 2:
+        raise DataError(f"{name}: at least two images are needed to hold one out for "
+                        f"testing. Received: {len(paths)}; add images")
+    train_order = order[held:]
+    image_shape, mean, std = _scan(name, path, paths + test_paths, set(train_order.tolist()),
+                                   image_size)
+    if not layout:
+        test_paths, test_labels = [paths[i] for i in order[:held]], labels[order[:held]]
+    train_paths, train_labels = [paths[i] for i in train_order], labels[train_order]
+    source = ImageSource(
+        name, tf.data.Dataset.from_tensor_slices((train_paths, train_labels)),
+        tf.data.Dataset.from_tensor_slices((test_paths, test_labels)), len(train_paths),
+        len(test_paths), image_shape, len(classes), mean, std, crop_padding(image_shape),
+        True, class_names=tuple(classes), decode=_file_reader(image_shape, image_size))
+    logging.info("%s: %d training and %d test images of %s, %d classes (read from disk as "
+                 "they are batched)", name, source.num_train, source.num_test,
+                 _size(image_shape), source.num_classes)
+    return source
 
 
 def tfds_source(dataset, data_dir=None, name=None, image_size=None):

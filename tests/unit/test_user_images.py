@@ -59,8 +59,8 @@ def test_folder_holds_out_a_fixed_tenth_and_measures_the_rest(image_folder):
     labels = np.repeat(np.arange(3), 6)
     order = np.random.RandomState(0).permutation(18)
     assert (source.num_train, source.num_test) == (16, 2)
-    x_train, y_train = everything(source.train)
-    x_test, y_test = everything(source.test)
+    x_train, y_train = everything(source.images(source.train))
+    x_test, y_test = everything(source.images(source.test))
     np.testing.assert_array_equal(x_train, every[order[2:]])
     np.testing.assert_array_equal(y_train, labels[order[2:]])
     np.testing.assert_array_equal(x_test, every[order[:2]])
@@ -81,11 +81,11 @@ def test_folder_with_train_and_test_subfolders(image_folder, tmp_path):
     write_png(tmp_path / "data" / "test" / "b" / "rgba.png", rgba[0])
     source = user_images.folder_source(root)
     assert (source.num_train, source.num_test, source.num_classes) == (6, 3, 2)
-    x_test, y_test = everything(source.test)
+    x_test, y_test = everything(source.images(source.test))
     np.testing.assert_array_equal(y_test, [1, 1, 1])
     np.testing.assert_array_equal(x_test[:2], np.repeat(grey, 3, axis=-1))
     np.testing.assert_array_equal(x_test[2], rgba[0, ..., :3])
-    x_train, _ = everything(source.train)
+    x_train, _ = everything(source.images(source.train))
     mean, std = expected_statistics(x_train)
     np.testing.assert_allclose(source.mean, mean, rtol=1e-12)
     np.testing.assert_allclose(source.std, std, rtol=1e-12)
@@ -106,14 +106,14 @@ def test_npz_grey_floats_labels_and_class_names(tmp_path):
     # Floats whose maximum is at most 1 are [0, 1] images; grey is repeated.
     expected = np.repeat(np.round(x_train * 255).astype(np.uint8)[..., None], 3, axis=-1)
     order = np.random.RandomState(0).permutation(12)
-    x, y = everything(source.train)
+    x, y = everything(source.images(source.train))
     assert x.dtype == np.uint8
     np.testing.assert_array_equal(x, expected[order])
     np.testing.assert_array_equal(y, y_train[order, 0])
     mean, std = expected_statistics(expected)
     np.testing.assert_allclose(source.mean, mean, rtol=1e-12)
     np.testing.assert_allclose(source.std, std, rtol=1e-12)
-    np.testing.assert_array_equal(everything(source.test)[1], [0, 1, 2, 3])
+    np.testing.assert_array_equal(everything(source.images(source.test))[1], [0, 1, 2, 3])
 
 
 def test_npz_without_a_test_set_holds_out_a_tenth(tmp_path):
@@ -124,7 +124,7 @@ def test_npz_without_a_test_set_holds_out_a_tenth(tmp_path):
     assert (source.num_train, source.num_test, source.num_classes) == (27, 3, 5)
     assert source.class_names is None and source.crop_padding == 4  # CIFAR's for 32x32
     order = np.random.RandomState(0).permutation(30)
-    np.testing.assert_array_equal(everything(source.test)[0], x[order[:3]])
+    np.testing.assert_array_equal(everything(source.images(source.test))[0], x[order[:3]])
     # A search splits it like any other source.
     data = images.search_data(source, batch_size=4, seed=0)
     (xt, _), _ = next(iter(data.pairs))
@@ -236,8 +236,8 @@ def test_tfds_dataset_of_grey_images_without_a_test_split(tmp_path):
     assert (source.num_train, source.num_test) == (18, 2)
     assert source.image_shape == (6, 6, 3) and source.num_classes == 3
     assert source.class_names == ("x", "y", "z")
-    x_train, _ = everything(source.train)
-    x_test, _ = everything(source.test)
+    x_train, _ = everything(source.images(source.train))
+    x_test, _ = everything(source.images(source.test))
     assert len(x_train) == 18 and len(x_test) == 2 and x_train.dtype == np.uint8
     np.testing.assert_array_equal(x_train[..., 0], x_train[..., 2])
     # tfds shuffles examples when it prepares them: compare as sets of images.
@@ -350,7 +350,7 @@ def test_image_size_resizes_npz_images_and_keeps_their_content(tmp_path):
     np.savez(path, x_train=flat, y_train=[0, 1, 0, 1, 0, 1], x_test=flat[:2], y_test=[0, 1])
     source = images.get_source(f"npz:{path}", image_size=(8, 12))
     assert source.image_shape == (8, 12, 3) and source.num_classes == 2
-    x_train, _ = everything(source.train)
+    x_train, _ = everything(source.images(source.train))
     assert x_train.shape == (6, 8, 12, 3)
     for image in x_train:  # every pixel is its image's colour
         assert any((image == c.astype(np.uint8)).all() for c in colours)
@@ -373,8 +373,8 @@ def test_image_size_lets_a_folder_hold_images_of_several_sizes(tmp_path, image_f
         user_images.folder_source(folder)
     check_one_line(error, "one size", "--image_size=H,W")
     source = images.get_source(f"folder:{folder}", image_size=(8, 8))
-    x_train, _ = everything(source.train)
-    x_test, _ = everything(source.test)
+    x_train, _ = everything(source.images(source.train))
+    x_test, _ = everything(source.images(source.test))
     assert source.image_shape == (8, 8, 3) and source.num_train + source.num_test == 7
     # The 8x8 images are read unchanged (no resampling of their own size).
     originals = {bytes(im) for im in np.concatenate([random_images(0, 3), random_images(1, 3)])}
@@ -391,3 +391,34 @@ def test_image_size_flag_is_checked_when_parsed():
     for bad in ("4", "16,16,3", "x", "", "16,-8"):
         with pytest.raises(ValueError, match="H or H,W"):
             checks.parse_image_size(bad)
+
+
+def test_a_folder_streams_from_disk_pass_by_pass(tmp_path, image_folder):
+    """A folder's images are not held in memory: the datasets hold file paths
+    and every pass of the search's endless stream reads the files again, so
+    what is on disk when a pass is read is what it trains on."""
+    pictures = {"a": random_images(0, 4), "b": random_images(1, 4)}
+    folder = image_folder(pictures, "train")
+    image_folder({"a": random_images(2, 1), "b": random_images(3, 1)}, "test")
+    source = images.get_source(f"folder:{folder}")
+    assert source.train.element_spec[0].dtype == tf.string
+    data = images.search_data(source, batch_size=4, seed=0)
+    stream = iter(data.pairs)
+    (first, _), _ = next(stream)
+    every = np.concatenate([pictures["a"], pictures["b"]]) / 255.0
+    originals = (every - np.array(source.mean)) / np.array(source.std)
+    # Augmented (cropped, flipped) batches: compare the pixel sets' means.
+    assert np.isclose(np.mean(first), np.mean(originals[:, 1:-1, 1:-1]), atol=0.5)
+    for path in [os.path.join(d, f) for d, _, fs in os.walk(os.path.join(folder, "train"))
+                 for f in fs]:
+        write_png(path, np.full((8, 8, 3), 255, np.uint8))
+    white = (1.0 - np.array(source.mean)) / np.array(source.std)
+    # The weight half is 4 images, a pass is one batch: the passes after the
+    # ones the pipeline read ahead come from the rewritten files.
+    for _ in range(200):
+        (later, _), _ = next(stream)
+        inside = later.numpy()[:, 2:-2, 2:-2, :]  # the crop's zero padding aside
+        if np.allclose(inside, np.broadcast_to(white, inside.shape), atol=1e-5):
+            break
+    else:
+        pytest.fail("200 passes later the stream still shows the images read first")
