@@ -122,9 +122,13 @@ class SearchConfig(TextSettings, RunSettings):
         "the selected cell's network is over N and falls while under (both cells are "
         "penalised), and the returned cell is fitted to N. 0: no budget.", lower=0)
     train_flagfile: str = setting(
-        None, "--max_params: the bin/train.py flagfile whose network the budget counts "
-        "(--init_channels, --layers; e.g. configs/quickstart_train.flags); default "
-        "bin/train.py's defaults (C=36, 20 cells).")
+        None, "--max_params: the bin/train.py flagfile whose network the budget counts, "
+        "and --search_seeds: the retraining that scores each cell (--init_channels, "
+        "--layers, ...; e.g. configs/quickstart_train.flags); default bin/train.py's "
+        "defaults (C=36, 20 cells).")
+    search_seeds: int = 1
+    select_epochs: int = 10
+    select_split: float = 0.1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -163,6 +167,7 @@ class TrainConfig(TextSettings, RunSettings):
     export: bool = True
     export_tflite: bool = False
     save_predictions: bool = False
+    select_split: float = 0.0
     # Text retraining: DARTS's rnn/train.py values.
     rnn_units: int = 850
     dropoute: float = 0.1

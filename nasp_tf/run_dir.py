@@ -45,7 +45,8 @@ def checkpoint_interval(text):
     return (0, float(number * _SECONDS[unit])) if unit else (number, 0.0)
 
 
-def _flag_name(line):
+def flag_name(line):
+    """The flag a flagfile line sets ("--noexport" sets export)."""
     name = line.lstrip("-").split("=", 1)[0]
     return name[2:] if name.startswith("no") and "=" not in line else name
 
@@ -55,7 +56,7 @@ def significant_flags(flags_text):
     table = {}
     for line in (line.strip() for line in flags_text.splitlines()):
         if line.startswith("--"):
-            name = _flag_name(line)
+            name = flag_name(line)
             if name not in VOLATILE:
                 table[name] = line
     return table

@@ -102,11 +102,14 @@ def launch():
     sys.exit(launcher.main(sys.argv))
 
 
-def recipe(binary, family):
-    """The function that runs a (binary, data family) job: the one dispatch table."""
-    from nasp_tf.pipelines import (image_search, image_train, space_search, space_train,
-                                   text_search, text_train)
+def recipe(binary, family, search_seeds=1):
+    """The function that runs a (binary, data family) job: the one dispatch
+    table (`search_seeds` > 1: several image searches and a selection)."""
+    from nasp_tf.pipelines import (image_search, image_train, seed_selection, space_search,
+                                   space_train, text_search, text_train)
 
+    if (binary, family) == ("search", "images") and search_seeds > 1:
+        return seed_selection.run
     return {
         ("search", "images"): image_search.run,
         ("search", "text"): text_search.run,
@@ -141,7 +144,8 @@ def run_job(binary, argv, flag_set, config_class):
         import tensorflow as tf
     # tf.distribute logs every cross-device reduction at INFO.
     tf.get_logger().setLevel("WARNING")
-    run = recipe(binary, flags_common.family(config.dataset, config.space))
+    run = recipe(binary, flags_common.family(config.dataset, config.space),
+                 getattr(config, "search_seeds", 1))
     return run_main(program, lambda: run(config, flags_text), config.output_dir)
 
 

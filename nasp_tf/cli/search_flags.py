@@ -74,6 +74,18 @@ def define_flags():
                    lower_bound=0.0)
     for name in registry.SEARCHER_FLAGS:  # defined from their config fields
         common.define_from_setting(config.SearchConfig, name)
+    common.define_from_setting(config.SearchConfig, "train_flagfile")
+    f.DEFINE_integer("search_seeds", d.search_seeds, "Images: run K searches (--seed, --seed+1, "
+                     "...), retrain each cell for --select_epochs (the network of "
+                     "--train_flagfile) on the training set less its last --select_split, "
+                     "score it there, and write the best cell's genotype.json with "
+                     "selection.md, a table of all K; the test set is never read. 1: one "
+                     "search.", lower_bound=1)
+    f.DEFINE_integer("select_epochs", d.select_epochs, "--search_seeds: epochs of each "
+                     "cell's selection retraining.", lower_bound=1)
+    f.DEFINE_float("select_split", d.select_split, "--search_seeds: the fraction of the "
+                   "training set (its last examples) each selection retraining holds out "
+                   "and is scored on.", lower_bound=0.01, upper_bound=0.5)
     f.DEFINE_float("train_portion", d.train_portion, "Fraction of the training set that trains the "
                    "weights; the rest trains A.", lower_bound=0.05, upper_bound=0.95)
     f.DEFINE_integer("cutout", d.cutout, "Cutout length (0: off).", lower_bound=0)
@@ -126,9 +138,18 @@ def define_flags():
         "--train_flagfile must be a bin/train.py flagfile that exists (e.g. "
         "configs/quickstart_train.flags)")
     flags.register_multi_flags_validator(
-        ["train_flagfile", "max_params"], lambda v: v["train_flagfile"] is None
-        or v["max_params"] > 0, "--train_flagfile names the network --max_params counts: "
-        "add --max_params=N")
+        ["train_flagfile", "max_params", "search_seeds"], lambda v: v["train_flagfile"] is None
+        or v["max_params"] > 0 or v["search_seeds"] > 1, "--train_flagfile names the network "
+        "--max_params counts and --search_seeds retrains: add one of them")
+    flags.register_multi_flags_validator(
+        ["search_seeds", "select_epochs", "select_split"], lambda v: v["search_seeds"] > 1
+        or (v["select_epochs"], v["select_split"]) == (d.select_epochs, d.select_split),
+        "--select_epochs and --select_split set the selection of --search_seeds: add "
+        "--search_seeds=K (K > 1)")
+    flags.register_multi_flags_validator(
+        ["search_seeds", "dry_run"], lambda v: v["search_seeds"] == 1 or not v["dry_run"],
+        "--dry_run estimates one search: drop --search_seeds (K searches take K times as "
+        "long, plus K short retrainings)")
 
 
 def _check_searcher(values):
@@ -154,7 +175,8 @@ def searcher_problem(values):
 # and of a space of your own (some shared with images).
 IMAGE_FLAGS = ("download", "space", "init_channels", "layers", "nodes", "learning_rate_min",
                "train_portion", "cutout", "max_examples", "jit_compile", "penalize",
-               "dry_run", "json", "image_size", "max_params", "train_flagfile")
+               "dry_run", "json", "image_size", "max_params", "train_flagfile", "search_seeds",
+               "select_epochs", "select_split")
 SPACE_FLAGS = ("space", "task", "learning_rate_min", "train_portion", "max_examples",
                "dry_run", "json")
 TEXT_ONLY_FLAGS = common.TEXT_FLAGS + ("dry_run", "json")

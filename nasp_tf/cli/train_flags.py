@@ -79,6 +79,12 @@ def define_flags():
     f.DEFINE_bool("export", d.export, "Write saved_model/ and model.keras at the end (--noexport: "
                   "results.json and the checkpoints only, e.g. for sweeps; --export_only "
                   "exports such a run later).")
+    f.DEFINE_float("select_split", d.select_split, "Images: hold out this fraction of the "
+                   "training set (its last examples), train on the rest, and report "
+                   "accuracy on it (selection_top1 in results.json) instead of testing: "
+                   "choosing between cells without reading the test set (bin/search.py "
+                   "--search_seeds does). 0: train on all, report the test set.",
+                   lower_bound=0.0, upper_bound=0.5)
     f.DEFINE_bool("export_tflite", d.export_tflite, "Images: also write model.tflite "
                   "(float32) and model_int8.tflite (int8 dynamic-range weights) for TensorFlow "
                   "Lite, each checked against the network on the first test images "
@@ -110,6 +116,11 @@ def define_flags():
     flags.register_multi_flags_validator(
         ["export", "export_only"], lambda v: v["export"] or not v["export_only"],
         "--export_only exports: it cannot be combined with --noexport")
+    flags.register_multi_flags_validator(
+        ["select_split", "save_predictions"],
+        lambda v: not (v["select_split"] and v["save_predictions"]),
+        "--save_predictions writes the test set's predictions, which --select_split does "
+        "not read: drop one of them")
     flags.register_multi_flags_validator(
         ["export", "export_tflite"], lambda v: v["export"] or not v["export_tflite"],
         "--export_tflite writes beside the export: it cannot be combined with --noexport")
@@ -145,7 +156,7 @@ def _what_to_train(values):
 IMAGE_FLAGS = ("manual_dir", "download", "init_channels", "layers", "auxiliary", "aux_weight",
                "drop_path_prob", "cutout", "lr_schedule", "learning_rate_min", "lr_gamma",
                "label_smoothing", "max_examples", "save_predictions", "genotype",
-               "export_tflite", "image_size")
+               "export_tflite", "image_size", "select_split")
 TEXT_FLAGS = common.TEXT_FLAGS + ("nonmono", "asgd", "test_batch_size", "genotype")
 SPACE_FLAGS = ("space", "choices", "task", "learning_rate_min", "max_examples")
 

@@ -53,7 +53,7 @@ def _from_nasp_tf(record):
 
 def _hold_log():
     """Holds nasp_tf's log lines in memory until the run directory is claimed
-    (`_log_to`): nothing is written before the inputs are validated, and the
+    (`log_to`): nothing is written before the inputs are validated, and the
     file still gets the lines of the data loading."""
     logger = logging.get_absl_logger()
     if _LOG_FILE["handler"] is not None:
@@ -80,7 +80,7 @@ class _AppendHandler(std_logging.StreamHandler):
             super().close()
 
 
-def _log_to(path):
+def log_to(path):
     """Sends nasp_tf's log lines (epochs, results) to `path` too, appended by
     every invocation, as DARTS's log.txt, starting with the lines held since
     the run began; a later run in the same process takes the place of the
@@ -188,7 +188,7 @@ class Run:
         if self.is_chief:
             moved = run_dir.commit(self.dir, self.decision, self.flags_text,
                                    os.path.basename(sys.argv[0]) or "nasp_tf")
-        _log_to(self.path("log.txt"))
+        log_to(self.path("log.txt"))
         if moved:
             logging.info("--overwrite: the earlier run in %s is now in %s", self.dir, moved)
         if self.config.strategy == "multi_worker":

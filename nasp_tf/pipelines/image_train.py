@@ -67,7 +67,20 @@ def run(config, flags_text=""):
     if num_train < config.batch_size:
         raise images.DataError(f"{source.name}: {num_train} training examples are fewer than "
                                f"one batch of {config.batch_size}; lower --batch_size")
-    test = images.batched(source.test, source, config.batch_size, config.seed + 1, False,
+    # What the network is scored on: the test set, or with --select_split the
+    # last training examples, held out from training (the test set unread).
+    scored, scored_examples, what = source.test, source.num_test, "test"
+    if config.select_split:
+        held = max(1, int(round(config.select_split * num_train)))
+        if num_train - held < config.batch_size:
+            raise images.DataError(f"{source.name}: {num_train} training examples less "
+                                   f"--select_split={config.select_split} leave fewer than "
+                                   f"one batch of {config.batch_size}; lower --batch_size")
+        scored, scored_examples, what = train.skip(num_train - held), held, "selection"
+        train, num_train = train.take(num_train - held), num_train - held
+        logging.info("--select_split: training on %d examples, scored on the last %d of "
+                     "the training set; the test set is not read", num_train, held)
+    test = images.batched(scored, source, config.batch_size, config.seed + 1, False,
                           False, drop_remainder=False).prefetch(images.AUTOTUNE)
     steps = config.steps_per_epoch or num_train // config.batch_size
     if config.lr_schedule == "cosine":
@@ -106,17 +119,17 @@ def run(config, flags_text=""):
                 extras=lambda: {"drop_path": float(network.drop_path_probability.numpy())})],
             schedule.lr_at_epoch)
     results = trainer.evaluate(test, verbose=0, return_dict=True)
-    logging.info("test: loss=%.4f top1=%.4f top5=%.4f", results["loss"], results["top1"],
+    logging.info("%s: loss=%.4f top1=%.4f top5=%.4f", what, results["loss"], results["top1"],
                  results["top5"])
     summary = {"genotype": config.genotype, "genotype_json": genotype.to_json(),
                "parameters": network.count_params_without_auxiliary(),
-               "test_examples": source.num_test,
-               **{f"test_{k}": float(v) for k, v in results.items()}}
+               f"{what}_examples": scored_examples,
+               **{f"{what}_{k}": float(v) for k, v in results.items()}}
     if source.class_names is not None:  # what the exported model's output i means
         summary["class_names"] = list(source.class_names)
     if config.save_predictions:
         write_predictions(network, test, run.path("test_predictions.json"))
-    run.write_results(summary, f"test top-1: {results['top1']:.4f}")
+    run.write_results(summary, f"{what} top-1: {results['top1']:.4f}")
     if not config.export:
         return results
     if run.strategy.num_replicas_in_sync > 1:

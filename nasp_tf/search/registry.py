@@ -17,7 +17,7 @@ FAMILIES = ("images", "text", "space")
 # (The Adam flags of A apply to every searcher's flag set: PA's plain step
 # ignores them, so that one flagfile serves every searcher.)
 SEARCHER_FLAGS = ("eta", "penalize", "prox_value", "derive", "pa_learning_rate", "pa_order",
-                  "max_params", "train_flagfile")
+                  "max_params")
 # Of those, what a space of your own reads (`nasp_tf.search.space.SpaceSearcher`
 # has no cells to penalise or derive).
 SPACE_FLAGS = ("eta", "prox_value", "pa_learning_rate", "pa_order")
@@ -62,7 +62,7 @@ class SearcherEntry:
 
 
 _SPACE = "nasp_tf.search.space:SpaceSearcher"
-_NASP_FLAGS = ("eta", "penalize", "prox_value", "derive", "max_params", "train_flagfile")
+_NASP_FLAGS = ("eta", "penalize", "prox_value", "derive", "max_params")
 _PA_FLAGS = ("eta", "penalize", "prox_value", "derive", "pa_learning_rate", "pa_order")
 SEARCHERS = {entry.name: entry for entry in (
     SearcherEntry("nasp", "NASP", "NASP: gradient at Ā = prox_C1(A), Adam on A, clip to "

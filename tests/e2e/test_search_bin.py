@@ -29,6 +29,9 @@ TINY = ["--dataset=synthetic", "--epochs=1", "--steps_per_epoch=2", "--batch_siz
     (["--searcher=darts3"], "--searcher=darts3"),
     # A URL TensorFlow cannot reach, refused before a run (it made ./nofs:/b/run).
     (["--output_dir=nofs://b/run"], "scheme 'nofs' not implemented"),
+    (["--select_epochs=3"], "add --search_seeds=K"),
+    (["--search_seeds=2", "--dry_run"], "--dry_run estimates one search"),
+    (["--dataset=ptb_sample", "--search_seeds=2"], "--search_seeds does not apply to text"),
 ])
 def test_bad_flags_exit_2_with_one_line(run_bin, one_line_error, args, message):
     assert message in one_line_error(run_bin("search.py", *args, check=False))
