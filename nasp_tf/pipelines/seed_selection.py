@@ -10,8 +10,8 @@ as a program, and keeps everything it looked at:
                          set less its last fraction, scored on that fraction)
     DIR/selection.json   every seed's genotype, parameters and scores
     DIR/selection.md     the same as a table
-    DIR/genotype.json    the chosen cell (highest selection top-1; the lower
-                         seed on a tie), with its pictures
+    DIR/genotype.json    the chosen cell (highest selection top-1, then lowest
+                         selection loss), with its pictures
 
 The test set is never read: reported numbers come from retraining the chosen
 cell with bin/train.py afterwards. Every part is a run directory of its own,
@@ -102,7 +102,7 @@ def run(config, flags_text=""):
                      "selection_top1": float(scores["top1"]),
                      "selection_loss": float(scores["loss"])})
     common.log_to(fs.join(config.output_dir, "log.txt"))
-    best = max(rows, key=lambda row: (row["selection_top1"], -row["seed"]))
+    best = max(rows, key=selection_key)
     chosen = genotype_lib.load_cnn_genotype(
         fs.join(config.output_dir, f"seed_{best['seed']}", "genotype.json"))
     report = {"chosen_seed": best["seed"], "select_epochs": config.select_epochs,
@@ -119,6 +119,12 @@ def run(config, flags_text=""):
     print(f"chosen: seed {best['seed']} (selection top-1 {best['selection_top1']:.4f}); "
           f"genotype in {os.path.join(config.output_dir, 'genotype.json')}")
     return chosen
+
+
+def selection_key(row):
+    """The order of the cells: selection top-1, then (short retrainings of
+    easy data often tie at 1.0) the lower selection loss, then the lower seed."""
+    return row["selection_top1"], -row["selection_loss"], -row["seed"]
 
 
 def selection_table(report):

@@ -42,7 +42,7 @@ def test_the_best_of_two_seeds_is_chosen_without_reading_the_test_set(tmp_path, 
     report = json.loads((out / "selection.json").read_text())
     rows = {row["seed"]: row for row in report["seeds"]}
     assert sorted(rows) == [5, 6]
-    best = max(rows.values(), key=lambda row: (row["selection_top1"], -row["seed"]))
+    best = max(rows.values(), key=lambda row: (row["selection_top1"], -row["selection_loss"]))
     assert report["chosen_seed"] == best["seed"]
     assert f"chosen: seed {best['seed']}" in result.stdout
     assert json.loads((out / "genotype.json").read_text()) == best["genotype"]
