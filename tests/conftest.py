@@ -270,21 +270,80 @@ def corpus_dir(tmp_path):
 # Subprocesses of the end-to-end tests.
 
 
+class Prewarmed:
+    """The client of tests/prewarmed.py: runs bin/search.py and bin/train.py in
+    children forked from an interpreter that has imported TensorFlow once
+    (one server per test process, started on first use)."""
+
+    PROGRAMS = ("search.py", "train.py")
+
+    def __init__(self, root, env):
+        self.root, self.env, self.server = root, env, None
+
+    def takes(self, script):
+        return (os.path.dirname(os.path.abspath(script)) == os.path.join(self.root, "bin")
+                and os.path.basename(script) in self.PROGRAMS
+                and not os.environ.get("NASP_TF_TESTS_NO_PREWARM"))
+
+    def run(self, argv, cwd, timeout, scratch):
+        import json
+        import tempfile
+
+        if self.server is None or self.server.poll() is not None:
+            self.server = subprocess.Popen(
+                [sys.executable, os.path.join(self.root, "tests", "prewarmed.py")],
+                cwd=self.root, env=self.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                text=True)
+            assert self.server.stdout.readline().strip() == "ready"
+        with tempfile.TemporaryDirectory(dir=scratch) as tmp:
+            paths = {name: os.path.join(tmp, name) for name in ("stdout", "stderr")}
+            self.server.stdin.write(json.dumps({"argv": argv, "cwd": str(cwd), "env": self.env,
+                                                "timeout": timeout, **paths}) + "\n")
+            self.server.stdin.flush()
+            code = json.loads(self.server.stdout.readline())["code"]
+            out, err = (open(paths[name], encoding="utf-8", errors="replace").read()
+                        for name in ("stdout", "stderr"))
+        if code is None:
+            raise subprocess.TimeoutExpired(argv, timeout, out, err)
+        return subprocess.CompletedProcess(argv, code, out, err)
+
+    def close(self):
+        if self.server is not None and self.server.poll() is None:
+            self.server.stdin.close()
+            self.server.wait(timeout=60)
+
+
 @pytest.fixture(scope="session")
-def run_script(root):
+def run_script(root, tmp_path_factory):
     """Runs a Python script in a fresh process from the repository directory, in
     the environment a new user has (TensorFlow's C++ log level left to the
-    script). With `check` (the default) the run must exit 0."""
-    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    script), from `cwd` (default the repository). With `check` (the default)
+    the run must exit 0.
 
-    def run(script, *args, check=True, timeout=600):
-        result = subprocess.run([sys.executable, script, *map(str, args)], cwd=root, env=env,
-                                capture_output=True, text=True, timeout=timeout, check=False)
+    bin/search.py and bin/train.py run in a fresh process forked from one that
+    has imported TensorFlow already (tests/prewarmed.py): the program's code,
+    arguments, directory and environment are the same, the import is not
+    repeated a hundred times. NASP_TF_TESTS_NO_PREWARM=1 starts every program
+    as a new interpreter instead."""
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "TF_CONFIG")}
+    prewarmed = Prewarmed(root, env)
+    scratch = tmp_path_factory.mktemp("prewarmed")
+
+    def run(script, *args, check=True, timeout=600, cwd=None):
+        argv = [str(script), *map(str, args)]
+        cwd = cwd or root
+        if prewarmed.takes(script):
+            result = prewarmed.run(argv, cwd, timeout, scratch)
+        else:
+            result = subprocess.run([sys.executable, *argv], cwd=cwd, env=env,
+                                    capture_output=True, text=True, timeout=timeout,
+                                    check=False)
         if check:
             assert result.returncode == 0, result.stderr[-3000:]
         return result
 
-    return run
+    yield run
+    prewarmed.close()
 
 
 @pytest.fixture(scope="session")

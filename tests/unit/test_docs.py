@@ -158,12 +158,11 @@ DRY_RUNS = [c for c in COMMANDS if "--dry_run" in c[2] and PROGRAMS[c[1]] == "tr
 @pytest.mark.slow
 @pytest.mark.parametrize("page,program,args", DRY_RUNS,
                          ids=[f"{c[0]}:{i}" for i, c in enumerate(DRY_RUNS)])
-def test_dry_runs_in_the_docs_print_what_they_say(page, program, args, workspace):
+def test_dry_runs_in_the_docs_print_what_they_say(page, program, args, workspace, run_script):
     text = open(os.path.join(ROOT, "README.md" if page == "README.md" else f"docs/{page}"),
                 encoding="utf-8").read()
-    result = subprocess.run([sys.executable, os.path.join(ROOT, "bin", "train.py"), *args],
-                            cwd=workspace, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-1500:]
+    result = run_script(os.path.join(ROOT, "bin", "train.py"), *args, cwd=workspace,
+                        timeout=300)
     count = result.stdout.split("parameters:")[1].split()[0]
     assert int(count) > 0
     line = next(line for line in text.splitlines() if " ".join(args) in line)
