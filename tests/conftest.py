@@ -271,23 +271,27 @@ def corpus_dir(tmp_path):
 
 
 class Prewarmed:
-    """The client of tests/prewarmed.py: runs bin/search.py and bin/train.py in
-    children forked from an interpreter that has imported TensorFlow once
-    (one server per test process, started on first use)."""
+    """The client of tests/prewarmed.py: runs bin/search.py, bin/train.py and
+    two test workers in children forked from an interpreter that has
+    imported TensorFlow once (one server per test process, started on first
+    use)."""
 
-    PROGRAMS = ("search.py", "train.py")
+    # The programs, and the test workers that run them on swapped data or on
+    # ram:// (the workers that check what a fresh `import` loads, or that
+    # split the CPU before TensorFlow starts, run as new interpreters).
+    SCRIPTS = {"bin": ("search.py", "train.py"),
+               os.path.join("tests", "e2e"): ("swapped_data_worker.py", "remote_dir_worker.py")}
 
     def __init__(self, root, env):
         self.root, self.env, self.server = root, env, None
 
     def takes(self, script):
-        return (os.path.dirname(os.path.abspath(script)) == os.path.join(self.root, "bin")
-                and os.path.basename(script) in self.PROGRAMS
+        folder = os.path.relpath(os.path.dirname(os.path.abspath(script)), self.root)
+        return (os.path.basename(script) in self.SCRIPTS.get(folder, ())
                 and not os.environ.get("NASP_TF_TESTS_NO_PREWARM"))
 
-    def run(self, argv, cwd, timeout, scratch):
+    def ask(self, **request):
         import json
-        import tempfile
 
         if self.server is None or self.server.poll() is not None:
             self.server = subprocess.Popen(
@@ -295,17 +299,31 @@ class Prewarmed:
                 cwd=self.root, env=self.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                 text=True)
             assert self.server.stdout.readline().strip() == "ready"
+        self.server.stdin.write(json.dumps(request) + "\n")
+        self.server.stdin.flush()
+        return json.loads(self.server.stdout.readline())
+
+    def run(self, argv, cwd, timeout, scratch):
+        import tempfile
+
         with tempfile.TemporaryDirectory(dir=scratch) as tmp:
             paths = {name: os.path.join(tmp, name) for name in ("stdout", "stderr")}
-            self.server.stdin.write(json.dumps({"argv": argv, "cwd": str(cwd), "env": self.env,
-                                                "timeout": timeout, **paths}) + "\n")
-            self.server.stdin.flush()
-            code = json.loads(self.server.stdout.readline())["code"]
+            code = self.ask(op="run", argv=argv, cwd=str(cwd), env=self.env, timeout=timeout,
+                            **paths)["code"]
             out, err = (open(paths[name], encoding="utf-8", errors="replace").read()
                         for name in ("stdout", "stderr"))
         if code is None:
             raise subprocess.TimeoutExpired(argv, timeout, out, err)
         return subprocess.CompletedProcess(argv, code, out, err)
+
+    def spawn(self, argv, cwd, scratch):
+        import tempfile
+
+        tmp = tempfile.mkdtemp(dir=scratch)
+        paths = {name: os.path.join(tmp, name) for name in ("stdout", "stderr")}
+        pid = self.ask(op="spawn", argv=argv, cwd=str(cwd), env=self.env, timeout=0,
+                       **paths)["pid"]
+        return SpawnedProgram(self, pid, paths["stderr"])
 
     def close(self):
         if self.server is not None and self.server.poll() is None:
@@ -313,8 +331,64 @@ class Prewarmed:
             self.server.wait(timeout=60)
 
 
+class SpawnedProgram:
+    """What the kill tests use of a `subprocess.Popen`, for a program started
+    by `Prewarmed.spawn`: pid, poll, send_signal, wait, returncode and stderr
+    (binary)."""
+
+    def __init__(self, prewarmed, pid, stderr_path):
+        self.prewarmed, self.pid, self.returncode = prewarmed, pid, None
+        self.stderr = open(stderr_path, "a+b")
+
+    def poll(self):
+        if self.returncode is None:
+            reply = self.prewarmed.ask(op="poll", pid=self.pid)
+            if reply["done"]:
+                self.returncode = reply["code"]
+                self.stderr.seek(0)
+        return self.returncode
+
+    def send_signal(self, sig):
+        if self.returncode is None:
+            os.kill(self.pid, sig)
+
+    def wait(self, timeout=600):
+        if self.returncode is None:
+            self.returncode = self.prewarmed.ask(op="wait", pid=self.pid,
+                                                 timeout=timeout)["code"]
+            self.stderr.seek(0)
+        return self.returncode
+
+
 @pytest.fixture(scope="session")
-def run_script(root, tmp_path_factory):
+def prewarmed(root):
+    """The `Prewarmed` server of this test process (see `run_script`)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "TF_CONFIG")}
+    server = Prewarmed(root, env)
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def start_bin(root, prewarmed, run_script, tmp_path_factory):
+    """Starts bin/<program> with `args` and returns at once a `Popen`-like
+    handle (pid, poll, send_signal, wait, returncode, stderr): for the tests
+    that kill a run. Prewarmed like `run_script`."""
+    scratch = tmp_path_factory.mktemp("spawned")
+
+    def start(program, *args):
+        script = os.path.join(root, "bin", program)
+        argv = [script, *map(str, args)]
+        if prewarmed.takes(script):
+            return prewarmed.spawn(argv, root, scratch)
+        return subprocess.Popen([sys.executable, *argv], cwd=root, env=prewarmed.env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    return start
+
+
+@pytest.fixture(scope="session")
+def run_script(root, prewarmed, tmp_path_factory):
     """Runs a Python script in a fresh process from the repository directory, in
     the environment a new user has (TensorFlow's C++ log level left to the
     script), from `cwd` (default the repository). With `check` (the default)
@@ -325,8 +399,7 @@ def run_script(root, tmp_path_factory):
     arguments, directory and environment are the same, the import is not
     repeated a hundred times. NASP_TF_TESTS_NO_PREWARM=1 starts every program
     as a new interpreter instead."""
-    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "TF_CONFIG")}
-    prewarmed = Prewarmed(root, env)
+    env = prewarmed.env
     scratch = tmp_path_factory.mktemp("prewarmed")
 
     def run(script, *args, check=True, timeout=600, cwd=None):
@@ -342,8 +415,7 @@ def run_script(root, tmp_path_factory):
             assert result.returncode == 0, result.stderr[-3000:]
         return result
 
-    yield run
-    prewarmed.close()
+    return run
 
 
 @pytest.fixture(scope="session")

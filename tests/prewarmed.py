@@ -9,10 +9,12 @@ tiny run's 10-20 s: the suite starts about a hundred such runs. TensorFlow's
 runtime is not started before the fork (no op has run, no device is made),
 so each child initialises it itself, with its own environment.
 
-Protocol: one JSON request per line on stdin, {"argv", "cwd", "env",
-"stdout", "stderr", "timeout"}; one JSON line back on stdout, {"code"} (None
-when the child was killed at its timeout). Used by tests/conftest.py's
-`run_script`.
+Protocol: one JSON request per line on stdin, one JSON line back on stdout.
+{"op": "run", "argv", "cwd", "env", "stdout", "stderr", "timeout"} runs a
+program to its end: {"code"} (None when it was killed at its timeout);
+"spawn" with the same fields starts it: {"pid"}, then {"op": "poll", "pid"}
+gives {"done", "code"} and {"op": "wait", "pid", "timeout"} {"code"}. Used by
+tests/conftest.py's `run_script` and `start_bin`.
 """
 
 import json
@@ -74,25 +76,36 @@ def child(request):
             os._exit(code)
 
 
+def wait(pid, timeout):
+    """The exit code of child `pid` (killed after `timeout` s: None)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return None
+        time.sleep(0.01)
+
+
 def serve():
     for line in sys.stdin:
         request = json.loads(line)
-        pid = os.fork()
-        if pid == 0:
-            child(request)
-        deadline = time.monotonic() + request["timeout"]
-        code = None
-        while True:
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                code = os.waitstatus_to_exitcode(status)
-                break
-            if time.monotonic() > deadline:
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-                break
-            time.sleep(0.01)
-        sys.stdout.write(json.dumps({"code": code}) + "\n")
+        op = request.get("op", "run")
+        if op in ("run", "spawn"):
+            pid = os.fork()
+            if pid == 0:
+                child(request)
+            reply = {"code": wait(pid, request["timeout"])} if op == "run" else {"pid": pid}
+        elif op == "poll":
+            done, status = os.waitpid(request["pid"], os.WNOHANG)
+            reply = {"code": os.waitstatus_to_exitcode(status) if done else None,
+                     "done": bool(done)}
+        else:  # "wait"
+            reply = {"code": wait(request["pid"], request["timeout"])}
+        sys.stdout.write(json.dumps(reply) + "\n")
         sys.stdout.flush()
 
 

@@ -12,8 +12,6 @@ import os
 import random
 import re
 import signal
-import subprocess
-import sys
 import time
 
 import numpy as np
@@ -61,13 +59,10 @@ def _numbers(run):
                   for p in glob.glob(os.path.join(run, "checkpoints", "ckpt-*.index")))
 
 
-def _kill_after_step(root, program, args, run, step, rng):
+def _kill_after_step(start_bin, program, args, run, step, rng):
     """Starts bin/`program` and SIGKILLs it at a random moment after a
     checkpoint of global step >= `step` is written."""
-    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-    process = subprocess.Popen([sys.executable, os.path.join(root, "bin", program), *args],
-                               cwd=root, env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE)
+    process = start_bin(program, *args)
     deadline = time.time() + 300
     while not any(n >= step for n in _numbers(run)):
         assert process.poll() is None, process.stderr.read().decode()[-2000:]
@@ -80,30 +75,30 @@ def _kill_after_step(root, program, args, run, step, rng):
     return process.returncode
 
 
-def _kill_at(root, program, args, run, steps, seed):
+def _kill_at(start_bin, program, args, run, steps, seed):
     rng = random.Random(seed)
     for step in steps:
-        assert _kill_after_step(root, program, args, run, step, rng) == -signal.SIGKILL
+        assert _kill_after_step(start_bin, program, args, run, step, rng) == -signal.SIGKILL
 
 
-def _whole_and_killed(tmp_path, root, run_bin, program, args, steps, seed, output):
+def _whole_and_killed(tmp_path, start_bin, run_bin, program, args, steps, seed, output):
     """Runs bin/`program` uninterrupted into whole/, and into killed/ killed
     with SIGKILL after each of `steps` (so `output` is not written) and run
     again; returns both directories."""
     whole, killed = str(tmp_path / "whole"), str(tmp_path / "killed")
     run_bin(program, *args, f"--output_dir={whole}")
-    _kill_at(root, program, [*args, f"--output_dir={killed}"], killed, steps, seed=seed)
+    _kill_at(start_bin, program, [*args, f"--output_dir={killed}"], killed, steps, seed=seed)
     assert not os.path.exists(os.path.join(killed, output))
     run_bin(program, *args, f"--output_dir={killed}")
     return whole, killed
 
 
-def test_a_search_killed_twice_ends_like_an_uninterrupted_one(tmp_path, root, run_bin):
+def test_a_search_killed_twice_ends_like_an_uninterrupted_one(tmp_path, start_bin, run_bin):
     whole, killed = str(tmp_path / "whole"), str(tmp_path / "killed")
     run_bin("search.py", *SEARCH, f"--output_dir={whole}")
 
     args = [*SEARCH, f"--output_dir={killed}"]
-    _kill_at(root, "search.py", args, killed, (3, 7), seed=7)
+    _kill_at(start_bin, "search.py", args, killed, (3, 7), seed=7)
     assert not os.path.exists(os.path.join(killed, "genotype.json"))
     # The newest checkpoint truncated too: the rerun warns once, naming it and
     # the previous one, and goes on from that one (inside an epoch or at its start).
@@ -141,8 +136,8 @@ def _final_weights(run):
 
 
 @pytest.mark.parametrize("args", [TRAIN_IMAGES, TRAIN_TEXT], ids=["images", "text"])
-def test_a_killed_retraining_ends_like_an_uninterrupted_one(tmp_path, root, run_bin, args):
-    whole, killed = _whole_and_killed(tmp_path, root, run_bin, "train.py", args, (3, 7), 5,
+def test_a_killed_retraining_ends_like_an_uninterrupted_one(tmp_path, start_bin, run_bin, args):
+    whole, killed = _whole_and_killed(tmp_path, start_bin, run_bin, "train.py", args, (3, 7), 5,
                                       "results.json")
 
     with open(os.path.join(whole, "results.json"), encoding="utf-8") as f:
@@ -180,11 +175,11 @@ SEARCHERS = [("images", "darts1"), ("images", "darts2"), ("images", "pa --pa_ord
 # epoch): a resume of a resumed run is the NASP test's and the space's.
 @pytest.mark.parametrize("family,searcher", SEARCHERS,
                          ids=[f"{f}-{s.split()[0]}" for f, s in SEARCHERS])
-def test_every_searcher_killed_ends_like_an_uninterrupted_one(tmp_path, root, run_bin,
+def test_every_searcher_killed_ends_like_an_uninterrupted_one(tmp_path, start_bin, run_bin,
                                                               family, searcher):
     name, *extra = searcher.split()
     args = [*TINY_SEARCHES[family], f"--searcher={name}", *extra]
-    whole, killed = _whole_and_killed(tmp_path, root, run_bin, "search.py", args, (3,), 3,
+    whole, killed = _whole_and_killed(tmp_path, start_bin, run_bin, "search.py", args, (3,), 3,
                                       "genotype.json")
     with open(os.path.join(whole, "genotype.json"), encoding="utf-8") as f:
         expected = json.load(f)
@@ -197,7 +192,7 @@ def test_every_searcher_killed_ends_like_an_uninterrupted_one(tmp_path, root, ru
 
 
 def test_a_search_of_a_space_of_your_own_killed_twice_ends_like_an_uninterrupted_one(
-        tmp_path, root, run_bin):
+        tmp_path, start_bin, run_bin):
     rng = np.random.RandomState(0)
     x = rng.standard_normal((200, 30)).astype(np.float32)
     data = tmp_path / "rows.npz"
@@ -205,7 +200,7 @@ def test_a_search_of_a_space_of_your_own_killed_twice_ends_like_an_uninterrupted
     args = ["--space=examples/custom_spaces.py:tabular_space", f"--dataset=npz:{data}",
             "--batch_size=16", "--epochs=2", "--steps_per_epoch=3", "--arch_learning_rate=0.05",
             "--verbose=0", "--seed=4", "--deterministic", "--checkpoint_every=1"]
-    whole, killed = _whole_and_killed(tmp_path, root, run_bin, "search.py", args, (2, 4), 5,
+    whole, killed = _whole_and_killed(tmp_path, start_bin, run_bin, "search.py", args, (2, 4), 5,
                                       "choices.json")
     _same_search(whole, killed, "choices.json", 2 * 3 * 2)  # epochs x decisions x A/Ā
     first, second = _final_weights(whole), _final_weights(killed)
@@ -224,7 +219,7 @@ ASGD = ["--dataset=synthetic_text", "--genotype=DARTS_V2", "--rnn_units=8", "--b
 
 
 def test_the_averaged_sgd_history_survives_kills_inside_the_epoch_that_switches(
-        tmp_path, root, run_bin):
+        tmp_path, start_bin, run_bin):
     whole, killed = str(tmp_path / "whole"), str(tmp_path / "killed")
     run_bin("train.py", *ASGD, f"--output_dir={whole}")
     with open(os.path.join(whole, "history.json"), encoding="utf-8") as f:
@@ -233,7 +228,7 @@ def test_the_averaged_sgd_history_survives_kills_inside_the_epoch_that_switches(
     assert switched is not None and len(expected["val_losses"]) == 3
     # Killed twice inside the epoch whose end switches to averaged SGD.
     first_step = (switched - 1) * 5
-    _kill_at(root, "train.py", [*ASGD, f"--output_dir={killed}"], killed,
+    _kill_at(start_bin, "train.py", [*ASGD, f"--output_dir={killed}"], killed,
              (first_step + 1, first_step + 3), seed=9)
     run_bin("train.py", *ASGD, f"--output_dir={killed}")
     with open(os.path.join(killed, "history.json"), encoding="utf-8") as f:
