@@ -26,6 +26,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The package imports without being installed.
 sys.path.insert(0, ROOT)
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import process_limits  # noqa: E402  (tests/process_limits.py)
+
 
 @pytest.fixture(scope="session")
 def root():
@@ -303,26 +306,26 @@ class Prewarmed:
         self.server.stdin.flush()
         return json.loads(self.server.stdout.readline())
 
-    def run(self, argv, cwd, timeout, scratch):
+    def run(self, argv, cwd, timeout, scratch, **limits):
         import tempfile
 
         with tempfile.TemporaryDirectory(dir=scratch) as tmp:
             paths = {name: os.path.join(tmp, name) for name in ("stdout", "stderr")}
             code = self.ask(op="run", argv=argv, cwd=str(cwd), env=self.env, timeout=timeout,
-                            **paths)["code"]
+                            **paths, **limits)["code"]
             out, err = (open(paths[name], encoding="utf-8", errors="replace").read()
                         for name in ("stdout", "stderr"))
         if code is None:
             raise subprocess.TimeoutExpired(argv, timeout, out, err)
         return subprocess.CompletedProcess(argv, code, out, err)
 
-    def spawn(self, argv, cwd, scratch):
+    def spawn(self, argv, cwd, scratch, **limits):
         import tempfile
 
         tmp = tempfile.mkdtemp(dir=scratch)
         paths = {name: os.path.join(tmp, name) for name in ("stdout", "stderr")}
         pid = self.ask(op="spawn", argv=argv, cwd=str(cwd), env=self.env, timeout=0,
-                       **paths)["pid"]
+                       **paths, **limits)["pid"]
         return SpawnedProgram(self, pid, paths["stderr"])
 
     def close(self):
@@ -376,13 +379,14 @@ def start_bin(root, prewarmed, run_script, tmp_path_factory):
     that kill a run. Prewarmed like `run_script`."""
     scratch = tmp_path_factory.mktemp("spawned")
 
-    def start(program, *args):
+    def start(program, *args, **limits):
         script = os.path.join(root, "bin", program)
         argv = [script, *map(str, args)]
         if prewarmed.takes(script):
-            return prewarmed.spawn(argv, root, scratch)
+            return prewarmed.spawn(argv, root, scratch, **limits)
         return subprocess.Popen([sys.executable, *argv], cwd=root, env=prewarmed.env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                preexec_fn=lambda: process_limits.apply(**limits))
 
     return start
 
@@ -392,7 +396,8 @@ def run_script(root, prewarmed, tmp_path_factory):
     """Runs a Python script in a fresh process from the repository directory, in
     the environment a new user has (TensorFlow's C++ log level left to the
     script), from `cwd` (default the repository). With `check` (the default)
-    the run must exit 0.
+    the run must exit 0. `limits` (`fsize=N`, `drop_dac_override=True`) are
+    applied to the program's process (tests/prewarmed.py `limits`).
 
     bin/search.py and bin/train.py run in a fresh process forked from one that
     has imported TensorFlow already (tests/prewarmed.py): the program's code,
@@ -402,15 +407,15 @@ def run_script(root, prewarmed, tmp_path_factory):
     env = prewarmed.env
     scratch = tmp_path_factory.mktemp("prewarmed")
 
-    def run(script, *args, check=True, timeout=600, cwd=None):
+    def run(script, *args, check=True, timeout=600, cwd=None, **limits):
         argv = [str(script), *map(str, args)]
         cwd = cwd or root
         if prewarmed.takes(script):
-            result = prewarmed.run(argv, cwd, timeout, scratch)
+            result = prewarmed.run(argv, cwd, timeout, scratch, **limits)
         else:
             result = subprocess.run([sys.executable, *argv], cwd=cwd, env=env,
                                     capture_output=True, text=True, timeout=timeout,
-                                    check=False)
+                                    check=False, preexec_fn=lambda: process_limits.apply(**limits))
         if check:
             assert result.returncode == 0, result.stderr[-3000:]
         return result

@@ -28,6 +28,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+import process_limits  # noqa: E402  (tests/, the script's directory)
+
 import keras  # noqa: E402,F401  (imported once, for every child)
 import tensorflow  # noqa: E402,F401
 
@@ -54,6 +56,7 @@ def child(request):
             os.dup2(target, fd)
             os.close(target)
         sys.stdin = open(os.devnull)
+        process_limits.apply(**{k: request[k] for k in process_limits.NAMES if k in request})
         sys.argv = list(request["argv"])
         try:
             runpy.run_path(sys.argv[0], run_name="__main__")

@@ -8,10 +8,7 @@ run ends."""
 import json
 import os
 import re
-import resource
-import signal
 import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -25,16 +22,16 @@ TRAIN = [*TINY, "--genotype=DARTS_V2", "--epochs=1", "--steps_per_epoch=3", "--n
          "--cutout=0"]
 
 
-def run(root, program, args, limit=None):
-    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+@pytest.fixture
+def run(root, run_script):
+    """run(program, args, limit=None): bin/`program` with each file it writes
+    limited to `limit` bytes."""
 
-    def limited():
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    def run(program, args, limit=None):
+        return run_script(os.path.join(root, "bin", program), *args, check=False,
+                          fsize=limit)
 
-    return subprocess.run([sys.executable, os.path.join(root, "bin", program), *args],
-                          cwd=root, env=env, capture_output=True, text=True, timeout=600,
-                          preexec_fn=limited if limit else None)
+    return run
 
 
 def largest(directory, where=lambda path: True):
@@ -58,35 +55,22 @@ def check_one_line(result, reason="file too large"):
     return lines[0]
 
 
-def test_a_full_disk_at_export_keeps_the_checkpoint_and_the_rerun_exports(tmp_path, root):
+def test_a_full_disk_at_export_keeps_the_checkpoint_and_the_rerun_exports(tmp_path, run):
     whole = str(tmp_path / "whole")
-    assert run(root, "train.py", [*TRAIN, f"--output_dir={whole}"]).returncode == 0
+    assert run("train.py", [*TRAIN, f"--output_dir={whole}"]).returncode == 0
     checkpoint = largest(os.path.join(whole, "checkpoints"))
     export = largest(os.path.join(whole, "saved_model"))
     assert export > checkpoint  # the export's graph outgrows any checkpoint file
     out = str(tmp_path / "limited")
     args = [*TRAIN, f"--output_dir={out}"]
-    line = check_one_line(run(root, "train.py", args, limit=(checkpoint + export) // 2))
+    line = check_one_line(run("train.py", args, limit=(checkpoint + export) // 2))
     assert out in line
-    rerun = run(root, "train.py", args)
+    rerun = run("train.py", args)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert "is finished" in rerun.stderr
     with open(os.path.join(whole, "results.json")) as a, open(os.path.join(out, "results.json")) as b:
         assert json.load(a)["test_top1"] == json.load(b)["test_top1"]
     assert os.path.isdir(os.path.join(out, "saved_model"))
-
-
-def _without_file_permission_override():
-    """Root writes into read-only directories (CAP_DAC_OVERRIDE): a child of
-    root's drops that capability (and DAC_READ_SEARCH) so the modes hold."""
-    if os.geteuid() != 0:
-        return
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    for capability in (1, 2):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
-        if libc.prctl(24, capability, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
-            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
 
 
 def _set_tree_mode(top, directories, files):
@@ -109,10 +93,10 @@ def same_search(first, second):
 
 
 @pytest.fixture(scope="class")
-def whole_search(tmp_path_factory, root):
+def whole_search(tmp_path_factory, root, run_script):
     """An uninterrupted search, the reference of the class's faulty ones."""
     whole = str(tmp_path_factory.mktemp("whole"))
-    assert run(root, "search.py", [*SEARCH, f"--output_dir={whole}"]).returncode == 0
+    run_script(os.path.join(root, "bin", "search.py"), *SEARCH, f"--output_dir={whole}")
     return whole
 
 
@@ -121,42 +105,39 @@ class TestSearchStorage:
     again, where an uninterrupted one does."""
 
     def test_a_full_disk_stops_it_and_the_rerun_ends_where_an_uninterrupted_one_does(
-            self, tmp_path, root, whole_search):
+            self, tmp_path, run, whole_search):
         checkpoint = largest(os.path.join(whole_search, "checkpoints"),
                              lambda p: ".data-" in p)
         out = str(tmp_path / "limited")
         args = [*SEARCH, f"--output_dir={out}"]
-        check_one_line(run(root, "search.py", args, limit=checkpoint // 2))
-        rerun = run(root, "search.py", args)
+        check_one_line(run("search.py", args, limit=checkpoint // 2))
+        rerun = run("search.py", args)
         assert rerun.returncode == 0, rerun.stderr[-2000:]
         same_search(whole_search, out)
 
     def test_its_directory_made_read_only_mid_run_stops_it_and_the_rerun_resumes(
-            self, tmp_path, root, whole_search):
+            self, tmp_path, run, start_bin, whole_search):
         import glob
         import time
 
         out = str(tmp_path / "read_only")
-        env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-        command = [sys.executable, os.path.join(root, "bin", "search.py"), *SEARCH,
-                   f"--output_dir={out}"]
-        process = subprocess.Popen(command, cwd=root, env=env, stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.PIPE, text=True,
-                                   preexec_fn=_without_file_permission_override)
+        command = [*SEARCH, f"--output_dir={out}"]
+        process = start_bin("search.py", *command, drop_dac_override=True)
         deadline = time.time() + 300
         while not glob.glob(os.path.join(out, "checkpoints", "ckpt-2.index")):
             assert process.poll() is None and time.time() < deadline, process.stderr.read()
             time.sleep(0.01)
         _set_tree_mode(out, 0o555, 0o444)
         try:
-            _, stderr = process.communicate(timeout=300)
+            process.wait(timeout=300)
+            stderr = process.stderr.read().decode(errors="replace")
         finally:
             _set_tree_mode(out, 0o755, 0o644)
         result = subprocess.CompletedProcess(command, process.returncode, "", stderr)
         line = check_one_line(result, "permission denied")
         assert out in line and "make the directory writable" in line
         assert not os.path.exists(os.path.join(out, "genotype.json"))
-        rerun = run(root, "search.py", [*SEARCH, f"--output_dir={out}"])
+        rerun = run("search.py", [*SEARCH, f"--output_dir={out}"])
         assert rerun.returncode == 0, rerun.stderr[-2000:]
         assert "resuming from" in rerun.stderr
         same_search(whole_search, out)
