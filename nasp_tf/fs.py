@@ -70,10 +70,6 @@ def makedirs(path):
         os.makedirs(path, exist_ok=True)
 
 
-def size(path):
-    return _gfile().stat(path).length if is_remote(path) else os.path.getsize(path)
-
-
 def remove(path):
     """Removes the file or the directory tree `path` (nothing if it is absent)."""
     if is_remote(path):
@@ -142,24 +138,25 @@ def move(source, target):
     if not is_remote(source):
         os.replace(source, target)
         return
-    gfile = _gfile()
-    if not gfile.isdir(source):
-        gfile.rename(source, target, overwrite=True)
+    is_tree = _gfile().isdir(source)
+    _each_file(source, target, is_tree, _gfile().rename)
+    if is_tree:
+        remove(source)
+
+
+def _each_file(source, target, is_tree, transfer):
+    """`transfer(from, to, overwrite=True)` of file `source` to `target`, or
+    of every file of the tree `source` to the same place under the URL
+    `target`."""
+    if not is_tree:
+        transfer(source, target, overwrite=True)
         return
-    gfile.makedirs(target)
+    _gfile().makedirs(target)
     for relative in files_under(source):
-        gfile.makedirs(dirname(join(target, relative)))
-        gfile.rename(join(source, relative), join(target, relative), overwrite=True)
-    remove(source)
+        _gfile().makedirs(dirname(join(target, relative)))
+        transfer(join(source, relative), join(target, relative), overwrite=True)
 
 
 def upload(local, target):
     """Copies local file or directory `local` to the URL `target`."""
-    gfile = _gfile()
-    if not os.path.isdir(local):
-        gfile.copy(local, target, overwrite=True)
-        return
-    gfile.makedirs(target)
-    for relative in files_under(local):
-        gfile.makedirs(dirname(join(target, relative)))
-        gfile.copy(os.path.join(local, relative), join(target, relative), overwrite=True)
+    _each_file(local, target, os.path.isdir(local), _gfile().copy)

@@ -110,12 +110,13 @@ def run(config, flags_text=""):
               "seeds": rows}
     atomic.write_text(fs.join(config.output_dir, "selection.json"),
                       json.dumps(report, indent=1))
-    atomic.write_text(fs.join(config.output_dir, "selection.md"), selection_table(report))
+    table = selection_table(report)
+    atomic.write_text(fs.join(config.output_dir, "selection.md"), table)
     genotype_lib.write_json(chosen, fs.join(config.output_dir, "genotype.json"))
     genotype_lib.write_cell_pictures(chosen, config.output_dir)
     logging.info("--search_seeds: chose seed %d (selection top-1 %.4f of %s)", best["seed"],
                  best["selection_top1"], ", ".join(f"{r['selection_top1']:.4f}" for r in rows))
-    print(selection_table(report), end="")
+    print(table, end="")
     print(f"chosen: seed {best['seed']} (selection top-1 {best['selection_top1']:.4f}); "
           f"genotype in {os.path.join(config.output_dir, 'genotype.json')}")
     return chosen
