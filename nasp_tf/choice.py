@@ -46,6 +46,7 @@ class _Setting:
         self.mode = None
         self.weights = None
         self.index = None
+        self.runs = None  # the searcher's `SharedRuns`, or None: this layer's own graph
 
 
 def _chosen_index(names, value, what):
@@ -121,6 +122,7 @@ class Choice(keras.layers.Layer):
         if len(set(shapes.values())) > 1:
             raise ValueError(f"Choice {self.name!r}: the candidates' outputs differ in shape "
                              f"for the input shape {tuple(input_shape)}. Received: {shapes}")
+        self._input_tail = tuple(input_shape)[1:]
         self._output_tail = next(iter(shapes.values()))[1:]
 
     def _run(self, k, x, training):
@@ -130,41 +132,44 @@ class Choice(keras.layers.Layer):
         setting = self.setting
         if setting.mode is None:
             return self._run(self.fixed, x, training)
-        if setting.mode == "dense":
-            outs = tf.stack([self._run(k, x, training) for k in range(self.num_columns)])
-            return tf.tensordot(tf.cast(setting.weights[0], outs.dtype), outs, 1)
-        if setting.mode not in ("discrete", "arch"):
+        if setting.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}. Received: {setting.mode!r}")
+        runs = setting.runs if setting.runs is not None else _OwnRuns()
+        if setting.mode == "dense":
+            outs, _ = runs.all(self, x, training)
+            return tf.tensordot(tf.cast(setting.weights[0], outs.dtype), outs, 1)
         index = setting.index[0]
         row = setting.weights[0]
         # The coefficient of the selected candidate: 1 in the code's prox_C1,
         # A's own value with keep_value.
         scale = tf.reduce_sum(row * tf.one_hot(index, self.num_columns, dtype=row.dtype))
-        if setting.mode == "arch":
-            # d/da_k = <dL/dy, f_k(x)> comes from a stopped stack of every
-            # candidate (each updates its batch-norm statistics here, once).
-            outs = tf.stop_gradient(tf.stack([self._run(k, x, training)
-                                              for k in range(self.num_columns)]))
-            run = self._run_again
-        else:
-            run = self._run
-        branches = [lambda k=k: run(k, x, training) for k in range(self.num_columns)]
-        # Index `num_columns`: the edge is pruned (an InputChoice ranked by it
-        # dropped it) and computes nothing.
-        branches.append(lambda: self._nothing(x))
-        selected = tf.switch_case(index, branches)
-        scale = tf.cast(scale, selected.dtype)
         if setting.mode == "discrete":
-            return scale * selected
+            selected, _ = runs.selected(self, index, x, training)
+            return tf.cast(scale, selected.dtype) * selected
+        # "arch": d/da_k = <dL/dy, f_k(x)> comes from a stopped stack of every
+        # candidate (each updates its batch-norm statistics here, once); the
+        # selected one runs again for dL/dx, from the state the stack left
+        # and leaving it so (a step moves it once, as the CNN supernet's ops).
+        outs, state = runs.all(self, x, training)
+        outs = tf.stop_gradient(outs)
+        selected, _ = runs.selected(self, index, x, training, again=True, state=state)
+        scale = tf.cast(scale, selected.dtype)
         # dL/dx flows through the selected candidate alone, the only one with
         # a non-zero a_k.
         mixed = tf.tensordot(tf.cast(row, outs.dtype), outs, 1)
         return mixed + tf.stop_gradient(scale) * (selected - tf.stop_gradient(selected))
 
+    def _branches(self, x, training, run):
+        branches = [lambda k=k: run(k, x, training) for k in range(self.num_columns)]
+        # Index `num_columns`: the edge is pruned (an InputChoice ranked by it
+        # dropped it) and computes nothing.
+        branches.append(lambda: self._nothing(x))
+        return branches
+
     def _run_again(self, k, x, training):
         """Candidate k run a second time in one step (for its gradient): its
         non-trainable state (batch-norm statistics, seeds) is put back as it
-        was, so a step moves it once, as the CNN supernet's ops do."""
+        was."""
         if not training:
             return self._run(k, x, training)
         state = self.candidates[k].non_trainable_variables
@@ -314,6 +319,189 @@ class InputChoice(keras.layers.Layer):
 
 
 DECISIONS = (Choice, InputChoice)
+
+
+# Running a Choice's candidates in a search: in its own graph, or in traces
+# that alike Choices share.
+
+
+class _OwnRuns:
+    """A Choice's candidates in its own graph: each Choice traces its own."""
+
+    def all(self, choice, x, training):
+        """(every candidate's output, stacked; None): each updates its state."""
+        return tf.stack([choice._run(k, x, training) for k in range(choice.num_columns)]), None
+
+    def selected(self, choice, index, x, training, again=False, state=None):
+        """(the selected candidate's output, None); `again`: a second run in
+        the step, which leaves the state as it found it."""
+        run = choice._run_again if again else choice._run
+        return tf.switch_case(index, choice._branches(x, training, run)), None
+
+
+def _without_names(config):
+    if isinstance(config, dict):
+        return {k: _without_names(v) for k, v in config.items() if k != "name"}
+    if isinstance(config, (list, tuple)):
+        return [_without_names(v) for v in config]
+    return config
+
+
+def _likeness(choice):
+    """What two Choices must have in common to share traces: the layer
+    class, the input shape and dtype, and per candidate its class, its
+    configuration but for names (so a functional block, whose connections
+    name its layers, shares with nothing) and the shapes and dtypes of its
+    variables in order. None: the layer cannot say (a candidate without a
+    configuration), and shares with nothing."""
+    try:
+        parts = [choice.compute_dtype, tuple(choice._input_tail)]
+        for layer in choice.candidates:
+            config = json.dumps(_without_names(layer.get_config()), sort_keys=True,
+                                default=repr)
+            parts.append((type(layer), config,
+                          tuple((tuple(v.shape), str(v.dtype)) for v in layer.trainable_variables),
+                          tuple((tuple(v.shape), str(v.dtype))
+                                for v in layer.non_trainable_variables)))
+    except (NotImplementedError, TypeError, ValueError, AttributeError):
+        return None
+    return (type(choice), tuple(parts))
+
+
+class _SharedTrace:
+    """The two traced runs of Choices alike (`_likeness`), made from the
+    first of them, `representative`: every candidate (stacked) and the
+    selected one (`tf.switch_case`). Each takes the candidates' weights and
+    state as tensors and runs the representative's candidates in a
+    `keras.StatelessScope` that maps their variables to them; the new state
+    (batch-norm statistics, seeds) comes back as outputs. `updated` holds the
+    (candidate, state variable) pairs a run was seen to change."""
+
+    def __init__(self, representative, shared):
+        self.layers = list(representative.candidates)
+        self.representative = representative
+        self.shared = shared
+        self.updated = set()
+        options = dict(autograph=False, experimental_attributes={"_noinline": True})
+        self.all = tf.function(self._all, **options)
+        self.selected = tf.function(self._selected, **options)
+
+    def _run(self, k, x, training, weights, state):
+        layer = self.layers[k]
+        variables = layer.non_trainable_variables
+        mapping = list(zip(layer.trainable_variables, weights[k])) + list(zip(variables,
+                                                                              state[k]))
+        with keras.StatelessScope(state_mapping=mapping) as scope:
+            given = [scope.get_current_value(v) for v in variables]
+            out = layer(x, training=training)
+        new = [scope.get_current_value(v) for v in variables]
+        self.updated.update((k, i) for i, (a, b) in enumerate(zip(given, new)) if a is not b)
+        return out, new
+
+    def _nothing(self, x, weights, state):
+        tail = getattr(self.representative, "_output_tail", None)
+        if tail is None or any(d is None for d in tail):
+            return tf.zeros_like(self._run(0, x, False, weights, state)[0])
+        return self.representative._nothing(x)
+
+    def _check_captures(self):
+        # A candidate that reads a variable it does not list would read the
+        # representative's in every Choice: refuse rather than compute that.
+        graph = tf.compat.v1.get_default_graph()
+        if any(external.dtype == tf.resource for external, _ in graph.captures):
+            raise ValueError(
+                f"Choice {self.representative.name!r}: a candidate reads a variable that is "
+                "not among its own weights, so its trace cannot be shared with the Choices "
+                "alike; search with SpaceSearcher(..., share_traces=False). Received: "
+                f"candidates {list(self.representative.candidate_names)}")
+
+    def _all(self, x, weights, state, training):
+        self.shared.traces += 1
+        outs, new = [], []
+        for k in range(len(self.layers)):
+            out, values = self._run(k, x, training, weights, state)
+            outs.append(out)
+            new.append(values)
+        self._check_captures()
+        return tf.stack(outs), new
+
+    def _selected(self, x, index, weights, state, training):
+        self.shared.traces += 1
+
+        def branch(k):
+            def run():
+                out, values = self._run(k, x, training, weights, state)
+                return out, state[:k] + [values] + state[k + 1:]
+            return run
+
+        branches = [branch(k) for k in range(len(self.layers))]
+        branches.append(lambda: (self._nothing(x, weights, state), state))
+        out, new = tf.switch_case(index, branches)
+        self._check_captures()
+        return out, new
+
+
+class SharedRuns:
+    """Traces of candidate runs that the Choice layers of one searcher share.
+
+    A network of repeated cells holds many Choices over the same candidates
+    at the same shapes (an edge of every normal cell of a stage). Traced one
+    by one, every candidate of every Choice is a graph of its own in the
+    step, twice in NASP's architecture step: tracing the DARTS search
+    network took minutes and gigabytes. Here Choices alike (the same layer
+    classes and configurations but for names, the same variable shapes, the
+    same input shape) call one trace of each run with their own weights and
+    state, and assign the state that comes back to their own variables. The
+    arithmetic is the layers' own: only where the graph comes from changes.
+
+    `traces` counts the Python traces made (one per kind of Choice, mode and
+    shape).
+    """
+
+    def __init__(self):
+        self._traces = {}
+        self.traces = 0
+
+    def _trace(self, choice):
+        key = _likeness(choice)
+        if key is None:
+            key = ("own", id(choice))
+        found = self._traces.get(key)
+        if found is None:
+            found = self._traces[key] = _SharedTrace(choice, self)
+        return found
+
+    @staticmethod
+    def _values(choice):
+        from nasp_tf import keras_compat
+
+        def read(variables):
+            return [tf.convert_to_tensor(keras_compat.stored_value(v)) for v in variables]
+
+        return ([read(c.trainable_variables) for c in choice.candidates],
+                [read(c.non_trainable_variables) for c in choice.candidates])
+
+    @staticmethod
+    def _assign(choice, trace, new):
+        for k, i in sorted(trace.updated):
+            choice.candidates[k].non_trainable_variables[i].assign(new[k][i])
+
+    def all(self, choice, x, training):
+        trace = self._trace(choice)
+        weights, state = self._values(choice)
+        outs, new = trace.all(x, weights, state, training)
+        self._assign(choice, trace, new)
+        return outs, new
+
+    def selected(self, choice, index, x, training, again=False, state=None):
+        trace = self._trace(choice)
+        weights, current = self._values(choice)
+        if state is not None:  # read, not differentiated, as the variables would be
+            current = tf.nest.map_structure(tf.stop_gradient, state)
+        out, new = trace.selected(x, index, weights, current, training)
+        if not again:
+            self._assign(choice, trace, new)
+        return out, new
 
 
 def find_decisions(model):

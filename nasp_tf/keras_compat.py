@@ -77,6 +77,33 @@ def _flatten_layers():
         "self", "include_self", "recursive"]
 
 
+def _stored_value():
+    import keras
+    from keras.src.backend.common.stateless_scope import get_stateless_scope
+
+    variable = keras.Variable(1.0, autocast=True)
+    if not (hasattr(variable, "_value") and variable._value is variable.value
+            and get_stateless_scope() is None):
+        return False
+    with keras.StatelessScope(state_mapping=[(variable, 2.0)]):
+        return float(get_stateless_scope().get_current_value(variable)) == 2.0
+
+
+def stored_value(variable):
+    """A Keras variable's value in its own dtype, as the current
+    `keras.StatelessScope` maps it if one does (DARTS's unrolled passes run
+    at other weights so): inside a mixed-precision layer's call
+    `variable.value` is cast to the compute dtype."""
+    from keras.src.backend.common.stateless_scope import get_stateless_scope
+
+    scope = get_stateless_scope()
+    if scope is not None:
+        value = scope.get_current_value(variable)
+        if value is not None:
+            return value
+    return variable._value
+
+
 WORKAROUNDS = (
     Workaround("keras.src.backend.tensorflow.trainer.reduce_per_replica(values, strategy, "
                "reduction)", "nasp_tf.distribute._reduce_logs_across_workers",
@@ -96,6 +123,13 @@ WORKAROUNDS = (
                "nasp_tf.choice.find_decisions",
                "the one way to list every sublayer of a model, in nested models and in "
                "layers of the user's own alike; Keras has no public one", _flatten_layers),
+    Workaround("keras.Variable._value, keras.src.backend.common.stateless_scope."
+               "get_stateless_scope", "nasp_tf.keras_compat.stored_value "
+               "(nasp_tf.choice.SharedRuns)",
+               "a Choice's shared trace takes its candidates' weights as tensors in their "
+               "own dtype, as a StatelessScope maps them; Variable.value is cast to float16 "
+               "inside a mixed-precision layer, and Keras has no public uncast read",
+               _stored_value),
     Workaround("keras.optimizers.Optimizer._get_variable_index",
                "nasp_tf.optimizers.TorchSGD, nasp_tf.search.base (DARTS's unrolled step)",
                "the one way to find a variable's momentum slot; Keras has no public one",

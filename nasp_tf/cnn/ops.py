@@ -140,7 +140,13 @@ class BatchNorm(keras.layers.Layer):
 
     def params(self):
         names = ("moving_mean", "moving_variance") + (("gamma", "beta") if self.affine else ())
-        return tuple(getattr(self, n).value for n in names)
+        values = tuple(getattr(self, n).value for n in names)
+        if not isinstance(values[0], tf.Variable):
+            # In a keras.StatelessScope (a Choice's shared trace) values are
+            # tensors: the statistics are assigned through their Keras
+            # variables, whose new values the scope collects.
+            values = (self.moving_mean, self.moving_variance) + values[2:]
+        return values
 
     def call(self, x, training=None):
         return batch_norm_apply(x, self.params(), self.affine, bool(training))

@@ -61,11 +61,17 @@ class SpaceSearcher(base.TwoOptimizerModel):
       grad_clip: global-norm clip of the weight gradient (0: none).
       seed: the random baseline's draw (and DARTS's initial noise).
       order: PA's gradient: 2 (second order, the paper) or 1 (NASP's).
+      share_traces: Choice layers alike (the same candidate classes and
+        configurations but for names, the same shapes) share one trace of
+        their candidates, called with each one's own weights
+        (`nasp_tf.choice.SharedRuns`): a network of repeated cells then
+        compiles its step in seconds instead of minutes. False: every Choice
+        traces its own graph.
       **kwargs: `keras.Model` arguments.
     """
 
     def __init__(self, model, searcher="nasp", eta=0.0, keep_value=False, grad_clip=5.0,
-                 seed=0, order=2, **kwargs):
+                 seed=0, order=2, share_traces=True, **kwargs):
         kwargs.setdefault("name", "space_searcher")
         super().__init__(**kwargs)
         if searcher not in ALGORITHMS:
@@ -85,6 +91,7 @@ class SpaceSearcher(base.TwoOptimizerModel):
         self.keep_value = bool(keep_value)
         self.grad_clip = float(grad_clip)
         self.seed = int(seed)
+        self.shared_runs = choice_lib.SharedRuns() if share_traces else None
         # One layer per decision (its layers: `decision_layers`).
         self.decision_layers = choice_lib.group_decisions(choice_lib.find_decisions(model))
         self.decisions = [layers[0] for layers in self.decision_layers.values()]
@@ -247,11 +254,12 @@ class SpaceSearcher(base.TwoOptimizerModel):
         for d in self._all_layers:
             d.setting.mode = mode
             d.setting.weights, d.setting.index = arch[d.decision]
+            d.setting.runs = self.shared_runs
         try:
             return self.model(x, training=training)
         finally:
             for d in self._all_layers:
-                d.setting.mode = d.setting.weights = d.setting.index = None
+                d.setting.mode = d.setting.weights = d.setting.index = d.setting.runs = None
 
     def _mixture(self, matrices=None):
         """DARTS's coefficients: the softmax of each decision's block of A

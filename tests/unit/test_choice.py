@@ -31,14 +31,16 @@ def _two_dense_model(width=3):
     return keras.Model(inputs, choice(inputs)), choice
 
 
-def _set(decision, mode, weights, index=None):
+def _set(decision, mode, weights, index=None, runs=None):
     decision.setting.mode = mode
     decision.setting.weights = tf.constant(weights, tf.float32)
     decision.setting.index = None if index is None else tf.constant(index, tf.int32)
+    decision.setting.runs = runs
 
 
 def _reset(decision):
     decision.setting.mode = decision.setting.weights = decision.setting.index = None
+    decision.setting.runs = None
 
 
 def test_outside_a_search_a_choice_runs_its_fixed_candidate():
@@ -50,8 +52,10 @@ def test_outside_a_search_a_choice_runs_its_fixed_candidate():
     np.testing.assert_allclose(out.numpy(), _affine(fixed.candidates[1], x), rtol=1e-5)
 
 
+@pytest.mark.parametrize("shared", [False, True], ids=["own", "shared"])
 @pytest.mark.parametrize("selected", [0, 2])
-def test_the_three_modes_against_numpy(selected):
+def test_the_three_modes_against_numpy(selected, shared):
+    """In its own graph and in a shared trace (`SharedRuns`)."""
     model, choice = _two_dense_model()
     rng = np.random.RandomState(1)
     x = rng.randn(6, 4).astype(np.float32)
@@ -60,7 +64,7 @@ def test_the_three_modes_against_numpy(selected):
     row = np.eye(3, dtype=np.float32)[selected][None]
     mix = np.array([[0.2, 0.5, 0.3]], np.float32)
     for mode, weights in (("discrete", row), ("arch", row), ("dense", mix)):
-        _set(choice, mode, weights, [selected])
+        _set(choice, mode, weights, [selected], choice_lib.SharedRuns() if shared else None)
         xt = tf.constant(x)
         w = tf.constant(weights)
         choice.setting.weights = w
@@ -340,3 +344,80 @@ def test_layers_of_one_decision_must_be_alike():
     h = choice_lib.Choice({"b": keras.layers.Dense(4)}, decision="d", name="two")(h)
     with pytest.raises(ValueError, match="the layers of decision 'd' differ"):
         space_lib.SpaceSearcher(keras.Model(inputs, h), "nasp")
+
+
+def _normalised_block(units):
+    """Dense then batch norm, every initializer unseeded: blocks built alike
+    are alike (`nasp_tf.choice.SharedRuns`)."""
+    return keras.Sequential([keras.layers.Dense(units), keras.layers.BatchNormalization(
+        momentum=0.9, beta_initializer="ones")])
+
+
+def test_alike_choices_share_one_trace_and_each_runs_its_own_weights_and_statistics():
+    """Three Choices of one kind and one of another input shape: one trace
+    per kind and run, each Choice computing with its own kernels and moving
+    its own batch-norm statistics (numpy's dense layer and batch norm)."""
+    inputs = keras.Input((4,))
+    h, choices = inputs, []
+    for i, units in enumerate((4, 4, 4, 6)):
+        choices.append(choice_lib.Choice({"norm": _normalised_block(units),
+                                          "relu": keras.layers.Dense(units, "relu")},
+                                         name=f"c{i}"))
+        h = choices[-1](h)
+    searcher = space_lib.SpaceSearcher(keras.Model(inputs, h), searcher="nasp")
+    rng = np.random.RandomState(4)
+    for choice in choices:  # each its own weights and statistics
+        for v in choice.candidates[0].weights:
+            v.assign(rng.uniform(0.5, 1.5, v.shape).astype(np.float32))
+    x = rng.randn(8, 4).astype(np.float32)
+    expected, stats = x, []
+    for choice in choices:
+        kernel, bias, gamma, beta, mean0, var0 = (w.numpy() for w in
+                                                  choice.candidates[0].weights)
+        z = expected @ kernel + bias
+        mean, var = z.mean(0), z.var(0)
+        expected = gamma * (z - mean) / np.sqrt(var + 1e-3) + beta
+        stats.append((0.9 * mean0 + 0.1 * mean, 0.9 * var0 + 0.1 * var))
+    arch = {c.name: (tf.constant([[1.0, 0.0]]), tf.constant([0])) for c in choices}
+    y = searcher._run(tf.constant(x), arch, "discrete", True)
+    np.testing.assert_allclose(y.numpy(), expected, rtol=1e-4, atol=1e-4)
+    for choice, (mean, var) in zip(choices, stats):
+        moving = [w.numpy() for w in choice.candidates[0].non_trainable_weights]
+        np.testing.assert_allclose(moving[0], mean, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(moving[1], var, rtol=1e-4, atol=1e-5)
+    assert searcher.shared_runs.traces == 2  # the selected run of each kind
+    searcher._run(tf.constant(x), arch, "arch", True)
+    assert searcher.shared_runs.traces == 4  # and the stacked run of each
+
+
+class _Borrowing(keras.layers.Layer):
+    """Multiplies by another layer's kernel, which it does not list."""
+
+    def __init__(self, other, **kwargs):
+        super().__init__(**kwargs)
+        self._kernel = lambda: other.kernel
+
+    def call(self, x):
+        return x @ self._kernel()
+
+    def get_config(self):
+        return {"name": self.name}
+
+
+def test_a_candidate_reading_weights_it_does_not_own_is_refused_in_a_shared_trace():
+    inputs = keras.Input((3,))
+    owner = keras.layers.Dense(3, name="owner")
+    h = owner(inputs)
+    for i in range(2):
+        h = choice_lib.Choice({"borrow": _Borrowing(owner, name=f"b{i}"),
+                               "dense": keras.layers.Dense(3, name=f"d{i}")}, name=f"c{i}")(h)
+    model = keras.Model(inputs, h)
+    arch = {f"c{i}": (tf.constant([[1.0, 0.0]]), tf.constant([0])) for i in range(2)}
+    with pytest.raises(ValueError, match=r"Choice 'c0'.*not among its own.*share_traces=False"):
+        space_lib.SpaceSearcher(model)._run(tf.ones((2, 3)), arch, "discrete", True)
+    # Each in its own graph, it reads the owner's kernel as it should.
+    y = space_lib.SpaceSearcher(model, share_traces=False)._run(tf.ones((2, 3)), arch,
+                                                                "discrete", True)
+    hidden = np.ones((2, 3)) @ owner.kernel.numpy() + owner.bias.numpy()
+    kernel = owner.kernel.numpy()
+    np.testing.assert_allclose(y.numpy(), hidden @ kernel @ kernel, rtol=1e-5)
