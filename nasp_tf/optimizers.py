@@ -18,14 +18,23 @@ import tensorflow as tf
 
 
 class _PreAggregated:
+    """nasp_tf's steps hand these optimizers gradients already summed over the
+    replicas. With `sums_replicas` one sums them itself, as Keras's own
+    optimizers do: for a model that Keras's own `train_step` trains."""
+
+    sums_replicas = False
+
     def _all_reduce_sum_gradients(self, grads_and_vars):
+        if self.sums_replicas:
+            return super()._all_reduce_sum_gradients(grads_and_vars)
         return list(grads_and_vars)
 
 
 def sums_over_replicas(optimizer):
     """Whether `optimizer` all-reduces the gradients it is given (Keras's own
-    optimizers do; nasp_tf's take them summed already)."""
-    return not isinstance(optimizer, _PreAggregated)
+    optimizers do; nasp_tf's take them summed already, unless made with
+    `sums_replicas=True`)."""
+    return not isinstance(optimizer, _PreAggregated) or optimizer.sums_replicas
 
 
 class _ScaledRate:
@@ -59,14 +68,18 @@ class TorchSGD(_ScaledRate, _PreAggregated, keras.optimizers.Optimizer):
       learning_rate: float or schedule.
       momentum: momentum factor (no dampening, no Nesterov).
       l2: coupled weight decay.
+      sums_replicas: sum the gradients over the replicas here (Keras's own
+        `train_step` gives each replica's); nasp_tf's steps give them summed.
     """
 
-    def __init__(self, learning_rate=0.025, momentum=0.9, l2=0.0, name="torch_sgd", **kwargs):
+    def __init__(self, learning_rate=0.025, momentum=0.9, l2=0.0, name="torch_sgd",
+                 sums_replicas=False, **kwargs):
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
         if momentum < 0 or l2 < 0:
             raise ValueError(f"momentum and l2 must be >= 0. Received: momentum={momentum}, l2={l2}")
         self.momentum = momentum
         self.l2 = l2
+        self.sums_replicas = bool(sums_replicas)
 
     def build(self, variables):
         if self.built:
@@ -100,6 +113,12 @@ class TorchSGD(_ScaledRate, _PreAggregated, keras.optimizers.Optimizer):
             trainable_variables = self._trainable_variables
         if not self.built:
             self.build(trainable_variables)
+        if self.sums_replicas:
+            present = [i for i, g in enumerate(grads) if g is not None]
+            summed = all_reduce_sum([grads[i] for i in present])
+            grads = list(grads)
+            for i, grad in zip(present, summed):
+                grads[i] = grad
         learning_rate = tf.cast(self.learning_rate, tf.float32)
         momentum = tf.constant(self.momentum, tf.float32)
         l2 = tf.constant(self.l2, tf.float32) if self.l2 else None
@@ -123,7 +142,7 @@ class TorchSGD(_ScaledRate, _PreAggregated, keras.optimizers.Optimizer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(momentum=self.momentum, l2=self.l2)
+        config.update(momentum=self.momentum, l2=self.l2, sums_replicas=self.sums_replicas)
         return config
 
 
@@ -139,16 +158,18 @@ class TorchAdam(_ScaledRate, _PreAggregated, keras.optimizers.Adam):
 
     Args:
       l2: coupled weight decay.
+      sums_replicas: as `TorchSGD`'s.
       **kwargs: arguments of `keras.optimizers.Adam`.
     """
 
     def __init__(self, learning_rate=3e-4, beta_1=0.5, beta_2=0.999, epsilon=1e-8,
-                 l2=1e-3, name="torch_adam", **kwargs):
+                 l2=1e-3, name="torch_adam", sums_replicas=False, **kwargs):
         super().__init__(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2,
                          epsilon=epsilon, name=name, **kwargs)
         if l2 < 0:
             raise ValueError(f"l2 must be >= 0. Received: l2={l2}")
         self.l2 = l2
+        self.sums_replicas = bool(sums_replicas)
 
     def update_step(self, gradient, variable, learning_rate):
         if self.l2:
@@ -157,7 +178,7 @@ class TorchAdam(_ScaledRate, _PreAggregated, keras.optimizers.Adam):
 
     def get_config(self):
         config = super().get_config()
-        config.update(l2=self.l2)
+        config.update(l2=self.l2, sums_replicas=self.sums_replicas)
         return config
 
 

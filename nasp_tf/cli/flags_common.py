@@ -375,11 +375,6 @@ def register_strategy_validators():
         "--strategy=multi_worker reads its cluster from TF_CONFIG: start the workers with "
         "python bin/launch.py --workers=N -- bin/search.py ... (one machine), or set "
         "TF_CONFIG on each machine (docs/scaling.md)")
-    flags.register_multi_flags_validator(
-        ["space", "strategy"],
-        lambda v: not (space_spec.is_custom(v["space"]) and v["strategy"] == "multi_worker"),
-        "a space of your own does not run on a cluster yet: use --strategy=mirrored (every "
-        "device of one machine) or the default")
 
 
 def cluster_problem(text=None):

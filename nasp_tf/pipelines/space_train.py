@@ -21,11 +21,43 @@ from absl import logging
 from nasp_tf import callbacks as callbacks_lib
 from nasp_tf import choice as choice_lib
 from nasp_tf import counting
+from nasp_tf import distribute
 from nasp_tf import optimizers
 from nasp_tf.data import passes
 from nasp_tf.errors import DataError, UserError
 from nasp_tf.pipelines import common
 from nasp_tf.pipelines import space_inputs
+
+
+class Retrained(distribute.StrategyModel):
+    """The chosen network as `fit` trains it, under every strategy: on a
+    cluster Keras would build a plain model from a batch reduced over the
+    replicas, which fails (`nasp_tf.distribute.StrategyModel`).
+
+    Args:
+      network: the chosen architecture (a built Keras model).
+      **kwargs: `keras.Model` arguments.
+    """
+
+    def __init__(self, network, **kwargs):
+        kwargs.setdefault("name", "retrained")
+        super().__init__(**kwargs)
+        self.network = network
+        self.built = True
+
+    def call(self, x, training=False):
+        return self.network(x, training=training)
+
+
+def compiled(network, learning_rate, momentum, weight_decay, loss, metrics):
+    """`Retrained(network)` compiled with nasp_tf's SGD, `loss` and `metrics`
+    (call in the strategy's scope). Keras's own `train_step` trains it and
+    gives the optimizer each replica's gradient: the optimizer sums them."""
+    model = Retrained(network)
+    optimizer = optimizers.TorchSGD(learning_rate, momentum, weight_decay, sums_replicas=True)
+    model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
+    optimizer.build(network.trainable_weights)
+    return model
 
 
 def read_choices(path, spec, space):
@@ -65,10 +97,8 @@ def run(config, flags_text=""):
                                            config.epochs, steps, offset=0)
     loss, metrics = space_inputs.loss_and_metrics(config.task)
     with run.strategy.scope():
-        optimizer = optimizers.TorchSGD(schedule, config.momentum, config.weight_decay)
-        network.compile(optimizer=optimizer, loss=loss, metrics=metrics)
-        optimizer.build(network.trainable_weights)
-    run.resume(network, optimizer=optimizer)
+        model = compiled(network, schedule, config.momentum, config.weight_decay, loss, metrics)
+    run.resume(model, optimizer=model.optimizer)
     choice_lib.write_choices(choices, run.path("choices.json"))
     parameters = counting.parameter_count(network)
     logging.info("parameters: %d; choices %s", parameters, json.dumps(choices, sort_keys=True))
@@ -80,11 +110,11 @@ def run(config, flags_text=""):
             config.batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
     if not config.export_only:
-        run.fit(network, train_from, steps, None, [callbacks_lib.EpochCheckpoint(
+        run.fit(model, train_from, steps, None, [callbacks_lib.EpochCheckpoint(
             run.save, config.epochs, run.dir, schedule.lr_at_epoch)], schedule.lr_at_epoch)
     test = tf.data.Dataset.from_tensor_slices((data["x_test"], data["y_test"])).batch(
         config.batch_size)
-    results = network.evaluate(test, verbose=0, return_dict=True)
+    results = model.evaluate(test, verbose=0, return_dict=True)
     logging.info("test: %s", " ".join(f"{k}={float(v):.4f}" for k, v in sorted(results.items())))
     summary = {"space": config.space, "choices": choices, "parameters": parameters,
                "test_examples": len(data["x_test"]),
