@@ -279,11 +279,15 @@ class Prewarmed:
     imported TensorFlow once (one server per test process, started on first
     use)."""
 
-    # The programs, and the test workers that run them on swapped data or on
-    # ram:// (the workers that check what a fresh `import` loads, or that
-    # split the CPU before TensorFlow starts, run as new interpreters).
+    # The programs, the test workers that run them on swapped data or on
+    # ram://, and those that split the CPU into logical devices (the server
+    # has imported TensorFlow but not started its runtime, so a child still
+    # can). The workers that check what a fresh `import` loads run as new
+    # interpreters.
     SCRIPTS = {"bin": ("search.py", "train.py"),
-               os.path.join("tests", "e2e"): ("swapped_data_worker.py", "remote_dir_worker.py")}
+               os.path.join("tests", "e2e"): ("swapped_data_worker.py", "remote_dir_worker.py",
+                                              "mirrored_worker.py", "space_mirrored_worker.py",
+                                              "on_read_checkpoint_worker.py")}
 
     def __init__(self, root, env):
         self.root, self.env, self.server = root, env, None

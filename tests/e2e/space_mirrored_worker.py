@@ -3,10 +3,13 @@ logical CPU devices (they must be made before TensorFlow starts, hence a
 process of its own): python space_mirrored_worker.py single|mirrored SEARCHER
 keras|nasp_tf OUT.npz"""
 
+import os
 import sys
 
-import numpy as np
-import tensorflow as tf
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
 
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)

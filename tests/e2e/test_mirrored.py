@@ -76,18 +76,14 @@ class TestMirrored:
         assert report["hidden_max_diff"] < 1e-4
 
 
-def test_on_read_statistics_are_checkpointed_as_their_mean_in_one_read(tmp_path, root):
+def test_on_read_statistics_are_checkpointed_as_their_mean_in_one_read(tmp_path, root,
+                                                                     run_script):
     """Batch-norm statistics that differ between two replicas: the checkpoint
     holds each one's mean over the replicas (numpy's), under the keys and with
     the values of TensorFlow's own per-variable checkpoint, and a restore puts
     the mean into every replica's copy."""
-    import subprocess
-    import sys
-
     worker = os.path.join(root, "tests", "e2e", "on_read_checkpoint_worker.py")
-    ran = subprocess.run([sys.executable, worker, str(tmp_path)], capture_output=True,
-                         text=True, timeout=600, env={**os.environ, "PYTHONPATH": root})
-    assert ran.returncode == 0, ran.stderr[-3000:]
+    ran = run_script(worker, str(tmp_path))
     report = json.loads(ran.stdout.strip().splitlines()[-1])
     assert len(report["packed"]) == 4  # bn1's and bn2's moving mean and variance
     assert report["keys_equal"] and report["values_equal_plain"]
