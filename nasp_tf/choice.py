@@ -33,6 +33,7 @@ import json
 
 import keras
 import tensorflow as tf
+from absl import logging
 
 MODES = ("discrete", "arch", "dense")
 
@@ -368,6 +369,10 @@ def _likeness(choice):
     return (type(choice), tuple(parts))
 
 
+class _ReadsOtherVariables(Exception):
+    """A candidate read a variable that is not among its weights."""
+
+
 class _SharedTrace:
     """The two traced runs of Choices alike (`_likeness`), made from the
     first of them, `representative`: every candidate (stacked) and the
@@ -406,14 +411,10 @@ class _SharedTrace:
 
     def _check_captures(self):
         # A candidate that reads a variable it does not list would read the
-        # representative's in every Choice: refuse rather than compute that.
+        # representative's in every Choice: such Choices are not shared.
         graph = tf.compat.v1.get_default_graph()
         if any(external.dtype == tf.resource for external, _ in graph.captures):
-            raise ValueError(
-                f"Choice {self.representative.name!r}: a candidate reads a variable that is "
-                "not among its own weights, so its trace cannot be shared with the Choices "
-                "alike; search with SpaceSearcher(..., share_traces=False). Received: "
-                f"candidates {list(self.representative.candidate_names)}")
+            raise _ReadsOtherVariables()
 
     def _all(self, x, weights, state, training):
         self.shared.traces += 1
@@ -454,22 +455,35 @@ class SharedRuns:
     state, and assign the state that comes back to their own variables. The
     arithmetic is the layers' own: only where the graph comes from changes.
 
+    A Choice whose candidates cannot say what they are (no `get_config`),
+    or one of which reads a variable it does not list among its weights
+    (another layer's kernel), runs in its own graph instead.
+
     `traces` counts the Python traces made (one per kind of Choice, mode and
-    shape).
+    shape); `unshared` names the Choices that run in their own graphs.
     """
 
     def __init__(self):
         self._traces = {}
+        self._own = _OwnRuns()
         self.traces = 0
+        self.unshared = set()
 
     def _trace(self, choice):
         key = _likeness(choice)
-        if key is None:
-            key = ("own", id(choice))
+        if key is None or self._traces.get(key, 0) is None:
+            self.unshared.add(choice.name)
+            return None
         found = self._traces.get(key)
         if found is None:
             found = self._traces[key] = _SharedTrace(choice, self)
         return found
+
+    def _unshare(self, choice):
+        self._traces[_likeness(choice)] = None
+        self.unshared.add(choice.name)
+        logging.info("Choice %r traces its own graph: a candidate reads a variable that is "
+                     "not among its weights", choice.name)
 
     @staticmethod
     def _values(choice):
@@ -488,17 +502,29 @@ class SharedRuns:
 
     def all(self, choice, x, training):
         trace = self._trace(choice)
+        if trace is None:
+            return self._own.all(choice, x, training)
         weights, state = self._values(choice)
-        outs, new = trace.all(x, weights, state, training)
+        try:
+            outs, new = trace.all(x, weights, state, training)
+        except _ReadsOtherVariables:
+            self._unshare(choice)
+            return self._own.all(choice, x, training)
         self._assign(choice, trace, new)
         return outs, new
 
     def selected(self, choice, index, x, training, again=False, state=None):
         trace = self._trace(choice)
+        if trace is None:
+            return self._own.selected(choice, index, x, training, again)
         weights, current = self._values(choice)
         if state is not None:  # read, not differentiated, as the variables would be
             current = tf.nest.map_structure(tf.stop_gradient, state)
-        out, new = trace.selected(x, index, weights, current, training)
+        try:
+            out, new = trace.selected(x, index, weights, current, training)
+        except _ReadsOtherVariables:
+            self._unshare(choice)
+            return self._own.selected(choice, index, x, training, again)
         if not again:
             self._assign(choice, trace, new)
         return out, new

@@ -404,20 +404,22 @@ class _Borrowing(keras.layers.Layer):
         return {"name": self.name}
 
 
-def test_a_candidate_reading_weights_it_does_not_own_is_refused_in_a_shared_trace():
+@pytest.mark.parametrize("mode", ["discrete", "arch"])
+def test_choices_whose_candidates_read_weights_they_do_not_own_trace_their_own_graphs(mode):
+    """Two alike Choices whose candidate multiplies by another layer's kernel:
+    a shared trace would read the first one's variables in both, so each runs
+    in its own graph, and the output is numpy's."""
     inputs = keras.Input((3,))
-    owner = keras.layers.Dense(3, name="owner")
-    h = owner(inputs)
+    owners = [keras.layers.Dense(3, name=f"owner{i}") for i in range(2)]
+    owners[1].build((None, 3))
+    h = owners[0](inputs)
     for i in range(2):
-        h = choice_lib.Choice({"borrow": _Borrowing(owner, name=f"b{i}"),
+        h = choice_lib.Choice({"borrow": _Borrowing(owners[i], name=f"b{i}"),
                                "dense": keras.layers.Dense(3, name=f"d{i}")}, name=f"c{i}")(h)
-    model = keras.Model(inputs, h)
+    searcher = space_lib.SpaceSearcher(keras.Model(inputs, h))
     arch = {f"c{i}": (tf.constant([[1.0, 0.0]]), tf.constant([0])) for i in range(2)}
-    with pytest.raises(ValueError, match=r"Choice 'c0'.*not among its own.*share_traces=False"):
-        space_lib.SpaceSearcher(model)._run(tf.ones((2, 3)), arch, "discrete", True)
-    # Each in its own graph, it reads the owner's kernel as it should.
-    y = space_lib.SpaceSearcher(model, share_traces=False)._run(tf.ones((2, 3)), arch,
-                                                                "discrete", True)
-    hidden = np.ones((2, 3)) @ owner.kernel.numpy() + owner.bias.numpy()
-    kernel = owner.kernel.numpy()
-    np.testing.assert_allclose(y.numpy(), hidden @ kernel @ kernel, rtol=1e-5)
+    y = searcher._run(tf.ones((2, 3)), arch, mode, True)
+    kernels = [owner.kernel.numpy() for owner in owners]
+    hidden = np.ones((2, 3)) @ kernels[0] + owners[0].bias.numpy()
+    np.testing.assert_allclose(y.numpy(), hidden @ kernels[0] @ kernels[1], rtol=1e-5)
+    assert searcher.shared_runs.unshared == {"c0", "c1"}
