@@ -12,6 +12,7 @@ import pytest
 import tensorflow as tf
 
 from nasp_tf import api, optimizers
+from nasp_tf import choice as choice_lib
 from nasp_tf.cnn import choice_network
 from nasp_tf.search import space as space_lib
 
@@ -68,15 +69,30 @@ def _copy(pairs):
         ours.assign(value if own_row is None else value[None])
 
 
+# {ops: (the Choice network, its shared traces)}: every searcher of a test
+# process runs on one network per op set (a searcher owns A, the network only
+# weights, which each test sets from its built-in searcher), so the traces of
+# its Choices are made once.
+_NETWORKS = {}
+
+
+def _choice_network(space):
+    if space.ops("normal") not in _NETWORKS:
+        model = choice_network.choice_search_network(space, CLASSES, CHANNELS, CELLS, NODES,
+                                                     SHAPE)
+        _NETWORKS[space.ops("normal")] = (model, choice_lib.SharedRuns())
+    return _NETWORKS[space.ops("normal")]
+
+
 def _searchers(name="nasp"):
     # The weights from a seed of their own, not from whatever state the tests
     # run before this one left the global generator in.
     keras.utils.set_random_seed(0)
     builtin = api.build_searcher(name, "darts7", SHAPE, CLASSES, CHANNELS, CELLS, NODES)
     # DARTS searches the space with `none` added (as the built-in supernet).
-    model = choice_network.choice_search_network(builtin.supernet.space, CLASSES, CHANNELS,
-                                                 CELLS, NODES, SHAPE)
+    model, shared_runs = _choice_network(builtin.supernet.space)
     ours = space_lib.SpaceSearcher(model, name, grad_clip=5.0)
+    ours.shared_runs = shared_runs
     pairs = _pairs(builtin, model)
     _copy(pairs)
     # A in (0.1, 0.9): no ties for prox_C1, no clipping by prox_C2 after one step.
