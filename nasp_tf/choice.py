@@ -465,12 +465,18 @@ class SharedRuns:
 
     def __init__(self):
         self._traces = {}
+        self._keys = {}  # id(Choice) -> its `_likeness`, computed once
         self._own = _OwnRuns()
         self.traces = 0
         self.unshared = set()
 
+    def _key(self, choice):
+        if id(choice) not in self._keys:
+            self._keys[id(choice)] = _likeness(choice)
+        return self._keys[id(choice)]
+
     def _trace(self, choice):
-        key = _likeness(choice)
+        key = self._key(choice)
         if key is None or self._traces.get(key, 0) is None:
             self.unshared.add(choice.name)
             return None
@@ -480,7 +486,7 @@ class SharedRuns:
         return found
 
     def _unshare(self, choice):
-        self._traces[_likeness(choice)] = None
+        self._traces[self._key(choice)] = None
         self.unshared.add(choice.name)
         logging.info("Choice %r traces its own graph: a candidate reads a variable that is "
                      "not among its weights", choice.name)
