@@ -166,9 +166,13 @@ TINY_SEARCHES = {
 # PA runs with its first-order gradient: what a resume must carry (A, the
 # weights, both optimizers, the data position) is the same at either order,
 # and the second-order graph, which triples each run's start-up, is darts2's.
-SEARCHERS = [("images", "darts1"), ("images", "darts2"), ("images", "pa --pa_order=1"),
-             ("images", "pa_lazy --pa_order=1"), ("text", "nasp"), ("text", "darts1"),
-             ("text", "darts2")]
+# DARTS-2nd's image search runs under mixed_float16 (its unrolled step with
+# float16's loss scaling, whose scale the checkpoint must carry) and PA-lazy's
+# under mixed_bfloat16: the binary's wiring of each policy, resumed.
+SEARCHERS = [("images", "darts1"), ("images", "darts2 --mixed_precision=mixed_float16"),
+             ("images", "pa --pa_order=1"),
+             ("images", "pa_lazy --pa_order=1 --mixed_precision=mixed_bfloat16"),
+             ("text", "nasp"), ("text", "darts1"), ("text", "darts2")]
 
 
 # Each killed once, at a random moment after step 3 of 6 (inside the second
@@ -189,6 +193,22 @@ def test_every_searcher_killed_ends_like_an_uninterrupted_one(tmp_path, start_bi
     assert sorted(first) == sorted(second) and first
     for key in first:
         np.testing.assert_array_equal(first[key], second[key], err_msg=key)
+    if family == "images":  # a valid darts7 cell, whatever the policy
+        from nasp_tf import genotype as genotype_lib
+
+        genotype = genotype_lib.load_cnn_genotype(os.path.join(whole, "genotype.json"))
+        assert genotype.space == "darts7" and len(genotype.normal) == 2
+        assert all(op != "none" for op, _ in genotype.normal + genotype.reduce)
+        a = first["epoch_001.npz:A_normal"]
+        assert a.shape == ((2, 8) if name == "darts2" else (2, 7))
+        assert a.dtype == np.float32 and np.isfinite(a).all()
+        assert os.path.exists(os.path.join(whole, "cell_normal.png"))
+        # float16's loss scale is checkpointed (and restored: the arrays above).
+        import tensorflow as tf
+
+        prefix = os.path.join(killed, "checkpoints", f"ckpt-{_numbers(killed)[-1]}")
+        scaled = any("loss_scale" in n for n, _ in tf.train.list_variables(prefix))
+        assert scaled == ("--mixed_precision=mixed_float16" in extra)
 
 
 def test_a_search_of_a_space_of_your_own_killed_twice_ends_like_an_uninterrupted_one(

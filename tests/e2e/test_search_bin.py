@@ -128,39 +128,6 @@ class TestTinySearch:
         assert int(width) > 300 and png[:4] == b"\x89PNG"
 
 
-def checkpoint_names(run):
-    """The variable names of the newest checkpoint of `run`."""
-    import glob
-
-    import tensorflow as tf
-
-    index = sorted(glob.glob(os.path.join(run, "checkpoints", "ckpt-*.index")))[-1]
-    return [name for name, _ in tf.train.list_variables(index[:-len(".index")])]
-
-
-# The binary's wiring of the baselines, each under a 16-bit policy (a short
-# search under each policy writes a valid genotype): darts2 for the unrolled
-# second-order step with float16's loss scaling (test_mirrored.py checks it
-# on two replicas against one device); pa_lazy (first order here: the unit
-# tests check its second order) for PA's own A step and step size.
-@pytest.mark.parametrize("searcher,extra", [
-    ("darts2", ("--mixed_precision=mixed_float16",)),
-    ("pa_lazy", ("--pa_order=1", "--mixed_precision=mixed_bfloat16"))])
-def test_baseline_searchers_run_end_to_end(searcher, extra, tmp_path, run_bin):
-    run_bin("search.py", *TINY, f"--searcher={searcher}", *extra, f"--output_dir={tmp_path}")
-    genotype = genotype_lib.load_cnn_genotype(str(tmp_path / "genotype.json"))
-    assert genotype.space == "darts7" and len(genotype.normal) == 2
-    assert all(op != "none" for op, _ in genotype.normal + genotype.reduce)
-    arch = read_npz(tmp_path / "arch" / "epoch_001.npz")
-    assert arch["A_normal"].shape == ((2, 8) if searcher == "darts2" else (2, 7))
-    assert arch["A_normal"].dtype == np.float32 and np.isfinite(arch["A_normal"]).all()
-    assert (tmp_path / "cell_normal.png").exists()
-    # float16's loss scale is checkpointed: a resumed run scales as an
-    # uninterrupted one.
-    scaled = any("loss_scale" in name for name in checkpoint_names(str(tmp_path)))
-    assert scaled == ("--mixed_precision=mixed_float16" in extra)
-
-
 @pytest.mark.slow
 def test_a_size_budget_returns_a_cell_whose_network_fits(tmp_path, run_bin):
     # A budget just above the smallest network of the retraining flags: the
