@@ -200,7 +200,7 @@ def test_every_searcher_killed_ends_like_an_uninterrupted_one(tmp_path, start_bi
         assert genotype.space == "darts7" and len(genotype.normal) == 2
         assert all(op != "none" for op, _ in genotype.normal + genotype.reduce)
         a = first["epoch_001.npz:A_normal"]
-        assert a.shape == ((2, 8) if name == "darts2" else (2, 7))
+        assert a.shape == ((2, 8) if name.startswith("darts") else (2, 7))  # DARTS adds none
         assert a.dtype == np.float32 and np.isfinite(a).all()
         assert os.path.exists(os.path.join(whole, "cell_normal.png"))
         # float16's loss scale is checkpointed (and restored: the arrays above).
