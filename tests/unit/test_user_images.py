@@ -411,7 +411,10 @@ def test_a_folder_streams_from_disk_pass_by_pass(tmp_path, image_folder):
     assert np.isclose(np.mean(first), np.mean(originals[:, 1:-1, 1:-1]), atol=0.5)
     for path in [os.path.join(d, f) for d, _, fs in os.walk(os.path.join(folder, "train"))
                  for f in fs]:
-        write_png(path, np.full((8, 8, 3), 255, np.uint8))
+        # Replaced whole (written aside, then renamed): the pipeline reads
+        # ahead in its own threads and must never see a half-written file.
+        write_png(path + ".part", np.full((8, 8, 3), 255, np.uint8))
+        os.replace(path + ".part", path)
     white = (1.0 - np.array(source.mean)) / np.array(source.std)
     # The weight half is 4 images, a pass is one batch: the passes after the
     # ones the pipeline read ahead come from the rewritten files.
