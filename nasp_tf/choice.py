@@ -151,9 +151,9 @@ class Choice(keras.layers.Layer):
         # candidate (each updates its batch-norm statistics here, once); the
         # selected one runs again for dL/dx, from the state the stack left
         # and leaving it so (a step moves it once, as the CNN supernet's ops).
-        outs, state = runs.all(self, x, training)
+        outs, read = runs.all(self, x, training)
         outs = tf.stop_gradient(outs)
-        selected, _ = runs.selected(self, index, x, training, again=True, state=state)
+        selected, _ = runs.selected(self, index, x, training, again=True, read=read)
         scale = tf.cast(scale, selected.dtype)
         # dL/dx flows through the selected candidate alone, the only one with
         # a non-zero a_k.
@@ -333,7 +333,7 @@ class _OwnRuns:
         """(every candidate's output, stacked; None): each updates its state."""
         return tf.stack([choice._run(k, x, training) for k in range(choice.num_columns)]), None
 
-    def selected(self, choice, index, x, training, again=False, state=None):
+    def selected(self, choice, index, x, training, again=False, read=None):
         """(the selected candidate's output, None); `again`: a second run in
         the step, which leaves the state as it found it."""
         run = choice._run_again if again else choice._run
@@ -517,15 +517,18 @@ class SharedRuns:
             self._unshare(choice)
             return self._own.all(choice, x, training)
         self._assign(choice, trace, new)
-        return outs, new
+        return outs, (weights, new)
 
-    def selected(self, choice, index, x, training, again=False, state=None):
+    def selected(self, choice, index, x, training, again=False, read=None):
+        """`read`: the (weights, state) an `all` of this step left, so that
+        the second run reads nothing again; None: read the variables."""
         trace = self._trace(choice)
         if trace is None:
             return self._own.selected(choice, index, x, training, again)
-        weights, current = self._values(choice)
-        if state is not None:  # read, not differentiated, as the variables would be
-            current = tf.nest.map_structure(tf.stop_gradient, state)
+        if read is None:
+            weights, current = self._values(choice)
+        else:  # the state as read, not differentiated, as the variables would be
+            weights, current = read[0], tf.nest.map_structure(tf.stop_gradient, read[1])
         try:
             out, new = trace.selected(x, index, weights, current, training)
         except _ReadsOtherVariables:

@@ -29,6 +29,11 @@ class _PreAggregated:
             return super()._all_reduce_sum_gradients(grads_and_vars)
         return list(grads_and_vars)
 
+    def get_config(self):
+        config = super().get_config()
+        config.update(sums_replicas=self.sums_replicas)
+        return config
+
 
 def sums_over_replicas(optimizer):
     """Whether `optimizer` all-reduces the gradients it is given (Keras's own
@@ -142,7 +147,7 @@ class TorchSGD(_ScaledRate, _PreAggregated, keras.optimizers.Optimizer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(momentum=self.momentum, l2=self.l2, sums_replicas=self.sums_replicas)
+        config.update(momentum=self.momentum, l2=self.l2)
         return config
 
 
@@ -178,7 +183,7 @@ class TorchAdam(_ScaledRate, _PreAggregated, keras.optimizers.Adam):
 
     def get_config(self):
         config = super().get_config()
-        config.update(l2=self.l2, sums_replicas=self.sums_replicas)
+        config.update(l2=self.l2)
         return config
 
 
