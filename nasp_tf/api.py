@@ -19,7 +19,7 @@ def build_searcher(name="nasp", space="darts7", image_shape=(32, 32, 3), num_cla
     Args:
       name: a searcher of `nasp_tf.search.registry.SEARCHERS` ("nasp", "darts1",
         "darts2", "pa", "pa_lazy").
-      space: "darts7" or "nasp12" (DARTS searchers add `none` themselves).
+      space: "darts7", "nasp12" or "s2" (DARTS searchers add `none` themselves).
       image_shape, num_classes: the data.
       channels, cells, nodes: the supernet (C, layers, intermediate nodes).
       **kwargs: the searcher's own arguments (e.g. eta=0.1 for NASP; order

@@ -16,6 +16,12 @@ NASP12_NORMAL = ("skip_connect", "conv_3x1_1x3", "dil_conv_3x3", "conv 1x1",
                  "conv 3x3", "sep_3x3", "sep_5x5", "sep_7x7")
 NASP12_REDUCE = ("skip_connect", "avg_pool_3x3", "max_pool_3x3", "max_pool_5x5",
                  "max_pool_7x7")
+# RobustDARTS's S2 (Zela et al., "Understanding and Robustifying Differentiable
+# Architecture Search", ICLR 2020): two ops on every edge of both cells, the
+# space where DARTS's drift to parameter-free skip connections shows most.
+# With DARTS's `none` added (`with_none`) it is their S3. Its one-layer-deep
+# graph also makes the cheapest search network of the built-in spaces.
+S2 = ("skip_connect", "sep_conv_3x3")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,7 +29,7 @@ class CNNSpace:
     """The candidate ops of a CNN search space.
 
     Args:
-      name: the space's name (`darts7`, `darts8`, `nasp12`).
+      name: the space's name (`darts7`, `darts8`, `nasp12`, `s2`).
       normal: op names of the normal cell, in column order.
       reduce: op names of the reduction cell, in column order.
     """
@@ -41,6 +47,7 @@ CNN_SPACES = {
     "darts7": CNNSpace("darts7", DARTS7, DARTS7),
     "darts8": CNNSpace("darts8", DARTS8, DARTS8),
     "nasp12": CNNSpace("nasp12", NASP12_NORMAL, NASP12_REDUCE),
+    "s2": CNNSpace("s2", S2, S2),
 }
 
 

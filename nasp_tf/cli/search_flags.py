@@ -36,7 +36,8 @@ def define_flags():
                     "~/tensorflow_datasets); text (ptb, wt2): the corpus directory.")
     f.DEFINE_bool("download", d.download, "Download CIFAR-10 with tfds when it is not prepared.")
     f.DEFINE_string("space", d.space, "Search space: `darts7` (DARTS's 7 ops, both cells), "
-                    "`nasp12` (8 normal ops, 5 reduction ops), or a space of your own as "
+                    "`nasp12` (8 normal ops, 5 reduction ops), `s2` (RobustDARTS's S2: "
+                    "skip_connect and sep_conv_3x3), or a space of your own as "
                     "module:function (an importable module or a .py file, and a function "
                     "returning a Keras model with nasp_tf.Choice layers; e.g. "
                     "examples/custom_spaces.py:tabular_space) searched on --dataset=npz:FILE "
@@ -166,7 +167,7 @@ def searcher_problem(values):
     if name not in registry.SEARCHERS or fam in registry.SEARCHERS[name].families():
         return None
     able = ", ".join(n for n, e in registry.SEARCHERS.items() if fam in e.families())
-    what = {"text": "text datasets", "images": "images (darts7 and nasp12 cells)",
+    what = {"text": "text datasets", "images": "images (darts7, nasp12 and s2 cells)",
             "space": "a space of your own (--space=module:function)"}[fam]
     return f"--searcher={name} does not search {what}; choose one of {able}"
 

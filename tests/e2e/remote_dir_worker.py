@@ -27,7 +27,7 @@ from nasp_tf.cli import main, search_flags  # noqa: E402
 
 TINY = ["--dataset=digits", "--max_examples=128", "--batch_size=16", "--init_channels=4",
         "--layers=3", "--deterministic", "--verbose=0"]
-SEARCH = [*TINY, "--epochs=2", "--steps_per_epoch=3", "--nodes=1"]
+SEARCH = [*TINY, "--epochs=2", "--steps_per_epoch=3", "--nodes=1", "--space=s2"]
 TRAIN = dict(dataset="digits", max_examples=128, batch_size=16, init_channels=4, layers=3,
              deterministic=True, verbose=0, epochs=1, steps_per_epoch=2, auxiliary=False,
              cutout=0)

@@ -89,7 +89,7 @@ def test_image_searches_never_read_the_images_results_are_reported_on(
         out = str(tmp_path / f"run_{first_noise}")
         run_script(WORKER, "digits", first_noise, "search", f"--dataset={dataset}",
                    "--epochs=1", "--steps_per_epoch=3", "--batch_size=16", "--init_channels=4",
-                   "--layers=3", "--nodes=1", "--deterministic", "--verbose=0",
+                   "--layers=3", "--nodes=1", "--space=s2", "--deterministic", "--verbose=0",
                    f"--output_dir={out}")
         runs.append(out)
     genotypes = [json.loads(open(os.path.join(r, "genotype.json")).read()) for r in runs]

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 # two steps of batch 4 on 8x8 images.
 TINY = ["--epochs=1", "--steps_per_epoch=2", "--batch_size=4", "--init_channels=4",
         "--layers=3", "--verbose=0"]
-TINY_SEARCH = TINY + ["--nodes=1", "--seed=5"]
+TINY_SEARCH = TINY + ["--nodes=1", "--space=s2", "--seed=5"]
 TINY_TRAIN = TINY + ["--noauxiliary", "--cutout=0"]
 
 

@@ -12,7 +12,7 @@ import pytest
 pytestmark = pytest.mark.slow
 
 SEARCH = ["--epochs=1", "--steps_per_epoch=3", "--batch_size=16", "--init_channels=4",
-          "--layers=3", "--nodes=1", "--seed=5", "--deterministic", "--verbose=0"]
+          "--layers=3", "--nodes=1", "--space=s2", "--seed=5", "--deterministic", "--verbose=0"]
 SELECT_TRAIN = ["--init_channels=4", "--layers=3", "--batch_size=16", "--steps_per_epoch=4",
                 "--noauxiliary", "--cutout=0", "--drop_path_prob=0"]
 

@@ -17,7 +17,8 @@ pytestmark = pytest.mark.slow
 
 TINY = ["--dataset=digits", "--max_examples=256", "--batch_size=16", "--init_channels=4",
         "--layers=3", "--deterministic", "--verbose=0"]
-SEARCH = [*TINY, "--epochs=2", "--steps_per_epoch=10", "--nodes=1", "--checkpoint_every=1"]
+SEARCH = [*TINY, "--epochs=2", "--steps_per_epoch=10", "--nodes=1", "--space=s2",
+          "--checkpoint_every=1"]
 TRAIN = [*TINY, "--genotype=DARTS_V2", "--epochs=1", "--steps_per_epoch=3", "--noauxiliary",
          "--cutout=0"]
 
