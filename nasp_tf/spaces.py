@@ -19,8 +19,8 @@ NASP12_REDUCE = ("skip_connect", "avg_pool_3x3", "max_pool_3x3", "max_pool_5x5",
 # RobustDARTS's S2 (Zela et al., "Understanding and Robustifying Differentiable
 # Architecture Search", ICLR 2020): two ops on every edge of both cells, the
 # space where DARTS's drift to parameter-free skip connections shows most.
-# With DARTS's `none` added (`with_none`) it is their S3. Its one-layer-deep
-# graph also makes the cheapest search network of the built-in spaces.
+# With DARTS's `none` added (`with_none`) it is their S3. Two candidates per
+# edge also make its search network the cheapest of the built-in spaces.
 S2 = ("skip_connect", "sep_conv_3x3")
 
 
