@@ -30,6 +30,7 @@ choice, `fix_choices` builds the chosen architecture anew.
 """
 
 import json
+import weakref
 
 import keras
 import tensorflow as tf
@@ -465,15 +466,17 @@ class SharedRuns:
 
     def __init__(self):
         self._traces = {}
-        self._keys = {}  # id(Choice) -> its `_likeness`, computed once
+        # Choice -> its `_likeness`, computed once; held weakly, so a Choice
+        # that is gone leaves no entry another object could inherit.
+        self._keys = weakref.WeakKeyDictionary()
         self._own = _OwnRuns()
         self.traces = 0
         self.unshared = set()
 
     def _key(self, choice):
-        if id(choice) not in self._keys:
-            self._keys[id(choice)] = _likeness(choice)
-        return self._keys[id(choice)]
+        if choice not in self._keys:
+            self._keys[choice] = _likeness(choice)
+        return self._keys[choice]
 
     def _trace(self, choice):
         key = self._key(choice)

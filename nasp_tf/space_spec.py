@@ -18,10 +18,11 @@ import importlib.util
 import os
 import sys
 
+from nasp_tf import spaces
 from nasp_tf.errors import UserError
 
-# The cell spaces bin/search.py has built in (nasp_tf.spaces).
-BUILT_IN = ("darts7", "nasp12", "s2")
+# The cell spaces bin/search.py has built in.
+BUILT_IN = spaces.USER_SPACES
 
 
 def is_custom(space):
@@ -38,9 +39,9 @@ def problem(spec):
     """Why `spec` cannot name a space, as a one-line message, or None. Looks
     for the module without running it."""
     module, colon, function = _parts(spec)
-    form = ("give darts7, nasp12, s2, or a space of your own as module:function (an importable "
-            "module, or a path to a .py file, and a function returning a Keras model with "
-            "nasp_tf.Choice layers)")
+    form = (f"give {', '.join(BUILT_IN)}, or a space of your own as module:function (an "
+            "importable module, or a path to a .py file, and a function returning a Keras "
+            "model with nasp_tf.Choice layers)")
     if not colon or not module or not function:
         return f"--space names no space. Received: {spec!r}; {form}"
     if not function.isidentifier():

@@ -49,6 +49,9 @@ CNN_SPACES = {
     "nasp12": CNNSpace("nasp12", NASP12_NORMAL, NASP12_REDUCE),
     "s2": CNNSpace("s2", S2, S2),
 }
+# The spaces a user names (--space, `build_searcher`): darts8 is darts7 as the
+# DARTS searchers search it, with `none` added.
+USER_SPACES = ("darts7", "nasp12", "s2")
 
 
 def with_none(space):

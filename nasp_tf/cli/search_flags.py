@@ -10,7 +10,7 @@ import os
 from absl import flags
 
 from nasp_tf import config
-from nasp_tf import run_dir
+from nasp_tf import run_dir, spaces
 from nasp_tf.cli import flags_common as common
 from nasp_tf.data import DIGITS_PROTOCOL
 from nasp_tf.search import registry
@@ -167,7 +167,8 @@ def searcher_problem(values):
     if name not in registry.SEARCHERS or fam in registry.SEARCHERS[name].families():
         return None
     able = ", ".join(n for n, e in registry.SEARCHERS.items() if fam in e.families())
-    what = {"text": "text datasets", "images": "images (darts7, nasp12 and s2 cells)",
+    cells = f"{', '.join(spaces.USER_SPACES[:-1])} and {spaces.USER_SPACES[-1]} cells"
+    what = {"text": "text datasets", "images": f"images ({cells})",
             "space": "a space of your own (--space=module:function)"}[fam]
     return f"--searcher={name} does not search {what}; choose one of {able}"
 

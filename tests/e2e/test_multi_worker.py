@@ -147,8 +147,9 @@ def test_a_recurrent_search_survives_a_killed_worker_and_its_cell_retrains_on_tw
 
 
 TINY_SEARCH = ["--dataset=digits", "--max_examples=256", "--epochs=2", "--steps_per_epoch=4",
-               "--batch_size=16", "--init_channels=4", "--layers=3", "--nodes=1", "--space=s2", "--verbose=0",
-               "--strategy=multi_worker", "--checkpoint_every=1", "--deterministic"]
+               "--batch_size=16", "--init_channels=4", "--layers=3", "--nodes=1", "--space=s2",
+               "--verbose=0", "--strategy=multi_worker", "--checkpoint_every=1",
+               "--deterministic"]
 
 
 def test_a_killed_chief_stops_the_launch_and_the_rerun_ends_like_an_unkilled_one(
